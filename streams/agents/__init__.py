@@ -1,0 +1,1 @@
+"""Faust agents: thin wiring between topics, tables and the pure engine."""

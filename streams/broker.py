@@ -1,0 +1,268 @@
+"""A real, local, single-node Apache Kafka (KRaft) for the demo and the integration tests.
+
+No Docker: the jars of ``org.apache.kafka:kafka_2.13`` (plus an slf4j binding for log4j2)
+are fetched once from Maven Central with ``mvn dependency:copy-dependencies`` into a cache
+directory, a KRaft log directory is formatted with ``kafka.tools.StorageTool`` and
+``kafka.Kafka`` runs as a child JVM on free loopback ports with a small heap.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+SLF4J_BINDING = ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3")
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, formatted or started (message has the log)."""
+
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>crm-pulse</groupId><artifactId>local-kafka</artifactId><version>{version}</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{version}</version></dependency>
+    <dependency><groupId>{b_group}</groupId><artifactId>{b_artifact}</artifactId>
+      <version>{b_version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+_SERVER = """process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={log_dir}
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=104857600
+log.cleaner.dedupe.buffer.size=16777216
+"""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_jars(cache_dir: Path, version: str) -> Path:
+    """Return the folder holding every jar of Kafka ``version``, fetching it once."""
+    root = cache_dir / f"kafka-{version}"
+    libs = root / "libs"
+    marker = root / ".complete"
+    if marker.exists():
+        return libs
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise BrokerError("Apache Maven ('mvn') is needed to fetch the Kafka jars")
+        group, artifact, b_version = SLF4J_BINDING
+        (root / "pom.xml").write_text(
+            _POM.format(version=version, b_group=group, b_artifact=artifact, b_version=b_version)
+        )
+        if libs.exists():
+            shutil.rmtree(libs)
+        cmd = [
+            mvn, "-B", "-q", "-f", str(root / "pom.xml"),
+            "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+        ]  # fmt: skip
+        log.info("fetching Apache Kafka %s jars into %s", version, libs)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerError(
+                f"mvn could not fetch Kafka {version} (exit {proc.returncode}):\n"
+                + (proc.stdout + proc.stderr)[-4000:]
+            )
+        marker.write_text(version)
+    return libs
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class LocalKafka:
+    """One KRaft broker+controller process on loopback; use as a context manager."""
+
+    cache_dir: Path
+    version: str = "4.1.1"
+    port: int = 0
+    heap: str = "512m"
+    work_dir: Path | None = None
+    start_timeout: float = 90.0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _owns_work_dir: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        assert self.work_dir is not None
+        return self.work_dir / "server.log"
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Last lines of the broker log and console (for error messages)."""
+        chunks = []
+        if self.work_dir is not None:
+            for name in ("server.log", "console.log"):
+                path = self.work_dir / name
+                if path.exists():
+                    text = path.read_text(errors="replace").splitlines()[-lines:]
+                    chunks.append(f"--- {name} ---\n" + "\n".join(text))
+        return "\n".join(chunks) or "(no broker log)"
+
+    def _java(self, libs: Path) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError("a Java runtime (17+) is needed to run Kafka")
+        assert self.work_dir is not None
+        return [
+            java, f"-Xmx{self.heap}", f"-Xms{min(256, int(self.heap[:-1]))}m",
+            "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
+            "-cp", f"{libs}/*",
+        ]  # fmt: skip
+
+    def start(self) -> LocalKafka:
+        libs = ensure_jars(self.cache_dir, self.version)
+        if self.work_dir is None:
+            self.work_dir = Path(tempfile.mkdtemp(prefix="crm-pulse-kafka-"))
+            self._owns_work_dir = True
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        controller_port = free_port()
+        log_dir = self.work_dir / "kraft-logs"
+        props = self.work_dir / "server.properties"
+        props.write_text(
+            _SERVER.format(port=self.port, controller_port=controller_port, log_dir=log_dir)
+        )
+        (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
+        java = self._java(libs)
+        fmt = subprocess.run(
+            [*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise BrokerError(f"kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
+        console = open(self.work_dir / "console.log", "wb")  # noqa: SIM115 - lives with the JVM
+        self._proc = subprocess.Popen(
+            [*java, "kafka.Kafka", str(props)],
+            stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local Kafka %s ready on %s (pid %s)", self.version, self.bootstrap, self._proc.pid)
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise BrokerError(
+                    f"Kafka exited with code {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            started = self.log_file.exists() and "Kafka Server started" in self.log_file.read_text(
+                errors="replace"
+            )
+            if started:
+                with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=1
+                ):
+                    return
+            time.sleep(0.2)
+        raise BrokerError(f"Kafka not ready after {self.start_timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the JVM cleanly (SIGTERM, then SIGKILL) and remove a temporary work dir."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if self._owns_work_dir and self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> LocalKafka:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def local_kafka(cache_dir: Path, version: str = "4.1.1", port: int = 0) -> Iterator[LocalKafka]:
+    """Start a local broker for the duration of a ``with`` block."""
+    broker = LocalKafka(cache_dir=cache_dir, version=version, port=port)
+    with broker:
+        yield broker

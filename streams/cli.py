@@ -1,0 +1,105 @@
+"""``crm-pulse``: the command line of CRM Pulse."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+
+    from streams.app import create_app
+
+    pulse = create_app(settings)
+    worker = faust.Worker(pulse.app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, rate=args.rate, duration=args.duration, kafka_port=args.kafka_port)
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.simulator import run
+
+    sent = asyncio.run(
+        run(settings.bootstrap_servers, settings.events_topic, rate=args.rate, count=args.count,
+            seed=args.seed)
+    )  # fmt: skip
+    print(f"sent {sent} events to {settings.events_topic}")
+    return 0
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.schemas import export_schemas
+
+    for path in export_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def _rules_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.rules.loader import load_paths
+
+    paths = [Path(p) for p in args.paths] or [settings.rules_dir]
+    result = load_paths(paths)
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(result.rules)} valid rule(s), {len(result.problems)} error(s)")
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-pulse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("worker", help="run a worker against the Kafka given by settings/env")
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("demo", help="local broker + worker + simulator + metrics, one command")
+    p.add_argument("--rate", type=float, default=20.0, help="simulated events per second")
+    p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--kafka-port", type=int, default=0, help="broker port (default: free)")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("simulate", help="produce realistic CRM change events")
+    p.add_argument("--rate", type=float, default=50.0)
+    p.add_argument("--count", type=int, default=None)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("schemas", help="export the JSON Schemas of the public contracts")
+    p.add_argument("--out", default="schemas")
+    p.set_defaults(func=_schemas)
+
+    rules = sub.add_parser("rules", help="validate, apply, list, diff and test rules")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(func=_rules_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    code: int = args.func(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

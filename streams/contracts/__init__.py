@@ -1,0 +1,16 @@
+"""Public message contracts (pydantic models with exported JSON Schemas under ``schemas/``)."""
+
+from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.events import ChangeEvent, EntityKind, Op
+
+__all__ = [
+    "AlertEvent",
+    "AlertStatus",
+    "ChangeEvent",
+    "DeadLetter",
+    "EntityKind",
+    "Op",
+    "Severity",
+    "Subject",
+]

@@ -1,0 +1,155 @@
+"""``crm-pulse demo``: a local Kafka, a worker, the simulator and a live alert feed.
+
+Everything runs on loopback and stops on Ctrl-C (or after ``--duration``), leaving no
+process behind: the worker and the broker run in their own process groups and are
+terminated, then killed if they linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from streams.broker import LocalKafka
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
+RESET = "\033[0m"
+
+
+def format_alert(raw: bytes, colour: bool) -> str:
+    """One line per alert: status, severity, rule, subject, message."""
+    try:
+        alert = orjson.loads(raw)
+        line = (
+            f"{alert['status']:<9} {alert['severity']:<8} {alert['rule_id']:<28} "
+            f"{alert['subject']['id']:<18} {alert['message']}"
+        )
+        severity = str(alert.get("severity", ""))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return f"(unreadable alert) {raw[:200]!r}"
+    if colour and severity in COLOURS:
+        return f"{COLOURS[severity]}{line}{RESET}"
+    return line
+
+
+async def tail_alerts(bootstrap: str, topic: str, stop: asyncio.Event, colour: bool) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    seen += 1
+                    print(format_alert(record.value or b"", colour), flush=True)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
+               duration: float | None) -> int:  # fmt: skip
+    from streams.simulator import run as simulate
+
+    await ensure_topics(settings)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=worker_env, start_new_session=True
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        f"CRM Pulse demo: broker {settings.bootstrap_servers}, metrics "
+        f"http://{settings.web_host}:{settings.web_port}/metrics, health /health. "
+        "Ctrl-C stops everything.",
+        flush=True,
+    )
+    tasks = [
+        asyncio.create_task(
+            simulate(settings.bootstrap_servers, settings.events_topic, rate=rate, stop=stop)
+        ),
+        asyncio.create_task(
+            tail_alerts(settings.bootstrap_servers, settings.alerts_topic, stop, sys.stdout.isatty())
+        ),
+    ]
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            if worker.poll() is not None:
+                print(f"worker exited with code {worker.returncode}", file=sys.stderr)
+                stop.set()
+                break
+            if duration is not None and time.monotonic() - started >= duration:
+                stop.set()
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        _stop_process(worker)
+    return 0 if worker.returncode in (0, -signal.SIGTERM, None) else int(worker.returncode)
+
+
+def run_demo(
+    settings: Settings, *, rate: float = 20.0, duration: float | None = None, kafka_port: int = 0
+) -> int:
+    work = Path(tempfile.mkdtemp(prefix="crm-pulse-demo-"))
+    broker = LocalKafka(cache_dir=settings.cache_dir, version=settings.kafka_version,
+                        port=kafka_port, work_dir=work / "kafka")  # fmt: skip
+    print(f"starting Apache Kafka {settings.kafka_version} (KRaft, loopback)…", flush=True)
+    broker.start()
+    try:
+        token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_hex(16)
+        token_file = work / "api-token"
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        demo_settings = settings.model_copy(
+            update={"broker": f"kafka://{broker.bootstrap}", "data_dir": work / "data"}
+        )
+        env = dict(os.environ)
+        env.update(
+            {
+                "CRM_PULSE_BROKER": demo_settings.broker,
+                "CRM_PULSE_DATA_DIR": str(demo_settings.data_dir),
+                "CRM_PULSE_API_TOKEN": token,
+                "CRM_PULSE_LOG_LEVEL": os.environ.get("CRM_PULSE_LOG_LEVEL", "warning"),
+            }
+        )
+        print(f"write API token in {token_file}", flush=True)
+        return asyncio.run(_run(demo_settings, env, rate, duration))
+    finally:
+        broker.stop()
+        print("demo stopped: broker and worker are down.", flush=True)

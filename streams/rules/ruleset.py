@@ -1,0 +1,128 @@
+"""The compiled rule set: compiled once per rule version, indexed by entity and changed field,
+swapped atomically by the worker when ``crm.rules`` changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.contracts.events import EntityKind
+from streams.rules.cel_expr import CelExpression, compile_cel
+from streams.rules.change import Change, Outcome
+from streams.rules.exceptions import RuleCompileError
+from streams.rules.model import Rule
+from streams.rules.registry import REGISTRY, RuleType
+from streams.rules.template import placeholders
+
+_TEMPLATE_ROOTS = frozenset({"rule", "record", "old", "evidence", "event", "subject"}) | {
+    kind.value for kind in EntityKind
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    spec: RuleType
+    guard: CelExpression | None
+    resolve: CelExpression | None
+    watched: frozenset[str] | None
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    def evaluate(self, change: Change, state: Mapping[str, Any]) -> Outcome:
+        return self.spec.evaluate(self.rule, change, state, self.guard)
+
+
+def _compile_expr(rule: Rule, field_name: str, source: str | None) -> CelExpression | None:
+    if source is None:
+        return None
+    try:
+        return compile_cel(source)
+    except ValueError as exc:
+        raise RuleCompileError(rule.id, field_name, f"invalid CEL: {exc}") from exc
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    """Compile CEL and check templates; raises :class:`RuleCompileError` naming the field."""
+    spec = REGISTRY.get(rule.type)
+    if spec is None:  # the model union and the registry are kept in step by a unit test
+        raise RuleCompileError(rule.id, "type", f"unknown rule type {rule.type!r}")
+    for name in ("message", "title"):
+        template = getattr(rule, name)
+        for path in placeholders(template or ""):
+            if path.split(".")[0] not in _TEMPLATE_ROOTS:
+                raise RuleCompileError(
+                    rule.id,
+                    name,
+                    f"unknown placeholder {{{path}}}; use one of {sorted(_TEMPLATE_ROOTS)}",
+                )
+    return CompiledRule(
+        rule=rule,
+        spec=spec,
+        guard=_compile_expr(rule, "condition", rule.condition),
+        resolve=_compile_expr(rule, "resolve_when", rule.resolve_when),
+        watched=spec.watched_fields(rule),
+    )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An immutable, indexed set of enabled compiled rules."""
+
+    rules: tuple[CompiledRule, ...] = ()
+    version: str = "empty"
+    _any: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
+    _by_field: Mapping[tuple[str, str], tuple[CompiledRule, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    _order: Mapping[str, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, compiled: Iterable[CompiledRule]) -> RuleSet:
+        ordered = tuple(sorted(compiled, key=lambda c: c.id))
+        any_field: dict[str, list[CompiledRule]] = defaultdict(list)
+        by_field: dict[tuple[str, str], list[CompiledRule]] = defaultdict(list)
+        for c in ordered:
+            if not c.rule.enabled:
+                continue
+            entity = c.rule.applies_to.entity.value
+            if c.watched is None:
+                any_field[entity].append(c)
+            else:
+                for name in c.watched:
+                    by_field[(entity, name)].append(c)
+        digest = hashlib.sha1(
+            ";".join(f"{c.id}@{c.rule.version}" for c in ordered).encode()
+        ).hexdigest()[:12]
+        return cls(
+            rules=ordered,
+            version=digest if ordered else "empty",
+            _any={k: tuple(v) for k, v in any_field.items()},
+            _by_field={k: tuple(v) for k, v in by_field.items()},
+            _order={c.id: i for i, c in enumerate(ordered)},
+        )
+
+    def get(self, rule_id: str) -> CompiledRule | None:
+        index = self._order.get(rule_id)
+        return None if index is None else self.rules[index]
+
+    def candidates(self, entity: str, changed: Iterable[str]) -> Sequence[CompiledRule]:
+        """Rules of ``entity`` that a change of ``changed`` fields can make fire or resolve."""
+        found = list(self._any.get(entity, ()))
+        by_field = self._by_field
+        if by_field:
+            seen = {c.id for c in found}
+            for name in changed:
+                for c in by_field.get((entity, name), ()):
+                    if c.id not in seen:
+                        seen.add(c.id)
+                        found.append(c)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.rules)

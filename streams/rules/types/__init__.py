@@ -1,0 +1,1 @@
+"""One module per rule type, each with a pure ``evaluate``."""

@@ -1,0 +1,18 @@
+"""``condition``: a CEL condition on the record holds after a change (lasting situation)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams.rules.cel_expr import CelExpression
+from streams.rules.change import Change, Outcome
+from streams.rules.model import ConditionRule
+
+
+def evaluate(
+    rule: ConditionRule, change: Change, state: Mapping[str, Any], guard: CelExpression | None
+) -> Outcome:
+    assert guard is not None, "condition rules always carry their compiled condition"
+    holds = guard.evaluate_bool(change.activation())
+    return Outcome(holds=holds, evidence={"condition": rule.condition})

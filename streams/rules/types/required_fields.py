@@ -1,0 +1,31 @@
+"""``required_fields``: fields missing or blank for a record in a given state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams.rules.cel_expr import CelExpression
+from streams.rules.change import NOT_HOLDING, Change, Outcome
+from streams.rules.model import RequiredFieldsRule
+from streams.rules.types.values import is_blank
+
+
+def evaluate(
+    rule: RequiredFieldsRule,
+    change: Change,
+    state: Mapping[str, Any],
+    guard: CelExpression | None,
+) -> Outcome:
+    after = change.after
+    if rule.when_stages is not None and after.get("stage") not in rule.when_stages:
+        return NOT_HOLDING
+    if guard is not None and not guard.evaluate_bool(change.activation()):
+        return NOT_HOLDING
+    missing = [name for name in rule.fields if is_blank(after.get(name))]
+    if not missing:
+        return NOT_HOLDING
+    return Outcome(
+        holds=True,
+        evidence={"missing": missing, "missing_text": ", ".join(missing), "stage": after.get("stage")},
+    )

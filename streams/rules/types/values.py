@@ -1,0 +1,46 @@
+"""Small, shared helpers to read dirty CRM values (pure)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+
+def is_blank(value: Any) -> bool:
+    """``None``, empty or whitespace-only strings, empty containers."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict | tuple | set):
+        return len(value) == 0
+    return False
+
+
+def as_number(value: Any) -> float | None:
+    """A number from an int, float or numeric string; ``None`` when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", "").strip())
+        except ValueError:
+            return None
+    return None
+
+
+def as_date(value: Any) -> date | None:
+    """A date from an ISO date/datetime string (or date object); ``None`` otherwise."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,47 @@
+"""Exports the JSON Schema of every public contract to ``schemas/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from streams.contracts import AlertEvent, ChangeEvent, DeadLetter
+from streams.rules.model import RULE_ADAPTER
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    rule_schema = RULE_ADAPTER.json_schema()
+    rule_schema["title"] = "Rule"
+    file_schema = {
+        "title": "RuleFile",
+        "description": "A rules/*.yaml file: one rule, a list, or {rules: [...]}.",
+        "$defs": rule_schema.pop("$defs", {}),
+        "anyOf": [
+            {"$ref": "#/$defs/Rule"},
+            {"type": "array", "items": {"$ref": "#/$defs/Rule"}},
+            {
+                "type": "object",
+                "properties": {"rules": {"type": "array", "items": {"$ref": "#/$defs/Rule"}}},
+                "required": ["rules"],
+            },
+        ],
+    }
+    file_schema["$defs"]["Rule"] = rule_schema
+    return {
+        "change-event.schema.json": ChangeEvent.model_json_schema(),
+        "alert-event.schema.json": AlertEvent.model_json_schema(),
+        "dead-letter.schema.json": DeadLetter.model_json_schema(),
+        "rule.schema.json": file_schema,
+    }
+
+
+def export_schemas(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in all_schemas().items():
+        schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+        path = out / name
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written

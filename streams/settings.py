@@ -1,0 +1,109 @@
+"""The one configuration object of CRM Pulse.
+
+Every knob lives here, read once from the environment (prefix ``CRM_PULSE_``) and frozen.
+Secrets are :class:`~pydantic.SecretStr`: they print as ``**********`` and are never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Default pipeline order of deal stages; moving to an earlier one is a regression.
+DEFAULT_STAGE_ORDER: tuple[str, ...] = (
+    "Prospecting",
+    "Qualification",
+    "Engaging",
+    "Proposal",
+    "Negotiation",
+    "Won",
+)
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "crm-pulse"
+
+
+class Settings(BaseSettings):
+    """Frozen, env-prefixed settings (``CRM_PULSE_<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_PULSE_", frozen=True, extra="ignore")
+
+    # --- identity and Kafka -------------------------------------------------------------
+    app_id: str = Field("crm-pulse", description="Faust app id = Kafka consumer group.")
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap servers, Faust URL form (kafka://host:port;host2:port).",
+    )
+    topic_prefix: str = Field("crm", description="Prefix of every topic name.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of the input topic.")
+    topic_replicas: int = Field(1, ge=1, description="Replication factor of created topics.")
+    data_dir: Path = Field(Path(".crm-pulse/data"), description="Local state (RocksDB/memory).")
+    store: str = Field("memory://", description="Faust table store URL.")
+
+    # --- hot path -----------------------------------------------------------------------
+    batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
+    batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")
+    dedup_window: int = Field(8, ge=0, description="Event ids remembered per record.")
+    stage_order: tuple[str, ...] = Field(DEFAULT_STAGE_ORDER, description="Pipeline order.")
+    closed_stages: tuple[str, ...] = Field(("Won", "Lost"), description="Terminal stages.")
+
+    # --- rules --------------------------------------------------------------------------
+    rules_dir: Path = Field(Path("rules"), description="Folder of YAML rule files.")
+
+    # --- HTTP ---------------------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /health, API.")
+    api_token: SecretStr | None = Field(None, description="Bearer token of write endpoints.")
+    api_auth_disabled: bool = Field(
+        False, description="Explicitly run the write API without a token (never in production)."
+    )
+    web_tables_enabled: bool = Field(
+        False, description="Expose Faust's table-browsing views (only behind a protected proxy)."
+    )
+
+    # --- local broker (demo and tests) --------------------------------------------------
+    kafka_version: str = Field("4.1.1", description="Apache Kafka release fetched from Maven.")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Jar cache.")
+
+    log_level: str = Field("info", description="Log level of the worker.")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_clean(cls, value: str) -> str:
+        if not value or any(c in value for c in " /\\"):
+            raise ValueError("topic_prefix must be non-empty without spaces or slashes")
+        return value
+
+    # --- derived names ------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical one (``events`` -> ``crm.events``)."""
+        return f"{self.topic_prefix}.{name}"
+
+    @property
+    def events_topic(self) -> str:
+        return self.topic("events")
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic("events.dlq")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("alerts")
+
+    @property
+    def rules_topic(self) -> str:
+        return self.topic("rules")
+
+    @property
+    def kpis_topic(self) -> str:
+        return self.topic("kpis")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Bootstrap servers as plain ``host:port,host:port`` for aiokafka clients."""
+        raw = self.broker.removeprefix("kafka://")
+        return ",".join(part.removeprefix("kafka://") for part in raw.split(";"))
