@@ -80,6 +80,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
         broker_max_poll_records=settings.batch_max,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         table_cleanup_interval=3600.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 4),
     )
     metrics = metrics or Metrics()
     parts = settings.topic_partitions

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".crm-pulse/data"), description="Local state (RocksDB/memory).")
     store: str = Field("memory://", description="Faust table store URL.")
 
+    session_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer session timeout: how fast a dead worker is replaced."
+    )
+
     # --- hot path -----------------------------------------------------------------------
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")

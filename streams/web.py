@@ -31,10 +31,14 @@ def register(pulse: Pulse) -> None:
             "rebalancing": bool(app.rebalancing),
             "assigned": assigned,
             "rules_version": pulse.engine.rules.version,
+            "tracked_records": len(pulse.entity_table.data),
         }
         return web.json(body, status=200 if is_ready else 503)
 
     @app.page("/metrics")  # type: ignore[misc]
     async def metrics(web: Any, request: Any) -> Any:
         pulse.metrics.tracked_records.set(len(pulse.entity_table.data))
-        return web.bytes(generate_latest(pulse.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type=, so the full header is set directly
+        return web.bytes(
+            generate_latest(pulse.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

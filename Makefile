@@ -1,0 +1,54 @@
+# CRM Pulse developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the developer commands
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install CRM Pulse with its test tools
+
+kafka: $(STAMP) ## Fetch the Apache Kafka jars from Maven Central into the cache (once)
+	$(BIN)/python -c "from streams.settings import Settings; from streams.broker import ensure_jars; s = Settings(); print(ensure_jars(s.cache_dir, s.kafka_version))"
+
+prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
+	bash scripts/install-prometheus.sh
+
+demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
+	$(BIN)/crm-pulse demo
+
+test: $(STAMP) kafka prometheus ## Run the full test suite (unit + integration on a real broker)
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP) ## Run the unit tests only (no broker)
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP) ## ruff check + ruff format --check + mypy
+	$(BIN)/ruff check streams tests benchmarks
+	$(BIN)/ruff format --check streams tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format streams tests benchmarks
+	$(BIN)/ruff check --fix streams tests benchmarks
+
+schemas: $(STAMP) ## Export the JSON Schemas of the contracts to schemas/
+	$(BIN)/crm-pulse schemas --out schemas
+
+bench: $(STAMP) kafka ## Run the throughput/latency benchmark against the local broker
+	$(BIN)/python benchmarks/run.py
+
+clean: ## Remove caches and build output (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+
+.PHONY: help venv kafka prometheus demo test unit lint format schemas bench clean
