@@ -99,8 +99,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import ingest
     from streams import web
+    from streams.agents import ingest
 
     ingest.register(pulse)
     web.register(pulse)

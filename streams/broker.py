@@ -207,7 +207,9 @@ class LocalKafka:
         except BaseException:
             self.stop()
             raise
-        log.info("local Kafka %s ready on %s (pid %s)", self.version, self.bootstrap, self._proc.pid)
+        log.info(
+            "local Kafka %s ready on %s (pid %s)", self.version, self.bootstrap, self._proc.pid
+        )
         return self
 
     def _wait_ready(self) -> None:
@@ -222,8 +224,9 @@ class LocalKafka:
                 errors="replace"
             )
             if started:
-                with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=1
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1),
                 ):
                     return
             time.sleep(0.2)

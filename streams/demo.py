@@ -100,7 +100,9 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
             simulate(settings.bootstrap_servers, settings.events_topic, rate=rate, stop=stop)
         ),
         asyncio.create_task(
-            tail_alerts(settings.bootstrap_servers, settings.alerts_topic, stop, sys.stdout.isatty())
+            tail_alerts(
+                settings.bootstrap_servers, settings.alerts_topic, stop, sys.stdout.isatty()
+            )
         ),
     ]
     started = time.monotonic()
@@ -132,7 +134,9 @@ def run_demo(
     print(f"starting Apache Kafka {settings.kafka_version} (KRaft, loopback)…", flush=True)
     broker.start()
     try:
-        token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_hex(16)
+        token = (
+            settings.api_token.get_secret_value() if settings.api_token else secrets.token_hex(16)
+        )
         token_file = work / "api-token"
         token_file.write_text(token)
         token_file.chmod(0o600)

@@ -24,7 +24,9 @@ def make_alert_id(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-def _variables(compiled: CompiledRule, change: Change, evidence: Mapping[str, Any]) -> dict[str, Any]:
+def _variables(
+    compiled: CompiledRule, change: Change, evidence: Mapping[str, Any]
+) -> dict[str, Any]:
     variables = change.activation()
     variables["evidence"] = dict(evidence)
     variables["rule"] = {"id": compiled.id, "version": compiled.rule.version}
@@ -74,8 +76,10 @@ def step(
         alert_id = make_alert_id(compiled.id, event.entity.value, event.entity_id, event.event_id)
         fired = _alert(compiled, change, AlertStatus.FIRING, alert_id, 1, outcome.evidence, now)
         return [fired], episode
-    resolve_now = compiled.resolve is not None and episode is not None and (
-        compiled.resolve.evaluate_bool(change.activation())
+    resolve_now = (
+        compiled.resolve is not None
+        and episode is not None
+        and (compiled.resolve.evaluate_bool(change.activation()))
     )
     if outcome.holds and episode is None:
         alert_id = make_alert_id(compiled.id, event.entity.value, event.entity_id, event.event_id)

@@ -57,7 +57,9 @@ class Metrics:
         self.rule_reloads = Counter(
             "crm_pulse_rule_reloads", "Rule set swaps.", ["result"], registry=r
         )
-        self.rules_live = Gauge("crm_pulse_rules_live", "Enabled rules in the live set.", registry=r)
+        self.rules_live = Gauge(
+            "crm_pulse_rules_live", "Enabled rules in the live set.", registry=r
+        )
         self.rules_version = Gauge(
             "crm_pulse_rules_version_info", "Live rule set version (value 1).", ["version"],
             registry=r,

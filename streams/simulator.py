@@ -109,9 +109,12 @@ class DealSimulator:
                 del self._deals[deal.deal_id]
             else:
                 deal.stage_index += 1
-                fields = {"stage": STAGES[deal.stage_index], "next_step": rng.choice(
-                    ["Send proposal", "Demo", "Pricing review", "Legal review", "Follow-up"]
-                )}
+                fields = {
+                    "stage": STAGES[deal.stage_index],
+                    "next_step": rng.choice(
+                        ["Send proposal", "Demo", "Pricing review", "Legal review", "Follow-up"]
+                    ),
+                }
         elif roll < 0.55 and deal.stage_index > 0:  # backwards
             deal.stage_index -= rng.randint(1, deal.stage_index)
             fields = {"stage": STAGES[deal.stage_index]}
@@ -127,9 +130,10 @@ class DealSimulator:
             fields = {"stage": "Lost"}
             del self._deals[deal.deal_id]
         else:  # an activity logged as a field touch
-            fields = {"last_activity": at.isoformat(), "next_step": rng.choice(
-                ["Call back", "Email sent", "Meeting booked"]
-            )}
+            fields = {
+                "last_activity": at.isoformat(),
+                "next_step": rng.choice(["Call back", "Email sent", "Meeting booked"]),
+            }
         if rng.random() < self.dirty_rate:
             dirt = rng.choice(("blank_next_step", "no_amount", "text_amount", "no_owner"))
             if dirt == "blank_next_step":
@@ -149,9 +153,7 @@ class DealSimulator:
         if rng.random() < self.dirty_rate / 10:
             broken = rng.choice((b'{"event_id": "x", "entity": ', b'{"source": "simulator"}'))
             return b"broken", broken
-        if not self._deals or (
-            len(self._deals) < self.open_deals_target and rng.random() < 0.35
-        ):
+        if not self._deals or (len(self._deals) < self.open_deals_target and rng.random() < 0.35):
             event = self._create(at)
         else:
             deal = self._deals[rng.choice(list(self._deals))]

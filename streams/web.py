@@ -16,15 +16,17 @@ from streams.app import Pulse
 def register(pulse: Pulse) -> None:
     app = pulse.app
 
-    @app.page("/health")  # type: ignore[misc]
+    @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "app": pulse.settings.app_id})
 
-    @app.page("/ready")  # type: ignore[misc]
+    @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        assigned = sorted(
-            f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()
-        ) if app.consumer is not None else []
+        assigned = (
+            sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+            if app.consumer is not None
+            else []
+        )
         is_ready = bool(assigned) and not app.rebalancing
         body = {
             "ready": is_ready,
@@ -35,7 +37,7 @@ def register(pulse: Pulse) -> None:
         }
         return web.json(body, status=200 if is_ready else 503)
 
-    @app.page("/metrics")  # type: ignore[misc]
+    @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         pulse.metrics.tracked_records.set(len(pulse.entity_table.data))
         # aiohttp refuses a charset inside content_type=, so the full header is set directly

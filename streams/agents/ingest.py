@@ -65,7 +65,9 @@ def record_metrics(pulse: Pulse, result: BatchResult, latency: float) -> None:
         m.duplicate_events.inc(stats.duplicates)
     now = datetime.now(UTC)
     for alert in result.alerts:
-        m.alerts.labels(rule=alert.rule_id, severity=alert.severity.value, status=alert.status.value).inc()
+        m.alerts.labels(
+            rule=alert.rule_id, severity=alert.severity.value, status=alert.status.value
+        ).inc()
         m.processing_latency.observe(latency)
         if alert.occurred_at is not None:
             m.event_to_alert_latency.observe(max(0.0, (now - alert.occurred_at).total_seconds()))
@@ -75,7 +77,7 @@ def register(pulse: Pulse) -> None:
     settings = pulse.settings
     within = settings.batch_within_ms / 1000.0
 
-    @pulse.app.agent(pulse.events_topic, name="ingest")  # type: ignore[misc]
+    @pulse.app.agent(pulse.events_topic, name="ingest")
     async def ingest(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max, within=within):
             received = time.monotonic()
@@ -88,7 +90,12 @@ def register(pulse: Pulse) -> None:
             pulse.metrics.batches.inc()
             pulse.metrics.batch_size.observe(len(records))
             for alert in result.alerts:
-                log.info("alert %s %s %s: %s", alert.status.value, alert.rule_id,
-                         alert.subject.id, alert.message)
+                log.info(
+                    "alert %s %s %s: %s",
+                    alert.status.value,
+                    alert.rule_id,
+                    alert.subject.id,
+                    alert.message,
+                )
 
     pulse.extras["ingest_agent"] = ingest

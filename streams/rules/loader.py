@@ -69,10 +69,13 @@ def _node_line(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
                     nxt = value_node
                     line = key_node.start_mark.line + 1
                     break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(current.value):
-                nxt = current.value[part]
-                line = nxt.start_mark.line + 1
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(current.value)
+        ):
+            nxt = current.value[part]
+            line = nxt.start_mark.line + 1
         if nxt is None:
             break
         current = nxt
@@ -112,9 +115,7 @@ def validate_node(node: yaml.Node, source: str) -> LoadedRule | list[RuleProblem
             name, loc = _field_of(tuple(error["loc"]), data)
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 name, loc = "type", ("type",)
-            problems.append(
-                RuleProblem(source, _node_line(node, loc), rule_id, name, error["msg"])
-            )
+            problems.append(RuleProblem(source, _node_line(node, loc), rule_id, name, error["msg"]))
         return problems
     try:
         compiled = compile_rule(rule)

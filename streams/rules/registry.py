@@ -45,8 +45,6 @@ REGISTRY: Mapping[str, RuleType] = MappingProxyType(
     {
         "condition": RuleType("condition", condition.evaluate, _any_field),
         "transition": RuleType("transition", transition.evaluate, _transition_fields),
-        "required_fields": RuleType(
-            "required_fields", required_fields.evaluate, _required_fields
-        ),
+        "required_fields": RuleType("required_fields", required_fields.evaluate, _required_fields),
     }
 )

@@ -127,9 +127,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @pytest.fixture
-def worker_factory(
-    kafka: LocalKafka, tmp_path: Path
-) -> Iterator[WorkerFactory]:
+def worker_factory(kafka: LocalKafka, tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start workers on fresh, uuid-suffixed topics: ``worker_factory(**env_overrides)``.
 
     Workers made by one call of the fixture share topics and consumer group (same test),

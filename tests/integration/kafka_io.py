@@ -58,7 +58,9 @@ async def consume_until(
     return records
 
 
-async def read_all(bootstrap: str, topic: str, settle: float = 1.0) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_all(
+    bootstrap: str, topic: str, settle: float = 1.0
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything on ``topic`` now (stops after ``settle`` seconds without new records)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None

@@ -74,9 +74,7 @@ async def test_invalid_events_reach_dead_letter_topic_with_reason(
     by_key = {r.key: r for r in dead}
     assert by_key[b"k1"].value == malformed  # original bytes, untouched
     assert by_key[b"k2"].value == missing
-    errors = {
-        key: orjson.loads(dict(r.headers)["crm-pulse-error"]) for key, r in by_key.items()
-    }
+    errors = {key: orjson.loads(dict(r.headers)["crm-pulse-error"]) for key, r in by_key.items()}
     assert errors[b"k1"]["reason"] == "invalid_json"
     assert errors[b"k2"]["reason"] == "missing_field"
     assert errors[b"k2"]["field"] == "entity_id"
