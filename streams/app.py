@@ -60,6 +60,7 @@ def initial_rules(settings: Settings) -> RuleSet:
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     """A Faust app with the topics, tables, agents and web views of CRM Pulse."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
