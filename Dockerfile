@@ -3,7 +3,8 @@ FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# README.md is the package readme named in pyproject.toml (and CHANGELOG.md rides along)
+COPY pyproject.toml *.md ./
 COPY streams ./streams
 RUN pip install .
 COPY rules ./rules

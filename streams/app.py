@@ -102,10 +102,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import housekeeping, ingest
+    from streams.agents import ingest
     from streams import web
 
     ingest.register(pulse)
-    housekeeping.register(pulse)
     web.register(pulse)
+
+    from streams.agents import housekeeping
+
+    housekeeping.register(pulse)
     return pulse

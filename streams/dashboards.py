@@ -81,8 +81,8 @@ class Layout:
 
 def _targets(panel: Any, queries: Sequence[Query]) -> Any:
     for i, q in enumerate(queries):
-        target = prometheus.Dataquery().expr(q.expr).ref_id(chr(ord("A") + i)).datasource(
-            DATASOURCE
+        target = (
+            prometheus.Dataquery().expr(q.expr).ref_id(chr(ord("A") + i)).datasource(DATASOURCE)
         )
         if q.legend:
             target = target.legend_format(q.legend)
@@ -252,8 +252,15 @@ def alerts_dashboard() -> Any:
     layout.add(single("Escalated (1h)", "Alerts escalated in the last hour.",
                       Query('sum(increase(crm_pulse_alerts_total{status="ESCALATED"}[1h]))'),
                       steps=[(None, "green"), (1, "red")]), w=6, h=5)  # fmt: skip
-    layout.add(single("Silenced (1h)", "Alerts suppressed by a silence in the last hour.",
-                      Query("sum(increase(crm_pulse_alerts_silenced_total[1h]))")), w=6, h=5)
+    layout.add(
+        single(
+            "Silenced (1h)",
+            "Alerts suppressed by a silence in the last hour.",
+            Query("sum(increase(crm_pulse_alerts_silenced_total[1h]))"),
+        ),
+        w=6,
+        h=5,
+    )
     layout.add(single("Alerts fired (1h)", "New alert episodes in the last hour.",
                       Query('sum(increase(crm_pulse_alerts_total{status="FIRING"}[1h]))')),
                w=6, h=5)  # fmt: skip
@@ -264,8 +271,15 @@ def alerts_dashboard() -> Any:
     layout.add(ts("Alerts/s by status", "FIRING, REMINDER, ESCALATED, RESOLVED.",
                   [Query(f"sum by (status) (rate(crm_pulse_alerts_total[{RATE}]))",
                          "{{status}}")], "ops"), w=12, h=8)  # fmt: skip
-    layout.add(ts("Active alerts by rule", "Open episodes per rule.",
-                  [Query("sum by (rule) (crm_pulse_active_alerts)", "{{rule}}")]), w=8, h=8)
+    layout.add(
+        ts(
+            "Active alerts by rule",
+            "Open episodes per rule.",
+            [Query("sum by (rule) (crm_pulse_active_alerts)", "{{rule}}")],
+        ),
+        w=8,
+        h=8,
+    )
     layout.add(ts("Escalated/s by rule", "Escalations per rule.",
                   [Query(f'sum by (rule) (rate(crm_pulse_alerts_total{{status="ESCALATED"}}'
                          f"[{RATE}]))", "{{rule}}")], "ops"), w=8, h=8)  # fmt: skip
@@ -302,11 +316,20 @@ def engine_dashboard() -> Any:
     layout.add(single("Workers up", "Workers Prometheus scrapes successfully.",
                       Query('sum(up{job="crm-pulse"})'),
                       steps=[(None, "red"), (1, "green")]), w=6, h=5)  # fmt: skip
-    layout.add(single("Events/s", "Valid events processed per second.",
-                      Query(f"sum(rate(crm_pulse_events_total[{RATE}]))"), "ops"), w=6, h=5)
-    layout.add(single("Consumer lag", "Records behind the end of the input topic (all partitions).",
+    layout.add(
+        single(
+            "Events/s",
+            "Valid events processed per second.",
+            Query(f"sum(rate(crm_pulse_events_total[{RATE}]))"),
+            "ops",
+        ),
+        w=6,
+        h=5,
+    )
+    layout.add(single("Consumer lag", "Records behind the end of the input topic (all).",
                       Query("sum(crm_pulse_consumer_lag)"),
-                      steps=[(None, "green"), (1000, "orange"), (10000, "red")]), w=6, h=5)  # fmt: skip
+                      steps=[(None, "green"), (1000, "orange"), (10000, "red")]),
+               w=6, h=5)  # fmt: skip
     layout.add(single("Tracked records", "Records held in the entity-state table.",
                       Query("sum(crm_pulse_tracked_records)")), w=6, h=5)  # fmt: skip
     layout.add(ts("Events/s by entity and op", "Valid change events.",
@@ -319,10 +342,26 @@ def engine_dashboard() -> Any:
                   [Query(f"sum by (reason) (rate(crm_pulse_invalid_events_total[{RATE}]))",
                          "{{reason}}")], "ops"), w=8, h=8)  # fmt: skip
     layout.row("Latency and lag")
-    layout.add(ts("Latency: ingest to alert produced", "Batch received to alert acknowledged.",
-                  _quantiles("crm_pulse_processing_latency_seconds"), "s"), w=8, h=8)
-    layout.add(ts("Latency: event time to alert produced", "occurred_at to alert produced.",
-                  _quantiles("crm_pulse_event_to_alert_latency_seconds"), "s"), w=8, h=8)
+    layout.add(
+        ts(
+            "Latency: ingest to alert produced",
+            "Batch received to alert acknowledged.",
+            _quantiles("crm_pulse_processing_latency_seconds"),
+            "s",
+        ),
+        w=8,
+        h=8,
+    )
+    layout.add(
+        ts(
+            "Latency: event time to alert produced",
+            "occurred_at to alert produced.",
+            _quantiles("crm_pulse_event_to_alert_latency_seconds"),
+            "s",
+        ),
+        w=8,
+        h=8,
+    )
     layout.add(ts("Consumer lag by partition", "Highwater minus committed offset.",
                   [Query("sum by (partition) (crm_pulse_consumer_lag)", "p{{partition}}")]),
                w=8, h=8)  # fmt: skip
@@ -349,7 +388,8 @@ def engine_dashboard() -> Any:
                   "s"), w=8, h=8)  # fmt: skip
     layout.add(ts("Faust: messages sent/s by topic",
                   "Faust's own monitor (CRM_PULSE_FAUST_METRICS_ENABLED=true).",
-                  [Query(f"sum by (topic) (rate(crm_pulse_faust_topic_messages_sent_total[{RATE}]))",
+                  [Query("sum by (topic) "
+                         f"(rate(crm_pulse_faust_topic_messages_sent_total[{RATE}]))",
                          "{{topic}}")], "ops"), w=12, h=8)  # fmt: skip
     layout.add(ts("Faust: producer send latency p95",
                   "Faust's own monitor, milliseconds (CRM_PULSE_FAUST_METRICS_ENABLED=true).",

@@ -78,7 +78,7 @@ def refresh_state_gauges(pulse: Pulse, catalog: list[KpiDefinition], now: float)
 def register(pulse: Pulse) -> None:
     catalog = load_catalog()
 
-    @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)  # type: ignore[misc]
+    @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
     async def housekeeping() -> None:
         started = time.monotonic()
         try:

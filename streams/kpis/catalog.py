@@ -14,7 +14,7 @@ CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 class KpiDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Stable id: metric label, table name.")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Stable id (metric label).")
     name: str
     description: str
     formula: str

@@ -84,7 +84,7 @@ def _trust(deals: Sequence[Deal]) -> float:
     if not deals:
         return 0.0
     completeness = sum(d.complete for d in deals) / len(deals)
-    return round(completeness * min(1.0, len(deals) / FULL_TRUST_SAMPLE), 4)
+    return completeness * min(1.0, len(deals) / FULL_TRUST_SAMPLE)
 
 
 # Each: (deals of one scope, window start or None) -> (value, contributing deals) or None.
@@ -117,7 +117,9 @@ def _deals_won(deals: Sequence[Deal], start: float | None) -> tuple[float, Seque
     return float(len(won)), won
 
 
-def _completeness(deals: Sequence[Deal], start: float | None) -> tuple[float, Sequence[Deal]] | None:
+def _completeness(
+    deals: Sequence[Deal], start: float | None
+) -> tuple[float, Sequence[Deal]] | None:
     open_deals = [d for d in deals if d.open]
     if not open_deals:
         return None
@@ -157,7 +159,5 @@ def compute(
                 result = formula(deals, start)
                 if result is not None:
                     value, used = result
-                    points.append(
-                        KpiPoint(kpi.id, kind, scope_id, window, round(value, 6), _trust(used))
-                    )
+                    points.append(KpiPoint(kpi.id, kind, scope_id, window, value, _trust(used)))
     return points

@@ -191,13 +191,23 @@ def test_every_dashboard_query_returns_data(
         shutil.copy(path, rules / path.name)
     (rules / "extra.yaml").write_text(EXTRA_RULES)
     worker = worker_factory(
-        rules_dir=str(rules), faust_metrics_enabled="true", metrics_owner_label="true", housekeeping_interval_s="1"
+        rules_dir=str(rules),
+        faust_metrics_enabled="true",
+        metrics_owner_label="true",
+        housekeeping_interval_s="1",
     )
     s = worker.settings
     prom = prometheus_factory(s.web_port)
     broken = [(b"bad-%d" % i, b'{"event_id": "x", "entity": ') for i in range(5)]
-    twice = event_bytes(event_id="dup-1", source="test", entity="lead", entity_id="L-1",
-                        op="create", occurred_at="2026-03-02T09:00:00+00:00", fields={"x": 1})
+    twice = event_bytes(
+        event_id="dup-1",
+        source="test",
+        entity="lead",
+        entity_id="L-1",
+        op="create",
+        occurred_at="2026-03-02T09:00:00+00:00",
+        fields={"x": 1},
+    )
     with Feeder(s.bootstrap_servers, s.events_topic, rate=150.0) as feeder:
         missing: list[str] = []
         deadline = time.monotonic() + 150
