@@ -105,3 +105,15 @@ def test_datasource_and_grafana_release_match_the_provisioning() -> None:
     ][0]
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_committed_json_decodes_as_a_typed_grafana_dashboard() -> None:
+    """Each file parses into the SDK's typed model of the pinned release and back, unchanged."""
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    for path in sorted(COMMITTED.glob("*.json")):
+        data = json.loads(path.read_text())
+        typed = Dashboard.from_json(data)
+        assert json.loads(JSONEncoder(sort_keys=True).encode(typed)) == data, path.name
+        assert {p["type"] for p in data["panels"]} <= {"row", "stat", "table", "timeseries"}
