@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from streams.app import Pulse
-from streams.engine import open_episodes
 from streams.kpis.catalog import KpiDefinition, load_catalog
 from streams.kpis.state_kpis import compute
 from streams.state import decode_state
@@ -56,19 +56,27 @@ async def refresh_lag(pulse: Pulse) -> None:
 
 
 def refresh_state_gauges(pulse: Pulse, catalog: list[KpiDefinition], now: float) -> None:
+    """Tracked records, open episodes per rule and the KPI gauges, from one pass over the
+    entity states. Synchronous, so a scrape never sees the gauges half refreshed."""
     m = pulse.metrics
     data = pulse.entity_table.data
     m.tracked_records.set(len(data))
-    open_by_rule = open_episodes(data)
-    for compiled in pulse.engine.rules.rules:
-        m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
+    open_by_rule: Counter[str] = Counter()
     deals: list[dict[str, Any]] = []
     for key, blob in list(data.items()):
+        state = decode_state(bytes(blob))
+        if state is None:
+            continue
+        open_by_rule.update(state.get("a", {}).keys())
         if bytes(key).startswith(DEAL_PREFIX):
-            state = decode_state(bytes(blob))
-            if state is not None:
-                deals.append(state)
-    for point in compute(deals, catalog, now):
+            deals.append(state)
+    m.active_alerts.clear()  # rules dropped from the live set disappear
+    for compiled in pulse.engine.rules.rules:
+        m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
+    points = compute(deals, catalog, now)
+    m.kpi_value.clear()  # scopes without a value any more disappear
+    m.kpi_trust.clear()
+    for point in points:
         labels = {"kpi": point.kpi, "scope_kind": point.scope_kind,
                   "scope_id": point.scope_id, "window": point.window}  # fmt: skip
         m.kpi_value.labels(**labels).set(point.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -106,3 +107,34 @@ def test_simulated_org_is_bounded() -> None:
     orgs = {org_of(f"rep-{i:03d}") for i in range(1, 25)}
     assert len({team for team, _ in orgs}) == 4 and len({r for _, r in orgs}) == 2
     assert org_of("rep-001") == ("team-a", "West") and org_of("rep-013") == ("team-c", "East")
+
+
+def test_housekeeping_refreshes_gauges_from_one_pass_over_states() -> None:
+    import orjson
+
+    from streams.agents.housekeeping import refresh_state_gauges
+
+    metrics = Metrics(CollectorRegistry())
+    metrics.active_alerts.labels(rule="gone").set(3)  # a rule no longer live
+    metrics.kpi_value.labels(kpi="win_rate", scope_kind="team", scope_id="old", window="x").set(1)
+    rules = [SimpleNamespace(id="r1"), SimpleNamespace(id="r2")]
+    data = {
+        b"deal:1": orjson.dumps({**deal("Proposal"), "a": {"r1": {"id": "a1"}}}),
+        b"deal:2": orjson.dumps({**deal("Won"), "a": {"r1": {"id": "a2"}}}),
+        b"lead:1": orjson.dumps({"f": {"x": 1}, "a": {"r2": {"id": "a3"}}}),
+    }
+    pulse = SimpleNamespace(
+        metrics=metrics,
+        entity_table=SimpleNamespace(data=data),
+        engine=SimpleNamespace(rules=SimpleNamespace(rules=rules)),
+    )
+    refresh_state_gauges(pulse, load_catalog(), NOW)  # type: ignore[arg-type]
+    get = metrics.registry.get_sample_value
+    assert get("crm_pulse_tracked_records") == 3
+    assert get("crm_pulse_active_alerts", {"rule": "r1"}) == 2
+    assert get("crm_pulse_active_alerts", {"rule": "r2"}) == 1
+    assert get("crm_pulse_active_alerts", {"rule": "gone"}) is None
+    scope = {"kpi": "open_pipeline_value", "scope_kind": "global", "scope_id": "all"}
+    assert get("crm_pulse_kpi_value", {**scope, "window": "current"}) == 1000.0
+    stale = {"kpi": "win_rate", "scope_kind": "team", "scope_id": "old", "window": "x"}
+    assert get("crm_pulse_kpi_value", stale) is None
