@@ -180,7 +180,10 @@ class Feeder:
 
 
 def test_every_dashboard_query_returns_data(
-    worker_factory: WorkerFactory, prometheus_factory: Any, tmp_path: Path
+    worker_factory: WorkerFactory,
+    prometheus_factory: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     started = time.monotonic()
     queries = all_panel_queries()
@@ -224,12 +227,13 @@ def test_every_dashboard_query_returns_data(
                 break
     zero_only = sorted({q[1] for q in queries} - nonzero)
     elapsed = time.monotonic() - started
-    print(
-        f"\nchecked {len(queries)} panel queries of {count_panels()} panels in "
-        f"{len(DASHBOARDS)} dashboards against Prometheus: {len(queries) - len(missing)} "
-        f"returned data, none skipped; {feeder.sent} simulated events; {elapsed:.1f}s\n"
-        f"panels whose series exist but stayed at 0 in this run: {zero_only}"
-    )
+    with capsys.disabled():  # shown in the CI log, not only on failure
+        print(
+            f"\nchecked {len(queries)} panel queries of {count_panels()} panels in "
+            f"{len(DASHBOARDS)} dashboards against Prometheus: {len(queries) - len(missing)} "
+            f"returned data, none skipped; {feeder.sent} simulated events; {elapsed:.1f}s\n"
+            f"panels whose series exist but stayed at 0 in this run: {zero_only}"
+        )
     assert not missing, "queries without data:\n" + "\n".join(missing) + "\n" + worker.log_tail()
     assert not lacking, f"panels that never left 0: {lacking}"
     targets = query(prom, 'up{job="crm-pulse"}')
