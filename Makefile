@@ -27,7 +27,13 @@ prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
 demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
 	$(BIN)/crm-pulse demo
 
-test: $(STAMP) kafka prometheus ## Run the full test suite (unit + integration on a real broker)
+compose-tool: ## Install Debian's docker-compose to validate docker-compose.yml (no engine)
+	bash scripts/install-compose.sh
+
+dashboards: $(STAMP) ## Generate grafana/dashboards/*.json from the KPI catalog
+	$(BIN)/python -m streams.dashboards --out grafana/dashboards
+
+test: $(STAMP) kafka prometheus compose-tool ## Run the full test suite (unit + integration on a real broker)
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP) ## Run the unit tests only (no broker)
@@ -51,4 +57,4 @@ bench: $(STAMP) kafka ## Run the throughput/latency benchmark against the local 
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka prometheus demo test unit lint format schemas bench clean
+.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench clean

@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from streams.engine import Engine
-from streams.metrics import Metrics
+from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 from streams.settings import Settings
@@ -45,6 +45,7 @@ class Pulse:
         self.metrics.rules_live.set(sum(1 for c in rules.rules if c.rule.enabled))
         self.metrics.rules_version.clear()
         self.metrics.rules_version.labels(version=rules.version).set(1)
+        self.metrics.init_rule_series((c.id, c.rule.severity.value) for c in rules.rules)
         log.info("rule set %s live: %d rule(s)", rules.version, len(rules))
 
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 4),
     )
     metrics = metrics or Metrics()
+    if settings.faust_metrics_enabled:
+        app.monitor = faust_monitor(metrics.registry)
     parts = settings.topic_partitions
     pulse = Pulse(
         settings=settings,
@@ -105,4 +108,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
 
     ingest.register(pulse)
     web.register(pulse)
+
+    from streams.agents import housekeeping
+
+    housekeeping.register(pulse)
     return pulse

@@ -40,6 +40,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(settings))
+    print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+    return 0
+
+
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from streams.schemas import export_schemas
 
@@ -77,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=None)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("topics", help="create the missing public topics (idempotent)")
+    p.set_defaults(func=_topics)
 
     p = sub.add_parser("schemas", help="export the JSON Schemas of the public contracts")
     p.add_argument("--out", default="schemas")

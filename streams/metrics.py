@@ -6,7 +6,15 @@ customer, deal or owner id. Each metric takes the ``registry`` so tests use thei
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Alert statuses and reload results whose series exist (at 0) from the start, so dashboards
+#: show 0 rather than "No data" and ``rate()`` sees the first increment.
+ALERT_STATUSES = ("FIRING", "REMINDER", "ESCALATED", "RESOLVED")
+RELOAD_RESULTS = ("ok", "error")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 EVENT_AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)
@@ -79,3 +87,32 @@ class Metrics:
         self.tracked_records = Gauge(
             "crm_pulse_tracked_records", "Records held in the entity-state table.", registry=r
         )
+        self.alerts_silenced = Counter(
+            "crm_pulse_alerts_silenced", "Alerts suppressed by a silence.", ["rule"], registry=r
+        )
+        self.alerts_by_owner = Counter(
+            "crm_pulse_alerts_by_owner",
+            "Alerts emitted per owner; only filled when metrics_owner_label is on (opt-in).",
+            ["owner"], registry=r,
+        )  # fmt: skip
+        self.housekeeping_seconds = Histogram(
+            "crm_pulse_housekeeping_seconds", "Duration of one housekeeping pass (lag, gauges).",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        for result in RELOAD_RESULTS:
+            self.rule_reloads.labels(result=result)
+
+    def init_rule_series(self, rules: Iterable[tuple[str, str]]) -> None:
+        """Create the per-rule series at 0 for each ``(rule id, severity)`` of a live set."""
+        for rule, severity in rules:
+            for status in ALERT_STATUSES:
+                self.alerts.labels(rule=rule, severity=severity, status=status)
+            self.rule_errors.labels(rule=rule)
+            self.alerts_silenced.labels(rule=rule)
+
+
+def faust_monitor(registry: CollectorRegistry, prefix: str = "crm_pulse_faust") -> Any:
+    """Faust's own Prometheus monitor, writing into our registry (served by our /metrics)."""
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
+    return PrometheusMonitor(metrics=FaustMetrics.create(registry, prefix))

@@ -74,6 +74,19 @@ class Settings(BaseSettings):
 
     log_level: str = Field("info", description="Log level of the worker.")
 
+    # --- observability ------------------------------------------------------------------
+    housekeeping_interval_s: float = Field(
+        5.0, gt=0, description="Period of the timer refreshing lag, active-alert and KPI gauges."
+    )
+    faust_metrics_enabled: bool = Field(
+        False, description="Add Faust's own Prometheus monitor (crm_pulse_faust_*) to /metrics."
+    )
+    metrics_owner_label: bool = Field(
+        False,
+        description="Count alerts per owner id (crm_pulse_alerts_by_owner): opt-in, only for "
+        "a bounded number of owners.",
+    )
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_clean(cls, value: str) -> str:

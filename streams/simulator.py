@@ -32,6 +32,20 @@ def default_owners(n: int = 24) -> list[str]:
     return [f"rep-{i:03d}" for i in range(1, n + 1)]
 
 
+TEAMS_PER_REGION = 2
+REPS_PER_TEAM = 6
+REGIONS = ("West", "East", "North", "South")
+
+
+def org_of(owner: str) -> tuple[str, str]:
+    """The (team, region) of a simulated rep: six reps per team, two teams per region."""
+    digits = "".join(c for c in owner if c.isdigit())
+    index = (int(digits) - 1) if digits else 0
+    team = index // REPS_PER_TEAM
+    region = REGIONS[(team // TEAMS_PER_REGION) % len(REGIONS)]
+    return f"team-{chr(ord('a') + team % 26)}", region
+
+
 @dataclass
 class _Deal:
     deal_id: str
@@ -94,6 +108,7 @@ class DealSimulator:
             "next_step": "Discovery call",
             "owner_id": owner,
         }
+        fields["team"], fields["region"] = org_of(owner)
         deal.fields = dict(fields)
         self._deals[deal_id] = deal
         return self._event(deal, "create", fields, at)

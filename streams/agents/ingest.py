@@ -71,6 +71,10 @@ def record_metrics(pulse: Pulse, result: BatchResult, latency: float) -> None:
         m.processing_latency.observe(latency)
         if alert.occurred_at is not None:
             m.event_to_alert_latency.observe(max(0.0, (now - alert.occurred_at).total_seconds()))
+    if pulse.settings.metrics_owner_label:  # opt-in: owner ids are unbounded in general
+        for alert in result.alerts:
+            if alert.owner_id:
+                m.alerts_by_owner.labels(owner=alert.owner_id).inc()
 
 
 def register(pulse: Pulse) -> None:

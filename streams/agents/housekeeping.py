@@ -1,0 +1,99 @@
+"""The housekeeping timer: gauges that are computed, not counted.
+
+Every ``housekeeping_interval_s`` it refreshes consumer lag per input partition (the
+broker's highwater minus this worker's committed offset), open alert episodes per rule,
+the number of tracked records, and the KPI gauges of the catalog KPIs that
+:mod:`streams.kpis.state_kpis` computes from the entity states.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from streams.app import Pulse
+from streams.kpis.catalog import KpiDefinition, load_catalog
+from streams.kpis.state_kpis import compute
+from streams.state import decode_state
+
+log = logging.getLogger(__name__)
+
+DEAL_PREFIX = b"deal:"
+
+
+def lag_by_partition(
+    highwaters: Mapping[int, int], committed: Mapping[int, int | None]
+) -> dict[int, int]:
+    """Records behind per partition: highwater (next offset to be written) minus the next
+    offset this consumer will read (committed); nothing committed yet counts from 0."""
+    return {
+        partition: max(0, end - (committed.get(partition) or 0))
+        for partition, end in highwaters.items()
+    }
+
+
+async def refresh_lag(pulse: Pulse) -> None:
+    consumer = pulse.app.consumer
+    if consumer is None:
+        return
+    topic = pulse.settings.events_topic
+    tps = [tp for tp in consumer.assignment() if tp.topic == topic]
+    gauge = pulse.metrics.consumer_lag
+    if not tps:
+        gauge.clear()
+        return
+    ends = await consumer.highwaters(*tps)
+    lags = lag_by_partition(
+        {tp.partition: int(end) for tp, end in ends.items()},
+        {tp.partition: consumer._committed_offset.get(tp) for tp in tps},
+    )
+    gauge.clear()  # partitions revoked since the last pass disappear
+    for partition, lag in sorted(lags.items()):
+        gauge.labels(partition=str(partition)).set(lag)
+
+
+def refresh_state_gauges(pulse: Pulse, catalog: list[KpiDefinition], now: float) -> None:
+    """Tracked records, open episodes per rule and the KPI gauges, from one pass over the
+    entity states. Synchronous, so a scrape never sees the gauges half refreshed."""
+    m = pulse.metrics
+    data = pulse.entity_table.data
+    m.tracked_records.set(len(data))
+    open_by_rule: Counter[str] = Counter()
+    deals: list[dict[str, Any]] = []
+    for key, blob in list(data.items()):
+        state = decode_state(bytes(blob))
+        if state is None:
+            continue
+        open_by_rule.update(state.get("a", {}).keys())
+        if bytes(key).startswith(DEAL_PREFIX):
+            deals.append(state)
+    m.active_alerts.clear()  # rules dropped from the live set disappear
+    for compiled in pulse.engine.rules.rules:
+        m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
+    points = compute(deals, catalog, now)
+    m.kpi_value.clear()  # scopes without a value any more disappear
+    m.kpi_trust.clear()
+    for point in points:
+        labels = {"kpi": point.kpi, "scope_kind": point.scope_kind,
+                  "scope_id": point.scope_id, "window": point.window}  # fmt: skip
+        m.kpi_value.labels(**labels).set(point.value)
+        m.kpi_trust.labels(**labels).set(point.trust)
+
+
+def register(pulse: Pulse) -> None:
+    catalog = load_catalog()
+
+    @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
+    async def housekeeping() -> None:
+        started = time.monotonic()
+        try:
+            await refresh_lag(pulse)
+        except Exception as exc:  # lag is best effort: a broker hiccup must not stop the timer
+            log.warning("consumer lag not refreshed (%s: %s)", type(exc).__name__, exc)
+        refresh_state_gauges(pulse, catalog, time.time())
+        pulse.metrics.housekeeping_seconds.observe(time.monotonic() - started)
+
+    pulse.extras["housekeeping_timer"] = housekeeping

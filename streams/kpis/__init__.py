@@ -1,0 +1,1 @@
+"""KPI catalog and KPI computations."""
