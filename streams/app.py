@@ -6,13 +6,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
-
 from streams.engine import Engine
 from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 from streams.settings import Settings
+from streams.transport import PulseApp
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,11 @@ class Pulse:
     engine: Engine
     metrics: Metrics
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changelog_topic(self) -> str:
+        """Name of the entity-state table's changelog topic."""
+        return str(self.entity_table.changelog_topic.get_topic_name())
 
     def state_get(self, key: bytes) -> bytes | None:
         value = self.entity_table.data.get(key)
@@ -62,7 +66,7 @@ def initial_rules(settings: Settings) -> RuleSet:
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     """A Faust app with the topics, tables, agents and web views of CRM Pulse."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = PulseApp(
         settings.app_id,
         broker=settings.broker,
         store=settings.store,

@@ -16,7 +16,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from streams.app import create_app
+    from streams.topics import ensure_topics
 
+    asyncio.run(ensure_topics(settings))
     pulse = create_app(settings)
     worker = faust.Worker(pulse.app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
 
     # --- hot path -----------------------------------------------------------------------
+    batch_consumer: bool = Field(
+        True, description="Deliver input records to the engine in batches (see transport.py)."
+    )
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")
     dedup_window: int = Field(8, ge=0, description="Event ids remembered per record.")

@@ -1,10 +1,19 @@
 """The ingest agent: batches from ``crm.events`` through the engine, results to Kafka.
 
-Order matters for "nothing is lost": dead letters and alerts are acknowledged by the
-broker before the new record states are written to the changelog, and Faust commits the
-input offsets only after that (it flushes the producer before each commit). A crash at any
-point replays the batch; replayed events meet the remembered event ids and emit nothing
-twice, and alert ids are deterministic, so consumers deduplicate any overlap.
+The agent never waits for the broker: it takes a batch (without acking it), runs the pure
+engine, applies the new record states to the in-memory table (so the next batch sees them)
+and hands the batch to the :class:`Shipper`. The shipper, one task, in batch order:
+
+1. sends dead letters and alerts and waits for the broker's acknowledgements;
+2. only then writes the record states to the changelog;
+3. only then acks the batch's input events, so Faust may commit their offsets (it flushes
+   the producer, changelog included, before each commit).
+
+So a crash at any point replays from the last committed offset: an alert is never lost
+(it is acknowledged before the state that remembers its event), and a replayed event either
+meets its remembered id (nothing emitted) or emits the same ``alert_id`` and ``sequence``
+again, which consumers deduplicate. Batches are shipped in order, so the changelog never
+goes back in time; the bounded queue gives backpressure.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from streams.app import Pulse
@@ -30,25 +41,33 @@ def dlq_headers(dead: Any) -> list[tuple[str, bytes]]:
 
 
 async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
-    """Send what one batch produced, then write the record states."""
+    """Send what one batch produced, wait for the acks, then write the changelog.
+
+    Records go straight to the app's Kafka producer (its accumulator batches them), not
+    through Faust's per-message ``Topic.send``/``send_soon`` buffer, which costs about a
+    millisecond per record.
+    """
+    send = pulse.app.producer.send
+    settings = pulse.settings
     futures = []
     for raw, dead in result.dead:
         futures.append(
-            await pulse.dlq_topic.send(key=raw.key, value=raw.value, headers=dlq_headers(dead))
+            await send(settings.dlq_topic, raw.key, raw.value, None, None, dlq_headers(dead))
         )
     for alert in result.alerts:
+        value = alert.model_dump_json().encode()
         futures.append(
-            await pulse.alerts_topic.send(
-                key=alert.alert_id.encode(), value=alert.model_dump_json().encode()
-            )
+            await send(settings.alerts_topic, alert.alert_id.encode(), value, None, None, None)
         )
     if futures:
         await asyncio.gather(*futures)
     done = time.monotonic()
-    table = pulse.entity_table
-    for key, (partition, blob) in result.writes.items():
-        table.data[key] = blob
-        table.send_changelog(partition, key, blob)
+    changelog = pulse.changelog_topic
+    writes = [
+        await send(changelog, key, blob, partition, None, None)
+        for key, (partition, blob) in result.writes.items()
+    ]
+    del writes  # delivered by the producer flush Faust runs before every offset commit
     record_metrics(pulse, result, done - received)
 
 
@@ -77,29 +96,84 @@ def record_metrics(pulse: Pulse, result: BatchResult, latency: float) -> None:
                 m.alerts_by_owner.labels(owner=alert.owner_id).inc()
 
 
+class Shipper:
+    """Ships batch results in order, off the ingest path (see module docstring)."""
+
+    def __init__(self, pulse: Pulse, max_pending: int = 8) -> None:
+        self.pulse = pulse
+        self.queue: asyncio.Queue[tuple[BatchResult, Callable[[], None], float]] = asyncio.Queue(
+            max_pending
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, result: BatchResult, ack: Callable[[], None], received: float) -> None:
+        """Queue one batch; ``ack`` acknowledges its input records once it is shipped."""
+        if self._task is None or self._task.done():
+            if self._task is not None and self._task.done() and not self._task.cancelled():
+                self._task.result()  # a crashed shipper crashes the ingest path: never silent
+            self._task = asyncio.create_task(self._run(), name="crm-pulse-shipper")
+        await self.queue.put((result, ack, received))
+
+    async def _run(self) -> None:
+        while True:
+            result, ack, received = await self.queue.get()
+            try:
+                await ship(self.pulse, result, received)
+                ack()
+            finally:
+                self.queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued batch is shipped and acked."""
+        await self.queue.join()
+
+
+def process_batch(pulse: Pulse, messages: Sequence[Any]) -> BatchResult:
+    """Run the engine on Faust messages and apply the new states to the in-memory table."""
+    records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
+    result = pulse.engine.process(records, pulse.state_get)
+    table_data = pulse.entity_table.data
+    for key, (_, blob) in result.writes.items():
+        table_data[key] = blob
+    pulse.metrics.batches.inc()
+    pulse.metrics.batch_size.observe(len(records))
+    for alert in result.alerts:
+        log.info(
+            "alert %s %s %s: %s", alert.status.value, alert.rule_id, alert.subject.id, alert.message
+        )
+    return result
+
+
 def register(pulse: Pulse) -> None:
     settings = pulse.settings
     within = settings.batch_within_ms / 1000.0
+    shipper = Shipper(pulse)
+    pulse.extras["shipper"] = shipper
+    app = pulse.app
 
-    @pulse.app.agent(pulse.events_topic, name="ingest")
+    async def on_records(messages: list[Any]) -> None:
+        received = time.monotonic()
+        for start in range(0, len(messages), settings.batch_max):
+            chunk = messages[start : start + settings.batch_max]
+            result = process_batch(pulse, chunk)
+            await shipper.put(result, partial(app.consumer.ack_many, chunk), received)
+
+    if settings.batch_consumer:
+        app.batch_handlers[pulse.events_topic.get_topic_name()] = on_records
+
+    # The agent subscribes the input topic (with acks) in Faust's conductor. With the batch
+    # consumer on, records reach ``on_records`` and this stream stays idle; with it off,
+    # this is the classic per-record Faust path, batched by ``noack_take``.
+    @app.agent(pulse.events_topic, name="ingest")
     async def ingest(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=within):
+        async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
-            records = [
-                RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
-                for m in (event.message for event in events)
-            ]
-            result = pulse.engine.process(records, pulse.state_get)
-            await ship(pulse, result, received)
-            pulse.metrics.batches.inc()
-            pulse.metrics.batch_size.observe(len(records))
-            for alert in result.alerts:
-                log.info(
-                    "alert %s %s %s: %s",
-                    alert.status.value,
-                    alert.rule_id,
-                    alert.subject.id,
-                    alert.message,
-                )
+            result = process_batch(pulse, [event.message for event in events])
+            await shipper.put(result, partial(_ack_events, events), received)
 
     pulse.extras["ingest_agent"] = ingest
+
+
+def _ack_events(events: Sequence[Any]) -> None:
+    for event in events:
+        event.ack()

@@ -1,0 +1,123 @@
+"""Batch delivery inside Faust's consumer: the batch-friendly way to use Faust.
+
+Faust delivers every Kafka record on its own: the fetcher awaits one callback per record
+(each wrapped in ``wait_first``, i.e. new tasks per record), the conductor decodes it into
+an ``Event`` and queues it for the agent's stream. That machinery, not our code, caps a
+worker at a few thousand events per second (``docs/performance.md``).
+
+:class:`BatchingConsumer` keeps everything Faust does around records (group membership,
+assignment, recovery of changelog-backed tables, read offsets and gaps, ack tracking,
+commits, rebalances, the other topics and tables) and changes only one thing: records of
+the topics that have a *batch handler* are handed over as one list per fetch
+(``getmany``), instead of one awaited callback each. The handler must eventually
+``ack`` every record (through :meth:`ack_many`); Faust commits only acked offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import faust
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode import Service
+
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
+
+
+class BatchingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering the records of chosen topics in batches."""
+
+    def ack_many(self, messages: list[Any]) -> None:
+        ack = self.ack
+        for message in messages:
+            ack(message)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
+        # Mirrors faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15),
+        # with records of batch topics collected per fetch and handed over at once.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        track_message = self.track_message
+        handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
+                await self.sleep(0)
+                batches: dict[str, list[Any]] = {}
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is not None and offset < r_offset:
+                            continue  # already read (Faust drops these too)
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, r_offset + 1, offset)
+                        if message.topic in handlers:
+                            track_message(message)
+                            batches.setdefault(message.topic, []).append(message)
+                            set_read_offset(tp, offset)
+                            continue
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+                for topic, messages in batches.items():
+                    await handlers[topic](messages)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+
+class BatchingTransport(faust_aiokafka.Transport):
+    Consumer = BatchingConsumer
+
+
+class PulseApp(faust.App):
+    """A Faust app whose consumer can deliver chosen topics in batches.
+
+    ``batch_handlers`` maps a topic name to the coroutine that takes its records.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_handlers: dict[str, BatchHandler] = {}
+
+    def _new_transport(self) -> Any:
+        return BatchingTransport(self.conf.broker_consumer, self)
