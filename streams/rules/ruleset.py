@@ -96,8 +96,9 @@ class RuleSet:
             else:
                 for name in c.watched:
                     by_field[(entity, name)].append(c)
-        digest = hashlib.sha1(
-            ";".join(f"{c.id}@{c.rule.version}" for c in ordered).encode()
+        digest = hashlib.sha1(  # content, not only versions: an edit always changes it
+            "\n".join(f"{c.id}@{c.rule.version}:{c.rule.model_dump_json()}" for c in ordered)
+            .encode()
         ).hexdigest()[:12]
         return cls(
             rules=ordered,
