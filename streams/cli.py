@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_rules_validate)
+    from streams.rules.admin import add_parsers
+
+    add_parsers(rsub)
     return parser
 
 

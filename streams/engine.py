@@ -22,8 +22,8 @@ from streams.contracts.events import ChangeEvent, Op
 from streams.decode import RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
 from streams.rules.change import Change
-from streams.rules.rulestate import live_rule_state, store_rule_state
 from streams.rules.ruleset import RuleSet
+from streams.rules.rulestate import live_rule_state, store_rule_state
 from streams.state import EntityState, decode_state, encode_state, merge_fields, record_key
 
 log = logging.getLogger(__name__)

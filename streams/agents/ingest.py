@@ -77,6 +77,9 @@ def register(pulse: Pulse) -> None:
 
     @pulse.app.agent(pulse.events_topic, name="ingest")  # type: ignore[misc]
     async def ingest(stream: Any) -> None:
+        rules_ready = pulse.extras.get("rules_ready")
+        if rules_ready is not None:  # never evaluate events before the live rules are read
+            await rules_ready.wait()
         async for events in stream.take_events(settings.batch_max, within=within):
             received = time.monotonic()
             records = [

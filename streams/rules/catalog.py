@@ -86,7 +86,9 @@ def check_rule(data: Any) -> tuple[Rule, CompiledRule] | list[FieldProblem]:
     return rule, compiled
 
 
-def decode_record(key: bytes | None, value: bytes) -> tuple[Rule, CompiledRule] | list[FieldProblem]:
+def decode_record(
+    key: bytes | None, value: bytes
+) -> tuple[Rule, CompiledRule] | list[FieldProblem]:
     """Validate one topic record (its key must be the rule id)."""
     try:
         data = orjson.loads(value)
@@ -97,7 +99,8 @@ def decode_record(key: bytes | None, value: bytes) -> tuple[Rule, CompiledRule] 
         return checked
     rule_id = key.decode(errors="replace") if key is not None else None
     if rule_id != checked[0].id:
-        return [FieldProblem("id", f"record key {rule_id!r} differs from rule id {checked[0].id!r}")]
+        detail = f"record key {rule_id!r} differs from rule id {checked[0].id!r}"
+        return [FieldProblem("id", detail)]
     return checked
 
 

@@ -4,7 +4,8 @@ feed, ``crm-pulse rules apply|list|diff`` and the HTTP API."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from streams.rules.catalog import RuleCatalog
 from streams.settings import Settings
@@ -41,6 +42,14 @@ async def ensure_rules_topic(settings: Settings) -> bool:
         await admin.close()
 
 
+async def behind(consumer: Any, ends: Mapping[Any, int]) -> bool:
+    """``True`` while the consumer has not reached ``ends`` on some partition."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
 async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record]:
     """Every record of the rules topic up to its current end, in order."""
     import asyncio
@@ -66,7 +75,7 @@ async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record
         records: list[Record] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while await behind(consumer, ends):
             if loop.time() > deadline:
                 raise TimeoutError(f"reading {settings.rules_topic} took over {timeout}s")
             batches = await consumer.getmany(*tps, timeout_ms=200)
