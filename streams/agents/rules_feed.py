@@ -88,16 +88,14 @@ class RuleFeed:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         settings = self.pulse.settings
-        await ensure_rules_topic(settings)
+        parts = await ensure_rules_topic(settings)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers, group_id=None,
             enable_auto_commit=False, auto_offset_reset="earliest",
         )  # fmt: skip
         await consumer.start()
         try:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(settings.rules_topic) or {0}
-            tps = [TopicPartition(settings.rules_topic, p) for p in sorted(parts)]
+            tps = [TopicPartition(settings.rules_topic, p) for p in parts]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             catalog_before = len(self.catalog.rules)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import logging
 import sys
 from pathlib import Path
 
 import yaml
 
 from streams.rules.catalog import PlanItem, plan_apply, rule_document, to_publish
-from streams.rules.live import ensure_rules_topic, publish, read_catalog
+from streams.rules.live import publish, read_catalog
 from streams.rules.loader import LoadResult, load_paths
 from streams.rules.model import Rule
 from streams.rules.ruleset import CompiledRule, RuleSet, compile_rule
@@ -35,7 +36,7 @@ def _load_files(args: argparse.Namespace, settings: Settings) -> LoadResult | No
 
 
 async def _live_rules(settings: Settings) -> tuple[dict[str, Rule], list[str]]:
-    await ensure_rules_topic(settings)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # keep the CLI output readable
     catalog, rejected = await read_catalog(settings)
     return {rid: c.rule for rid, c in catalog.rules.items()}, rejected
 

@@ -15,29 +15,31 @@ log = logging.getLogger(__name__)
 Record = tuple[bytes | None, bytes | None]
 
 
-async def ensure_rules_topic(settings: Settings) -> bool:
-    """Create the rules topic (1 partition, compacted) when it is missing; ``True`` if made."""
+async def ensure_rules_topic(settings: Settings) -> list[int]:
+    """Create the rules topic (1 partition, compacted) when missing; its partition ids."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    from streams.topics import topic_specs
+    from streams.topics import _wait_for_leaders, topic_specs
 
     parts, config = topic_specs(settings)[settings.rules_topic]
+    name = settings.rules_topic
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        if settings.rules_topic in set(await admin.list_topics()):
-            return False
-        topic = NewTopic(
-            settings.rules_topic, num_partitions=parts,
-            replication_factor=settings.topic_replicas, topic_configs=config,
-        )  # fmt: skip
-        try:
-            await admin.create_topics([topic])
-        except TopicAlreadyExistsError:
-            return False
-        log.info("created rules topic %s", settings.rules_topic)
-        return True
+        if name not in set(await admin.list_topics()):
+            topic = NewTopic(
+                name, num_partitions=parts, replication_factor=settings.topic_replicas,
+                topic_configs=config,
+            )  # fmt: skip
+            try:
+                await admin.create_topics([topic])
+                log.info("created rules topic %s", name)
+            except TopicAlreadyExistsError:
+                pass
+        await _wait_for_leaders(admin, [name])
+        (described,) = await admin.describe_topics([name])
+        return sorted(int(p["partition"]) for p in described["partitions"])
     finally:
         await admin.close()
 
@@ -56,19 +58,14 @@ async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    parts = await ensure_rules_topic(settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest",
     )  # fmt: skip
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(settings.rules_topic)
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(settings.rules_topic) or set()
-        tps = [TopicPartition(settings.rules_topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
+        tps = [TopicPartition(settings.rules_topic, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
