@@ -69,10 +69,13 @@ def _node_line(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
                     nxt = value_node
                     line = key_node.start_mark.line + 1
                     break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(current.value):
-                nxt = current.value[part]
-                line = nxt.start_mark.line + 1
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(current.value)
+        ):
+            nxt = current.value[part]
+            line = nxt.start_mark.line + 1
         if nxt is None:
             break
         current = nxt

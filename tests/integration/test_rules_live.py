@@ -85,6 +85,10 @@ def metric(worker: WorkerProcess, name: str) -> float:
     return 0.0
 
 
+def alerts_of_list(alerts: list[dict[str, Any]], rule_id: str) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["rule_id"] == rule_id]
+
+
 def alerts_of(records: list[Any], rule_id: str) -> list[dict[str, Any]]:
     return [a for a in values(records) if a["rule_id"] == rule_id]
 
@@ -161,7 +165,7 @@ async def test_apply_edit_delete_without_restart(
         lambda r: any(a["subject"]["id"] == "E-big" for a in values(r)), timeout=15,
     )  # fmt: skip
     everything = values(await read_all(s.bootstrap_servers, s.alerts_topic, settle=1.5))
-    big = [a for a in everything if a["subject"]["id"] == "E-big" and a["rule_id"] == "test-big-deal"]
+    big = [a for a in alerts_of_list(everything, "test-big-deal") if a["subject"]["id"] == "E-big"]
     assert len(big) == 1 and big[0]["rule_version"] == 2, (records, worker.log_tail())
     assert not [a for a in everything if a["subject"]["id"] == "E-small"]
 

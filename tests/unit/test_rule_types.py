@@ -67,8 +67,10 @@ rules:
 
 
 def test_transition_backwards() -> None:
-    alerts = fired(ruleset(TRANSITIONS), event("D1", "create", stage="A"),
-                   event("D1", "update", 1, stage="C"), event("D1", "update", 2, stage="B"))  # fmt: skip
+    alerts = fired(
+        ruleset(TRANSITIONS), event("D1", "create", stage="A"),
+        event("D1", "update", 1, stage="C"), event("D1", "update", 2, stage="B"),
+    )  # fmt: skip
     assert pairs(alerts) == [("back", "D1", "FIRING")]
     assert alerts[0].message == "C -> B" and alerts[0].evidence["steps_back"] == 1
 

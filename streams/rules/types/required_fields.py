@@ -27,5 +27,7 @@ def evaluate(
         return NOT_HOLDING
     return Outcome(
         holds=True,
-        evidence={"missing": missing, "missing_text": ", ".join(missing), "stage": after.get("stage")},
+        evidence={
+            "missing": missing, "missing_text": ", ".join(missing), "stage": after.get("stage"),
+        },  # fmt: skip
     )
