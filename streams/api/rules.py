@@ -42,9 +42,7 @@ def decide_put(
     if not body.strip():
         return [{"field": "(body)", "message": "empty body: send one rule as JSON or YAML"}]
     result = load_text(body, source="request")
-    problems = [
-        {"field": p.field, "message": p.message, "line": p.line} for p in result.problems
-    ]
+    problems = [{"field": p.field, "message": p.message, "line": p.line} for p in result.problems]
     if problems:
         return problems
     if len(result.rules) != 1:

@@ -253,7 +253,8 @@ async def test_http_put_get_delete_and_token(worker_factory: WorkerFactory) -> N
     before = len(await read_all(s.bootstrap_servers, s.rules_topic, settle=0.5))
     for token in (None, "wrong-token", worker.env["CRM_PULSE_API_TOKEN"] + "x"):
         for method, path, data in (
-            ("PUT", "/rules/test-http", body), ("DELETE", "/rules/deal-stage-backwards", None),
+            ("PUT", "/rules/test-http", body),
+            ("DELETE", "/rules/deal-stage-backwards", None),
             ("GET", "/rules", None),
         ):
             status, _ = http(worker, method, path, data, token=token)
@@ -280,8 +281,11 @@ async def test_raising_rule_is_isolated(worker_factory: WorkerFactory, tmp_path:
     s = worker.settings
     raising = tmp_path / "raising.yaml"
     # on a text amount, `deal.amount * 2.0` is a CEL type error
-    raising.write_text(rule_text("1000.0").replace(
-        "type(deal.amount) == double && deal.amount > 1000.0", "deal.amount * 2.0 > 2000.0"))
+    raising.write_text(
+        rule_text("1000.0").replace(
+            "type(deal.amount) == double && deal.amount > 1000.0", "deal.amount * 2.0 > 2000.0"
+        )
+    )
     assert cli(worker, "apply", str(raising)).returncode == 0
     assert await wait_version(worker, "test-big-deal", 1)
     await produce(s.bootstrap_servers, s.events_topic, [

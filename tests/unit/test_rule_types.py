@@ -15,7 +15,8 @@ message: 'Deal {subject.id}: {deal.amount}'
 def test_condition_is_a_lasting_episode_that_resolves() -> None:
     alerts = fired(
         ruleset(CONDITION),
-        event("D1", "create", amount=5000), event("D1", "update", 1, amount=6000),
+        event("D1", "create", amount=5000),
+        event("D1", "update", 1, amount=6000),
         event("D1", "update", 2, amount=10),
     )
     assert pairs(alerts) == [("big", "D1", "FIRING"), ("big", "D1", "RESOLVED")]

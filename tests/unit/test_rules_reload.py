@@ -53,9 +53,7 @@ def test_state_survives_an_edit_with_same_id_and_type() -> None:
            event("D1", "update", 1, close_date="2026-04-01"))  # fmt: skip
     assert h.rule_state("D1")["r"] == {"pushed": {"pushes": 1}}
     h.engine.rules = ruleset(PUSHED.format(n=2) + "version: 2\n")  # threshold edited
-    assert h.send(event("D1", "update", 2, close_date="2026-05-01")) == [
-        ("pushed", "D1", "FIRING")
-    ]
+    assert h.send(event("D1", "update", 2, close_date="2026-05-01")) == [("pushed", "D1", "FIRING")]
 
 
 def test_state_dropped_when_type_changes_then_rebuilt() -> None:

@@ -29,5 +29,5 @@ def evaluate(
         holds=True,
         evidence={
             "missing": missing, "missing_text": ", ".join(missing), "stage": after.get("stage"),
-        },  # fmt: skip
+        },
     )
