@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.contracts.events import ChangeEvent
+from streams.rules.cel_expr import cel_context
 from streams.rules.types.values import as_cel
 
 
@@ -22,6 +23,7 @@ class Change:
     now: datetime
 
     _activation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    _cel: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_create(self) -> bool:
@@ -57,6 +59,13 @@ class Change:
             }
             object.__setattr__(self, "_activation", cached)
         return dict(cached)
+
+    def cel_context(self) -> Any:
+        """The activation converted once for CEL and shared by every rule of this change
+        (converting a dict per evaluation costs more than the evaluation itself)."""
+        if self._cel is None:
+            object.__setattr__(self, "_cel", cel_context(self.activation()))
+        return self._cel
 
 
 @dataclass(frozen=True, slots=True)
