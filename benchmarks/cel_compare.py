@@ -105,7 +105,7 @@ def outcome(engine: Engine, source: str, activation: dict[str, Any]) -> Any:
         value = engine.run(program, engine.prepare(activation))
     except Exception:
         return ERROR
-    if isinstance(value, bool):
+    if isinstance(value, bool) or type(value).__name__ == "BoolType":
         return bool(value)
     return None if value is None else value
 

@@ -143,7 +143,10 @@ class Engine:
         if not changed:
             stats.no_change += 1
             return state
-        change = Change(event=event, before=before, after=after, changed=changed, now=now)
+        change = Change(
+            event=event, before=before, after=after, changed=changed, now=now,
+            cel_names=rules.variables,
+        )  # fmt: skip
         result.changes.append(change)
         candidates = rules.candidates(event.entity.value, changed)
         if not candidates:

@@ -22,6 +22,8 @@ class Change:
     changed: frozenset[str]
     now: datetime
 
+    #: CEL variables the live rules use (``None``: all); the CEL context converts only these.
+    cel_names: frozenset[str] | None = None
     _activation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     _cel: Any = field(default=None, compare=False, repr=False)
 
@@ -64,7 +66,10 @@ class Change:
         """The activation converted once for CEL and shared by every rule of this change
         (converting a dict per evaluation costs more than the evaluation itself)."""
         if self._cel is None:
-            object.__setattr__(self, "_cel", cel_context(self.activation()))
+            variables = self.activation()
+            if self.cel_names is not None:
+                variables = {k: v for k, v in variables.items() if k in self.cel_names}
+            object.__setattr__(self, "_cel", cel_context(variables))
         return self._cel
 
 
