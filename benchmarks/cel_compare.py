@@ -147,11 +147,13 @@ def main() -> None:
         slow = isinstance(engine, PyCel)  # fewer rounds, the same per-call figure
         for source, override in fast:
             rounds = 5 if slow else 50
-            compile_us.append(timed(lambda s=source: engine.compile(s), rounds) / rounds * 1e6)
+            compile_us.append(timed(lambda s=source, g=engine: g.compile(s), rounds) / rounds * 1e6)
             program = engine.compile(source)
             activation = engine.prepare(override or ACTIVATION)
             n = max(1, args.evals // 20) if slow else args.evals
-            eval_us.append(timed(lambda p=program, a=activation: engine.run(p, a), n) / n * 1e6)
+            eval_us.append(
+                timed(lambda p=program, a=activation, g=engine: g.run(p, a), n) / n * 1e6
+            )
         mean_eval = statistics.mean(eval_us)
         print(
             f"{engine.name:<52} {statistics.mean(compile_us):>11.1f} {mean_eval:>9.2f} "
