@@ -335,3 +335,24 @@ async def test_rules_test_matches_the_live_worker(
                 for a in alerts}  # fmt: skip
 
     assert keyed(live) == keyed(expected)
+
+
+async def test_every_worker_holds_every_rule_and_seeding_happens_once(
+    worker_factory: WorkerFactory,
+) -> None:
+    first = worker_factory()
+    second = worker_factory()  # same topics and group: partitions are split, rules are not
+    s = first.settings
+    seeded = await read_all(s.bootstrap_servers, s.rules_topic, settle=0.5)
+    assert len(seeded) == 22, [r.key for r in seeded]  # seeded once, by the first worker
+    body = orjson.dumps({
+        "id": "test-both", "type": "condition", "condition": "deal.amount > 10.0",
+        "message": "m",
+    }).decode()  # fmt: skip
+    status, answer = http(first, "PUT", "/rules/test-both", body)
+    assert status == 201, answer
+    assert await wait_version(second, "test-both", 1), second.log_tail()
+    _, listing = http(second, "GET", "/rules")
+    _, listing_first = http(first, "GET", "/rules")
+    assert listing["version"] == listing_first["version"]
+    assert len(listing["rules"]) == 23
