@@ -55,7 +55,16 @@ def _rules_validate(args: argparse.Namespace, settings: Settings) -> int:
     result = load_paths(paths)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"{len(result.rules)} valid rule(s), {len(result.problems)} error(s)")
+    from streams.rules.lint import rule_warnings
+
+    warnings = 0
+    for loaded in result.rules:
+        for field, message in rule_warnings(loaded.rule):
+            warnings += 1
+            print(f"warning: {loaded.source}:{loaded.line}: rule {loaded.rule.id!r} "
+                  f"field '{field}': {message}", file=sys.stderr)  # fmt: skip
+    print(f"{len(result.rules)} valid rule(s), {len(result.problems)} error(s), "
+          f"{warnings} warning(s)")  # fmt: skip
     return 0 if result.ok else 1
 
 
