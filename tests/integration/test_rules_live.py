@@ -146,6 +146,7 @@ async def test_apply_edit_delete_without_restart(
     took, alert = await fire_until_alert(worker, "test-big-deal", 5000.0, timeout=10)
     assert alert is not None, worker.log_tail()
     assert took < 5.0
+    print(f"apply -> first alert of the new rule: {took:.2f} s")
     # numbers are doubles and render with thousands separators
     assert alert["message"] == f"Deal {alert['subject']['id']} has amount 5,000"
     assert alert["rule_version"] == 1
