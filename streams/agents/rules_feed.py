@@ -99,7 +99,6 @@ class RuleFeed:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             catalog_before = len(self.catalog.rules)
-            self.catalog = RuleCatalog()  # a re-read rebuilds from scratch
             ends = await consumer.end_offsets(tps)
             if not self.ready.is_set() and settings.rules_seed and not any(ends.values()):
                 await self.seed()
@@ -108,7 +107,8 @@ class RuleFeed:
             while await behind(consumer, ends):
                 batches = await consumer.getmany(*tps, timeout_ms=200)
                 pending.extend((r.key, r.value) for b in batches.values() for r in b)
-            self.fold(pending, swap=False)
+            self.catalog = RuleCatalog()  # a re-read rebuilds from scratch, with no await
+            self.fold(pending, swap=False)  # between the reset, the fold and the swap
             self.pulse.swap_rules(self.catalog.ruleset())  # the topic wins, even when empty
             if not self.ready.is_set():
                 log.info("rules topic read: %d live rule(s)", len(self.catalog.rules))
