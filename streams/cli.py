@@ -65,7 +65,16 @@ def _rules_validate(args: argparse.Namespace, settings: Settings) -> int:
     result = load_paths(paths)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"{len(result.rules)} valid rule(s), {len(result.problems)} error(s)")
+    from streams.rules.lint import rule_warnings
+
+    warnings = 0
+    for loaded in result.rules:
+        for field, message in rule_warnings(loaded.rule):
+            warnings += 1
+            print(f"warning: {loaded.source}:{loaded.line}: rule {loaded.rule.id!r} "
+                  f"field '{field}': {message}", file=sys.stderr)  # fmt: skip
+    print(f"{len(result.rules)} valid rule(s), {len(result.problems)} error(s), "
+          f"{warnings} warning(s)")  # fmt: skip
     return 0 if result.ok else 1
 
 
@@ -100,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_rules_validate)
+    from streams.rules.admin import add_parsers
+
+    add_parsers(rsub)
     return parser
 
 

@@ -23,6 +23,7 @@ from streams.decode import RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
 from streams.rules.change import Change
 from streams.rules.ruleset import RuleSet
+from streams.rules.rulestate import live_rule_state, store_rule_state
 from streams.state import EntityState, decode_state, encode_state, merge_fields, record_key
 
 log = logging.getLogger(__name__)
@@ -142,13 +143,15 @@ class Engine:
         if not changed:
             stats.no_change += 1
             return state
-        change = Change(event=event, before=before, after=after, changed=changed, now=now)
+        change = Change(
+            event=event, before=before, after=after, changed=changed, now=now,
+            cel_names=rules.variables,
+        )  # fmt: skip
         result.changes.append(change)
         candidates = rules.candidates(event.entity.value, changed)
         if not candidates:
             return state
-        rule_states: dict[str, Any] = dict(state.get("r", {}))
-        episodes: dict[str, Any] = dict(state.get("a", {}))
+        rule_states, episodes = live_rule_state(state, rules)
         for compiled in candidates:
             rid = compiled.id
             try:
@@ -169,12 +172,7 @@ class Engine:
             else:
                 episodes[rid] = episode
             result.alerts.extend(alerts)
-        state["r"] = rule_states
-        state["a"] = episodes
-        if not rule_states:
-            state.pop("r")
-        if not episodes:
-            state.pop("a")
+        store_rule_state(state, rule_states, episodes, rules)
         return state
 
 

@@ -79,7 +79,7 @@ def step(
     resolve_now = (
         compiled.resolve is not None
         and episode is not None
-        and (compiled.resolve.evaluate_bool(change.activation()))
+        and (compiled.resolve.evaluate_bool(change.cel_context()))
     )
     if outcome.holds and episode is None:
         alert_id = make_alert_id(compiled.id, event.entity.value, event.entity_id, event.event_id)

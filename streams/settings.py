@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # --- rules --------------------------------------------------------------------------
     rules_dir: Path = Field(Path("rules"), description="Folder of YAML rule files.")
+    rules_seed: bool = Field(
+        True, description="Publish the valid rules of rules_dir when the rules topic is empty."
+    )
 
     # --- HTTP ---------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")

@@ -27,12 +27,15 @@ def register(pulse: Pulse) -> None:
             if app.consumer is not None
             else []
         )
-        is_ready = bool(assigned) and not app.rebalancing
+        rules_ready = pulse.extras.get("rules_ready")
+        rules_loaded = rules_ready is None or rules_ready.is_set()
+        is_ready = bool(assigned) and not app.rebalancing and rules_loaded
         body = {
             "ready": is_ready,
             "rebalancing": bool(app.rebalancing),
             "assigned": assigned,
             "rules_version": pulse.engine.rules.version,
+            "rules_loaded": rules_loaded,
             "tracked_records": len(pulse.entity_table.data),
         }
         return web.json(body, status=200 if is_ready else 503)

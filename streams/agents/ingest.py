@@ -153,6 +153,9 @@ def register(pulse: Pulse) -> None:
 
     async def on_records(messages: list[Any]) -> None:
         received = time.monotonic()
+        rules_ready = pulse.extras.get("rules_ready")
+        if rules_ready is not None and not rules_ready.is_set():
+            await rules_ready.wait()  # never evaluate events before the live rules are read
         for start in range(0, len(messages), settings.batch_max):
             chunk = messages[start : start + settings.batch_max]
             result = process_batch(pulse, chunk)
@@ -166,6 +169,9 @@ def register(pulse: Pulse) -> None:
     # this is the classic per-record Faust path, batched by ``noack_take``.
     @app.agent(pulse.events_topic, name="ingest")
     async def ingest(stream: Any) -> None:
+        rules_ready = pulse.extras.get("rules_ready")
+        if rules_ready is not None:  # never evaluate events before the live rules are read
+            await rules_ready.wait()
         async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
             result = process_batch(pulse, [event.message for event in events])

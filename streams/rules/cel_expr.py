@@ -15,8 +15,10 @@ class CelExpression:
     program: Any
     variables: frozenset[str]
 
-    def evaluate_bool(self, activation: Mapping[str, Any]) -> bool:
+    def evaluate_bool(self, activation: Mapping[str, Any] | Any) -> bool:
         """Evaluate to a boolean; a missing field (``KeyError``) counts as not holding.
+
+        ``activation`` is a plain mapping or a :func:`cel_context` built once and shared.
 
         Type errors (e.g. comparing a string amount with a number) propagate: the rule set
         isolates them, counts them and logs them.
@@ -37,3 +39,8 @@ def compile_cel(source: str) -> CelExpression:
     except Exception as exc:  # the binding raises ValueError, older ones RuntimeError
         raise ValueError(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
     return CelExpression(source=source, program=program, variables=frozenset(program.variables()))
+
+
+def cel_context(variables: Mapping[str, Any]) -> Any:
+    """A reusable CEL context: the variables are converted once, on first evaluation."""
+    return cel.Context(dict(variables))

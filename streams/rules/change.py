@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from streams.contracts.events import ChangeEvent
+from streams.rules.cel_expr import cel_context
+from streams.rules.types.values import as_cel
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,27 +22,55 @@ class Change:
     changed: frozenset[str]
     now: datetime
 
+    #: CEL variables the live rules use (``None``: all); the CEL context converts only these.
+    cel_names: frozenset[str] | None = None
+    _activation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    _cel: Any = field(default=None, compare=False, repr=False)
+
     @property
     def is_create(self) -> bool:
         return self.before is None
 
     def activation(self) -> dict[str, Any]:
-        """Variables of a CEL expression: ``<entity>``/``record`` (after), ``old``, ``event``."""
-        after = dict(self.after)
-        event = self.event
-        return {
-            event.entity.value: after,
-            "record": after,
-            "old": dict(self.before) if self.before is not None else {},
-            "changed": sorted(self.changed),
-            "event": {
-                "op": event.op.value,
-                "source": event.source,
-                "entity_id": event.entity_id,
-                "owner_id": event.owner_id or "",
-                "actor": event.actor or "",
-            },
-        }
+        """Variables of a CEL expression and of message templates.
+
+        ``<entity>``/``record`` (the record after the change), ``old`` (before; ``{}`` on
+        create), ``changed`` (names), ``event`` (op, source, entity_id, owner_id, actor,
+        ``occurred_at`` ISO 8601 and ``date`` YYYY-MM-DD). Every JSON number of the record
+        is a double (``as_cel``), so ``deal.amount > old.amount * 1.5`` works whether the
+        CRM sent ``1200`` or ``1200.0``. Built once per change; callers get a fresh outer dict.
+        """
+        cached = self._activation
+        if cached is None:
+            after = as_cel(self.after)
+            event = self.event
+            cached = {
+                event.entity.value: after,
+                "record": after,
+                "old": as_cel(self.before) if self.before is not None else {},
+                "changed": sorted(self.changed),
+                "event": {
+                    "op": event.op.value,
+                    "source": event.source,
+                    "entity_id": event.entity_id,
+                    "owner_id": event.owner_id or "",
+                    "actor": event.actor or "",
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "date": event.occurred_at.date().isoformat(),
+                },
+            }
+            object.__setattr__(self, "_activation", cached)
+        return dict(cached)
+
+    def cel_context(self) -> Any:
+        """The activation converted once for CEL and shared by every rule of this change
+        (converting a dict per evaluation costs more than the evaluation itself)."""
+        if self._cel is None:
+            variables = self.activation()
+            if self.cel_names is not None:
+                variables = {k: v for k, v in variables.items() if k in self.cel_names}
+            object.__setattr__(self, "_cel", cel_context(variables))
+        return self._cel
 
 
 @dataclass(frozen=True, slots=True)

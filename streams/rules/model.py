@@ -62,6 +62,11 @@ class ConditionRule(RuleBase):
 
     type: Literal["condition"]
     condition: str = Field(min_length=1, max_length=4000, description="CEL condition.")
+    each_time: bool = Field(
+        False,
+        description="Every change where the condition holds is an alert of its own (a "
+        "movement) instead of one episode that lasts until the condition stops holding.",
+    )
 
 
 TransitionChange = Literal[

@@ -81,6 +81,8 @@ class RuleSet:
         default_factory=dict, repr=False
     )
     _order: Mapping[str, int] = field(default_factory=dict, repr=False)
+    #: Every CEL variable the enabled rules refer to (the engine converts only these).
+    variables: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, compiled: Iterable[CompiledRule]) -> RuleSet:
@@ -96,8 +98,10 @@ class RuleSet:
             else:
                 for name in c.watched:
                     by_field[(entity, name)].append(c)
-        digest = hashlib.sha1(
-            ";".join(f"{c.id}@{c.rule.version}" for c in ordered).encode()
+        digest = hashlib.sha1(  # content, not only versions: an edit always changes it
+            "\n".join(
+                f"{c.id}@{c.rule.version}:{c.rule.model_dump_json()}" for c in ordered
+            ).encode()
         ).hexdigest()[:12]
         return cls(
             rules=ordered,
@@ -105,6 +109,14 @@ class RuleSet:
             _any={k: tuple(v) for k, v in any_field.items()},
             _by_field={k: tuple(v) for k, v in by_field.items()},
             _order={c.id: i for i, c in enumerate(ordered)},
+            variables=frozenset(
+                name
+                for c in ordered
+                if c.rule.enabled
+                for expr in (c.guard, c.resolve)
+                if expr is not None
+                for name in expr.variables
+            ),
         )
 
     def get(self, rule_id: str) -> CompiledRule | None:

@@ -1,4 +1,8 @@
-"""``condition``: a CEL condition on the record holds after a change (lasting situation)."""
+"""``condition``: a CEL condition on the record holds after a change.
+
+A lasting situation by default (one episode until it stops holding); with ``each_time``
+every change where it holds fires on its own.
+"""
 
 from __future__ import annotations
 
@@ -14,5 +18,5 @@ def evaluate(
     rule: ConditionRule, change: Change, state: Mapping[str, Any], guard: CelExpression | None
 ) -> Outcome:
     assert guard is not None, "condition rules always carry their compiled condition"
-    holds = guard.evaluate_bool(change.activation())
-    return Outcome(holds=holds, evidence={"condition": rule.condition})
+    holds = guard.evaluate_bool(change.cel_context())
+    return Outcome(holds=holds, evidence={"condition": rule.condition}, point=rule.each_time)

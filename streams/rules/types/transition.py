@@ -66,6 +66,6 @@ def evaluate(
         evidence.update({"pushes": pushes, "days_pushed": (new_d - old_d).days})
         if pushes < rule.min_pushes:
             return Outcome(holds=False, evidence=evidence, state=new_state)
-    if guard is not None and not guard.evaluate_bool(change.activation()):
+    if guard is not None and not guard.evaluate_bool(change.cel_context()):
         return Outcome(holds=False, evidence=evidence, state=new_state)
     return Outcome(holds=True, evidence=evidence, point=True, state=new_state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -44,3 +45,21 @@ def as_date(value: Any) -> date | None:
         except ValueError:
             return None
     return None
+
+
+def as_cel(value: Any) -> Any:
+    """A JSON value made friendly to CEL: every number (not bool) becomes a double.
+
+    CEL never mixes int and double in arithmetic; CRM sources send ``1200`` and ``1200.0``
+    for the same field. With doubles everywhere, rule authors compare and multiply record
+    values freely (literals in arithmetic are then written ``1.5``, ``10.0``).
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): as_cel(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_cel(v) for v in value]
+    return value

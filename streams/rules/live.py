@@ -1,0 +1,109 @@
+"""Reading and writing the compacted rules topic (aiokafka), shared by the worker's rule
+feed, ``crm-pulse rules apply|list|diff`` and the HTTP API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from streams.rules.catalog import RuleCatalog
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Record = tuple[bytes | None, bytes | None]
+
+
+async def ensure_rules_topic(settings: Settings) -> list[int]:
+    """Create the rules topic (1 partition, compacted) when missing; its partition ids."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    from streams.topics import _wait_for_leaders, topic_specs
+
+    parts, config = topic_specs(settings)[settings.rules_topic]
+    name = settings.rules_topic
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        if name not in set(await admin.list_topics()):
+            topic = NewTopic(
+                name, num_partitions=parts, replication_factor=settings.topic_replicas,
+                topic_configs=config,
+            )  # fmt: skip
+            try:
+                await admin.create_topics([topic])
+                log.info("created rules topic %s", name)
+            except TopicAlreadyExistsError:
+                pass
+        await _wait_for_leaders(admin, [name])
+        (described,) = await admin.describe_topics([name])
+        return sorted(int(p["partition"]) for p in described["partitions"])
+    finally:
+        await admin.close()
+
+
+async def behind(consumer: Any, ends: Mapping[Any, int]) -> bool:
+    """``True`` while the consumer has not reached ``ends`` on some partition."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
+async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record]:
+    """Every record of the rules topic up to its current end, in order."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    parts = await ensure_rules_topic(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.rules_topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Record] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await behind(consumer, ends):
+            if loop.time() > deadline:
+                raise TimeoutError(f"reading {settings.rules_topic} took over {timeout}s")
+            batches = await consumer.getmany(*tps, timeout_ms=200)
+            for batch in batches.values():
+                records.extend((r.key, r.value) for r in batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def read_catalog(settings: Settings) -> tuple[RuleCatalog, list[str]]:
+    """The live catalog and the ids whose last record was rejected."""
+    catalog = RuleCatalog()
+    rejected: dict[str, bool] = {}
+    for applied in catalog.apply_all(await read_records(settings)):
+        rejected[applied.rule_id] = applied.outcome == "rejected"
+    return catalog, sorted(rid for rid, bad in rejected.items() if bad and rid)
+
+
+async def publish(settings: Settings, records: Iterable[Record]) -> int:
+    """Send records to the rules topic and wait for every acknowledgement."""
+    from aiokafka import AIOKafkaProducer
+
+    items = list(records)
+    if not items:
+        return 0
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for key, value in items:
+            await producer.send_and_wait(settings.rules_topic, key=key, value=value)
+    finally:
+        await producer.stop()
+    return len(items)
