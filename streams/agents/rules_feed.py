@@ -127,7 +127,7 @@ class RuleFeed:
 def register(pulse: Pulse) -> RuleFeed:
     feed = RuleFeed(pulse)
 
-    @pulse.app.task  # type: ignore[untyped-decorator]
+    @pulse.app.task
     async def rule_feed(app: Any) -> None:
         await feed.run()
 
