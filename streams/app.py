@@ -99,9 +99,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import ingest
-    from streams import web
+    from streams.agents import alerting, ingest
+    from streams import web, web_alerts
 
+    alerting.register(pulse)
     ingest.register(pulse)
     web.register(pulse)
+    web_alerts.register(pulse)
     return pulse

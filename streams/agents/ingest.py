@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.agents.alerting import state_lock
 from streams.app import Pulse
 from streams.decode import RawRecord
 from streams.engine import BatchResult
@@ -31,6 +32,9 @@ def dlq_headers(dead: Any) -> list[tuple[str, bytes]]:
 
 async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     """Send what one batch produced, then write the record states."""
+    from streams.agents.alerting import after_write, gate_alerts
+
+    result.alerts = gate_alerts(pulse, result.alerts)  # silences + budget: notify or not
     futures = []
     for raw, dead in result.dead:
         futures.append(
@@ -49,6 +53,7 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     for key, (partition, blob) in result.writes.items():
         table.data[key] = blob
         table.send_changelog(partition, key, blob)
+    after_write(pulse, result)  # timer deadlines of the new states
     record_metrics(pulse, result, done - received)
 
 
@@ -83,8 +88,9 @@ def register(pulse: Pulse) -> None:
                 RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (event.message for event in events)
             ]
-            result = pulse.engine.process(records, pulse.state_get)
-            await ship(pulse, result, received)
+            async with state_lock(pulse):  # timers and KPI rules write the same table
+                result = pulse.engine.process(records, pulse.state_get)
+                await ship(pulse, result, received)
             pulse.metrics.batches.inc()
             pulse.metrics.batch_size.observe(len(records))
             for alert in result.alerts:

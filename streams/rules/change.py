@@ -19,6 +19,10 @@ class Change:
     after: Mapping[str, Any]
     changed: frozenset[str]
     now: datetime
+    #: Owner's timezone from the org directory (business-time rules), when known.
+    tz: str | None = None
+    #: ``True`` when a timer re-evaluates the record (no new event; ``event`` is synthetic).
+    timer: bool = False
 
     @property
     def is_create(self) -> bool:
@@ -57,6 +61,8 @@ class Outcome:
     evidence: Mapping[str, Any]
     point: bool = False
     state: Mapping[str, Any] | None = None
+    #: Why the rule could not judge the record (missing/bad field): no alert, counted.
+    skip: str | None = None
 
 
 NOT_HOLDING = Outcome(holds=False, evidence={})

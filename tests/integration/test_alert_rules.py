@@ -1,0 +1,103 @@
+"""Every rule type on the real broker: record rules and timers, KPI rules, firing and resolving."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.integration.alerting_helpers import by, now_event, snapshot, write_rules
+from tests.integration.conftest import WorkerFactory
+from tests.integration.kafka_io import consume_until, produce, values
+
+OPEN = "deal.stage != 'Won' && deal.stage != 'Lost'"
+RECORD_RULES: list[dict[str, Any]] = [
+    {"id": "cond-amount", "type": "condition", "condition": "deal.amount <= 0.0",
+     "message": "Deal {subject.id} has amount {deal.amount}"},
+    {"id": "trans-amount", "type": "transition", "field": "amount", "change": "increased",
+     "pct": 50, "message": "Amount of {subject.id} up {evidence.pct} %"},
+    {"id": "req-next-step", "type": "required_fields", "fields": ["next_step"],
+     "when_stages": ["Negotiation"], "message": "{subject.id} lacks {evidence.missing_text}"},
+    {"id": "idle-deal", "type": "inactivity", "after": "PT3S",
+     "activity_fields": ["stage", "next_step"], "condition": OPEN,
+     "message": "{subject.id} idle since {evidence.idle_since}"},
+    {"id": "late-close", "type": "overdue", "field": "close_date",
+     "condition": "deal.stage != 'Won' && deal.stage != 'Lost'",
+     "message": "{subject.id} close date {evidence.value} passed"},
+    {"id": "freq-amount", "type": "frequency", "count": 3, "window": "PT1M",
+     "fields": ["amount"], "message": "{subject.id} amount edited {evidence.count} times"},
+]
+
+
+async def wait_alerts(s: Any, done: Any, timeout: float = 40.0) -> list[dict[str, Any]]:
+    records = await consume_until(
+        s.bootstrap_servers, s.alerts_topic, lambda r: done(values(r)), timeout=timeout
+    )
+    return values(records)
+
+
+async def test_record_rules_fire_and_resolve(worker_factory: WorkerFactory, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", RECORD_RULES)
+    worker = worker_factory(rules_dir=str(rules))
+    s = worker.settings
+    now = datetime.now(UTC)
+    yesterday = (now - timedelta(days=1)).date().isoformat()
+    soon = (now + timedelta(seconds=2)).isoformat()
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-cond", "create", stage="Prospecting", amount=0.0, close_date="2099-01-01"),
+        now_event("D-trans", "create", stage="Prospecting", amount=100.0, close_date="2099-01-01"),
+        now_event("D-trans", "update", amount=180.0),
+        now_event("D-req", "create", stage="Negotiation", amount=10.0, close_date="2099-01-01"),
+        now_event("D-late", "create", stage="Proposal", amount=10.0, close_date=yesterday),
+        now_event("D-soon", "create", stage="Proposal", amount=10.0, close_date=soon),
+        now_event("D-freq", "create", stage="Proposal", amount=1.0, close_date="2099-01-01"),
+        now_event("D-freq", "update", amount=2.0),
+        now_event("D-freq", "update", amount=3.0),
+        now_event("D-idle", "create", stage="Proposal", amount=10.0, close_date="2099-01-01"),
+    ])  # fmt: skip
+
+    def fired(alerts: list[dict[str, Any]]) -> bool:
+        return all(by(alerts, rule, subject, "FIRING") for rule, subject in [
+            ("cond-amount", "D-cond"), ("trans-amount", "D-trans"), ("req-next-step", "D-req"),
+            ("late-close", "D-late"), ("late-close", "D-soon"), ("freq-amount", "D-freq"),
+            ("idle-deal", "D-idle"),
+        ])  # fmt: skip
+
+    alerts = await wait_alerts(s, fired)
+    assert fired(alerts), (alerts, worker.log_tail())
+    assert by(alerts, "trans-amount", "D-trans")[0]["evidence"]["pct"] == 80.0
+    assert by(alerts, "freq-amount", "D-freq")[0]["evidence"]["count"] == 3
+    assert by(alerts, "req-next-step", "D-req")[0]["evidence"]["missing"] == ["next_step"]
+    # the timer-driven ones came after their deadline, not at the event
+    soon_fired = by(alerts, "late-close", "D-soon", "FIRING")[0]
+    assert datetime.fromisoformat(soon_fired["fired_at"]) >= datetime.fromisoformat(soon)
+    idle = by(alerts, "idle-deal", "D-idle", "FIRING")[0]
+    assert datetime.fromisoformat(idle["fired_at"]) >= now + timedelta(seconds=3)
+    # other lasting rules fired for every deal created idle; only the expected subjects matter
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-cond", "update", amount=50.0),
+        now_event("D-req", "update", next_step="Send contract"),
+        now_event("D-late", "update", stage="Won"),
+        now_event("D-soon", "update", close_date="2099-12-31"),
+        now_event("D-idle", "update", stage="Negotiation", next_step="call"),
+    ])  # fmt: skip
+
+    def resolved(alerts: list[dict[str, Any]]) -> bool:
+        return all(by(alerts, rule, subject, "RESOLVED") for rule, subject in [
+            ("cond-amount", "D-cond"), ("req-next-step", "D-req"), ("late-close", "D-late"),
+            ("late-close", "D-soon"), ("idle-deal", "D-idle"),
+        ])  # fmt: skip
+
+    alerts = await wait_alerts(s, resolved)
+    assert resolved(alerts), (alerts, worker.log_tail())
+    for rule, subject in [("cond-amount", "D-cond"), ("idle-deal", "D-idle")]:
+        firing = by(alerts, rule, subject, "FIRING")
+        done = by(alerts, rule, subject, "RESOLVED")
+        assert len({a["alert_id"] for a in firing}) == 1
+        assert done[0]["alert_id"] == firing[0]["alert_id"]
+        assert done[0]["sequence"] > firing[0]["sequence"]
+    # point rules (movements) never resolve
+    assert not by(alerts, "trans-amount", status="RESOLVED")
+    metrics = worker.http_text("/metrics")
+    assert "crm_pulse_rule_errors_total{" not in metrics, metrics
