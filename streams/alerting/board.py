@@ -13,7 +13,7 @@ import orjson
 
 OPEN = frozenset({"FIRING", "REMINDER", "ESCALATED"})
 STATUS_FILTERS = {
-    "firing": OPEN, "open": OPEN, "escalated": frozenset({"ESCALATED"}),
+    "firing": OPEN, "open": OPEN, "escalated": OPEN,
     "resolved": frozenset({"RESOLVED"}), "digest": frozenset({"DIGEST"}),
 }  # fmt: skip
 
@@ -49,7 +49,8 @@ class AlertBoard:
         self, status: str | None = None, owner: str | None = None, rule: str | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """Latest alerts, newest first; ``status`` one of :data:`STATUS_FILTERS`."""
+        """Latest alerts, newest first; ``status`` one of :data:`STATUS_FILTERS`
+        (``escalated``: open episodes escalated to a manager, whatever their last status)."""
         if status is not None and status.lower() not in STATUS_FILTERS:
             raise ValueError(f"status must be one of {sorted(STATUS_FILTERS)}")
         wanted = STATUS_FILTERS[status.lower()] if status else None
@@ -57,6 +58,7 @@ class AlertBoard:
         found = [
             a for a in pool
             if (wanted is None or a["status"] in wanted)
+            and (status is None or status.lower() != "escalated" or a.get("escalated_to"))
             and (owner is None or a.get("owner_id") == owner or a.get("escalated_to") == owner)
             and (rule is None or a.get("rule_id") == rule)
         ]  # fmt: skip

@@ -11,7 +11,8 @@ from streams.lifecycle import make_alert_id
 
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 DIGEST_RULE = "crm-pulse.digest"
-_NEVER_HELD = frozenset({AlertStatus.RESOLVED, AlertStatus.DIGEST})
+#: Never held back: closing words, digests, and escalations (they go to the manager).
+_NEVER_HELD = frozenset({AlertStatus.RESOLVED, AlertStatus.DIGEST, AlertStatus.ESCALATED})
 
 
 @dataclass

@@ -101,3 +101,65 @@ async def test_record_rules_fire_and_resolve(worker_factory: WorkerFactory, tmp_
     assert not by(alerts, "trans-amount", status="RESOLVED")
     metrics = worker.http_text("/metrics")
     assert "crm_pulse_rule_errors_total{" not in metrics, metrics
+
+
+KPI_RULES: list[dict[str, Any]] = [
+    {"id": "win-rate-low", "type": "kpi_threshold", "kpi": "win_rate", "min": 0.2,
+     "sustain": "PT2S", "scope_kinds": ["team"],
+     "message": "Win rate of {kpi.scope} at {kpi.value}"},
+    {"id": "new-deals-anomaly", "type": "kpi_anomaly", "kpi": "new_deals", "warmup": 8,
+     "threshold": 0.999, "half_life": 10,
+     "message": "New deals of {kpi.scope} at {kpi.value}, score {evidence.score}"},
+]
+
+
+async def test_kpi_rules_fire_and_resolve(worker_factory: WorkerFactory, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", KPI_RULES)
+    worker = worker_factory(rules_dir=str(rules))
+    s = worker.settings
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    normal = [20.0, 22.0, 19.0, 21.0, 20.0, 23.0, 18.0, 21.0, 20.0, 22.0]
+    await produce(s.bootstrap_servers, s.kpis_topic, [
+        # untrusted values are ignored, even far out of the band
+        snapshot("win_rate", 0.01, untrusted=True),
+        snapshot("win_rate", 0.02, trust=0.1),
+        snapshot("win_rate", 0.1),  # out of band: fires only once it stays out for 2 s
+        *[snapshot("new_deals", v, scope=("global", "all"), at=t0 + timedelta(minutes=i))
+          for i, v in enumerate(normal)],
+        # a spike far from the learnt level (after warm-up)
+        snapshot("new_deals", 0.0, scope=("global", "all"), at=t0 + timedelta(minutes=11)),
+    ])  # fmt: skip
+    sent_at = datetime.now(UTC)
+
+    def fired(alerts: list[dict[str, Any]]) -> bool:
+        return bool(by(alerts, "win-rate-low", status="FIRING")) and bool(
+            by(alerts, "new-deals-anomaly", status="FIRING")
+        )
+
+    alerts = await wait_alerts(s, fired)
+    assert fired(alerts), (alerts, worker.log_tail())
+    low = by(alerts, "win-rate-low", status="FIRING")
+    assert len(low) == 1
+    assert low[0]["evidence"]["value"] == 0.1
+    assert low[0]["subject"] == {"kind": "kpi", "entity": None, "id": "win_rate",
+                                 "scope": "team:west"}  # fmt: skip
+    assert datetime.fromisoformat(low[0]["fired_at"]) >= sent_at + timedelta(seconds=1)
+    spike = by(alerts, "new-deals-anomaly", status="FIRING")
+    assert len(spike) == 1
+    assert spike[0]["evidence"]["value"] == 0.0
+    assert spike[0]["evidence"]["score"] >= 0.999
+    await produce(s.bootstrap_servers, s.kpis_topic, [
+        snapshot("win_rate", 0.35),
+        snapshot("new_deals", 21.0, scope=("global", "all"), at=t0 + timedelta(minutes=12)),
+    ])  # fmt: skip
+
+    def resolved(alerts: list[dict[str, Any]]) -> bool:
+        return bool(by(alerts, "win-rate-low", status="RESOLVED")) and bool(
+            by(alerts, "new-deals-anomaly", status="RESOLVED")
+        )
+
+    alerts = await wait_alerts(s, resolved)
+    assert resolved(alerts), (alerts, worker.log_tail())
+    assert by(alerts, "win-rate-low", status="RESOLVED")[0]["alert_id"] == low[0]["alert_id"]
+    metrics = worker.http_text("/metrics")
+    assert 'crm_pulse_rule_skips_total{reason="untrusted",rule="win-rate-low"} 2.0' in metrics
