@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from streams.contracts.alerts import Severity
 from streams.contracts.events import EntityKind
@@ -196,12 +204,11 @@ class KpiThresholdRule(KpiRuleBase):
     max: float | None = None
     sustain: timedelta = Field(timedelta(0), description="How long it must stay out.")
 
-    @field_validator("sustain")
-    @classmethod
-    def _has_band(cls, value: timedelta, info: ValidationInfo) -> timedelta:
-        if info.data.get("min") is None and info.data.get("max") is None:
+    @model_validator(mode="after")
+    def _has_band(self) -> KpiThresholdRule:
+        if self.min is None and self.max is None:
             raise ValueError("kpi_threshold needs 'min' or 'max'")
-        return value
+        return self
 
 
 class KpiAnomalyRule(KpiRuleBase):
