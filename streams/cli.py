@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_rules_validate)
+
+    from streams.alerting.cli import add_commands as add_alerting_commands
+
+    add_alerting_commands(sub)
     return parser
 
 

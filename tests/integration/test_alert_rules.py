@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.integration.alerting_helpers import by, now_event, snapshot, write_rules
-from tests.integration.conftest import WorkerFactory
+from tests.integration.conftest import REPO, WorkerFactory
 from tests.integration.kafka_io import consume_until, produce, values
 
 OPEN = "deal.stage != 'Won' && deal.stage != 'Lost'"
@@ -163,3 +166,36 @@ async def test_kpi_rules_fire_and_resolve(worker_factory: WorkerFactory, tmp_pat
     assert by(alerts, "win-rate-low", status="RESOLVED")[0]["alert_id"] == low[0]["alert_id"]
     metrics = worker.http_text("/metrics")
     assert 'crm_pulse_rule_skips_total{reason="untrusted",rule="win-rate-low"} 2.0' in metrics
+    await check_cli(worker)
+
+
+def crm_pulse(worker: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], env=worker.env, cwd=REPO,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+async def check_cli(worker: Any) -> None:
+    """``alerts tail`` prints the alerts; ``silences add|list|remove`` reach the worker."""
+    tail = crm_pulse(worker, "alerts", "tail", "--duration", "4", "--colour", "never",
+                     "--rule", "win-rate-low")  # fmt: skip
+    lines = [line for line in tail.stdout.splitlines() if line.strip()]
+    assert [line.split()[0] for line in lines] == ["FIRING", "RESOLVED"], tail
+    assert "win_rate@team:west" in lines[0] and "Win rate of team:west at 0.1" in lines[0]
+    added = crm_pulse(worker, "silences", "add", "--team", "west", "--for", "PT2H",
+                      "--id", "maint-1", "--comment", "reorg")  # fmt: skip
+    assert added.returncode == 0 and "silence maint-1 until" in added.stdout, added
+    seen = False
+    for _ in range(50):
+        body = json.loads(worker.http_text("/silences"))
+        if [s["id"] for s in body["silences"]] == ["maint-1"]:
+            seen = body["silences"][0]["active"] and body["silences"][0]["team"] == "west"
+            break
+        await asyncio.sleep(0.2)
+    assert seen, worker.log_tail()
+    listed = crm_pulse(worker, "silences", "list")
+    assert "maint-1" in listed.stdout and "active" in listed.stdout and "team=west" in listed.stdout
+    removed = crm_pulse(worker, "silences", "remove", "maint-1")
+    assert removed.returncode == 0
+    assert "0 silence(s)" in crm_pulse(worker, "silences", "list").stdout
