@@ -24,8 +24,10 @@ Cost: O(1) time and memory per point, a handful of float operations (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+_SQRT2 = math.sqrt(2.0)
 
 
 @dataclass(slots=True)
@@ -39,6 +41,7 @@ class AnomalyDetector:
     mean: float = 0.0
     var: float = 0.0
     last_ts: float | None = None
+    _alpha: float = field(default=0.0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.half_life <= 0:
@@ -47,10 +50,12 @@ class AnomalyDetector:
             raise ValueError(f"warmup must be >= 2, got {self.warmup}")
         if self.direction not in ("both", "up", "down"):
             raise ValueError(f"direction must be both, up or down, got {self.direction!r}")
+        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
 
     @property
     def alpha(self) -> float:
-        return 1.0 - 0.5 ** (1.0 / self.half_life)
+        """Weight of a new point once warm: ``1 - 0.5 ** (1 / half_life)``."""
+        return self._alpha
 
     @property
     def warm(self) -> bool:
@@ -67,8 +72,7 @@ class AnomalyDetector:
         deviation = value - self.mean
         if self.direction == "up" and deviation < 0 or self.direction == "down" and deviation > 0:
             return 0.0
-        z = abs(deviation) / self.sd()
-        return math.erf(z / math.sqrt(2.0))
+        return math.erf(abs(deviation) / (self.sd() * _SQRT2))
 
     def learn(self, ts: float, value: float) -> None:
         if not math.isfinite(value):
@@ -79,7 +83,7 @@ class AnomalyDetector:
             self.mean, self.var = value, 0.0
             return
         # during warm-up a plain running average (weight 1/n) learns faster than the EWMA
-        a = max(self.alpha, 1.0 / self.n)
+        a = self._alpha if self._alpha * self.n >= 1.0 else 1.0 / self.n
         delta = value - self.mean
         self.mean += a * delta
         self.var = (1.0 - a) * (self.var + a * delta * delta)
