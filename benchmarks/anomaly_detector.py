@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's streams
 
-from streams.anomaly import AnomalyDetector  # noqa: E402
-from streams.rules.kpi_point import KpiPoint  # noqa: E402
-from streams.rules.model import KpiAnomalyRule, parse_rule  # noqa: E402
-from streams.rules.types.kpi_anomaly import evaluate_kpi  # noqa: E402
+from streams.anomaly import AnomalyDetector
+from streams.rules.kpi_point import KpiPoint
+from streams.rules.model import KpiAnomalyRule, parse_rule
+from streams.rules.types.kpi_anomaly import evaluate_kpi
 
 
 def bench(label: str, n: int, run: object) -> float:
@@ -38,11 +38,9 @@ def main(n: int = 200_000) -> None:
 
     def baseline() -> None:
         total = 0.0
-        count = 0
-        for ts, v in enumerate(values):
+        for count, v in enumerate(values, start=1):
             total += v
-            count += 1
-            _ = total / count + ts
+            _ = total / count
 
     def detector() -> None:
         det = AnomalyDetector(half_life=30, warmup=20)

@@ -70,7 +70,9 @@ class AnomalyDetector:
         if not self.warm or not math.isfinite(value):
             return 0.0
         deviation = value - self.mean
-        if self.direction == "up" and deviation < 0 or self.direction == "down" and deviation > 0:
+        if (self.direction == "up" and deviation < 0) or (
+            self.direction == "down" and deviation > 0
+        ):
             return 0.0
         return math.erf(abs(deviation) / (self.sd() * _SQRT2))
 

@@ -99,8 +99,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import alerting, ingest
     from streams import web, web_alerts
+    from streams.agents import alerting, ingest
 
     alerting.register(pulse)
     ingest.register(pulse)

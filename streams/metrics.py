@@ -82,8 +82,8 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.rule_skips = Counter(
-            "crm_pulse_rule_skips", "Records a rule could not judge (no alert).", ["rule", "reason"],
-            registry=r,
+            "crm_pulse_rule_skips", "Records a rule could not judge (no alert).",
+            ["rule", "reason"], registry=r,
         )  # fmt: skip
         self.timers_pending = Gauge(
             "crm_pulse_timers_pending", "Records/KPI series with a scheduled deadline.", registry=r

@@ -61,7 +61,8 @@ def gate_alerts(pulse: Pulse, alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
     rt = pulse.extras.get("alerting")
     if rt is None or not alerts:
         return list(alerts)
-    gated, counts = rt.gate.apply(alerts, pulse.engine.clock())
+    gate: Gate = rt.gate
+    gated, counts = gate.apply(alerts, pulse.engine.clock())
     for (rule, reason), n in counts.items():
         pulse.metrics.alerts_muted.labels(rule=rule, reason=reason).inc(n)
     return gated

@@ -110,7 +110,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps([orjson.loads(s.model_dump_json()) for s in shown]).decode())
         return 0
     for s in shown:
-        state = "active" if s.starts_at <= now < s.ends_at else "expired" if s.ends_at <= now else "pending"
+        state = "pending" if now < s.starts_at else "active" if now < s.ends_at else "expired"
         matchers = " ".join(f"{k}={v}" for k, v in (("rule", s.rule_id), ("owner", s.owner_id),
                             ("team", s.team), ("subject", s.subject_id)) if v)  # fmt: skip
         print(f"{s.id:<16} {state:<8} until {s.ends_at.isoformat()}  {matchers}  {s.comment}")

@@ -48,7 +48,9 @@ def _timer_change(key: bytes, state: EntityState, now: datetime, tz: str | None)
                   tz=tz, timer=True)  # fmt: skip
 
 
-def _kpi_context(compiled: CompiledRule, point: KpiPoint, now: datetime, cause: str) -> AlertContext:
+def _kpi_context(
+    compiled: CompiledRule, point: KpiPoint, now: datetime, cause: str
+) -> AlertContext:
     owner = point.scope_id if point.scope_kind == "owner" else None
     variables: dict[str, Any] = {
         "rule": {"id": compiled.id, "version": compiled.rule.version},

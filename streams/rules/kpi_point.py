@@ -71,7 +71,8 @@ def read_point(data: Any, now: datetime) -> KpiPoint | str:
         return "missing_kpi"
     if not isinstance(scope, dict) or not scope.get("kind"):
         return "missing_scope"
-    window = data.get("window") if isinstance(data.get("window"), dict) else {}
+    raw_window = data.get("window")
+    window: dict[str, Any] = raw_window if isinstance(raw_window, dict) else {}
     raw_value = data.get("value")
     value: float | None = None
     if isinstance(raw_value, int | float) and not isinstance(raw_value, bool):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from streams.rules.cel_expr import CelExpression
 from streams.rules.change import Change, Outcome
 from streams.rules.kpi_point import KpiPoint
-from streams.rules.model import ConditionRule, RequiredFieldsRule, TransitionRule
+from streams.rules.model import RequiredFieldsRule, TransitionRule
 from streams.rules.types import (
     condition,
     frequency,
@@ -83,12 +83,18 @@ REGISTRY: Mapping[str, RuleType] = MappingProxyType(
         "overdue": RuleType("overdue", overdue.evaluate, _any_field, kind="timer"),
         "frequency": RuleType("frequency", frequency.evaluate, _frequency_fields),
         "kpi_threshold": RuleType(
-            "kpi_threshold", _not_event_driven, _any_field, kind="kpi",
+            "kpi_threshold",
+            _not_event_driven,
+            _any_field,
+            kind="kpi",
             evaluate_kpi=kpi_threshold.evaluate_kpi,
-        ),  # fmt: skip
+        ),
         "kpi_anomaly": RuleType(
-            "kpi_anomaly", _not_event_driven, _any_field, kind="kpi",
+            "kpi_anomaly",
+            _not_event_driven,
+            _any_field,
+            kind="kpi",
             evaluate_kpi=kpi_anomaly.evaluate_kpi,
-        ),  # fmt: skip
+        ),
     }
 )

@@ -17,7 +17,9 @@ from streams.rules.model import Rule
 from streams.rules.registry import REGISTRY, RuleType
 from streams.rules.template import placeholders
 
-_TEMPLATE_ROOTS = frozenset({"rule", "record", "old", "evidence", "event", "subject", "kpi", "owner"}) | {
+_TEMPLATE_ROOTS = frozenset(
+    {"rule", "record", "old", "evidence", "event", "subject", "kpi", "owner"}
+) | {
     kind.value for kind in EntityKind
 }
 

@@ -16,9 +16,15 @@ from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.kafka_io import consume_until, produce, read_all, values
 
 LIFECYCLE_RULES: list[dict[str, Any]] = [
-    {"id": "neg-amount", "type": "condition", "condition": "deal.amount <= 0.0",
-     "severity": "critical", "realert": {"every": "PT1S"}, "escalate_after": 2,
-     "message": "Deal {subject.id} has amount {deal.amount}"},
+    {
+        "id": "neg-amount",
+        "type": "condition",
+        "condition": "deal.amount <= 0.0",
+        "severity": "critical",
+        "realert": {"every": "PT1S"},
+        "escalate_after": 2,
+        "message": "Deal {subject.id} has amount {deal.amount}",
+    },
 ]
 
 
@@ -89,7 +95,8 @@ async def test_reminders_escalation_silences_budget_and_board(
     assert muted and muted[0]["notify"] is False and muted[0]["silenced_by"] == created["id"]
     # budget: 3 notifications per hour for rep-busy, the rest recorded as held back
     # (escalations go to the manager and resolutions close what was said: never held)
-    busy = [a for a in alerts if a["owner_id"] == "rep-busy" and a["status"] in ("FIRING", "REMINDER")]
+    busy = [a for a in alerts
+            if a["owner_id"] == "rep-busy" and a["status"] in ("FIRING", "REMINDER")]  # fmt: skip
     assert sum(1 for a in busy if a["notify"]) == 3, busy
     assert all(a["held_back"] for a in busy if not a["notify"])
     assert any(a["held_back"] for a in busy)
@@ -114,7 +121,8 @@ async def test_reminders_escalation_silences_budget_and_board(
 
     def settled(alerts: list[dict[str, Any]]) -> bool:
         return bool(by(alerts, "neg-amount", "D-esc", "RESOLVED")) and any(
-            a["notify"] for a in by(alerts, "neg-amount", "D-brief", "REMINDER"))
+            a["notify"] for a in by(alerts, "neg-amount", "D-brief", "REMINDER")
+        )
 
     alerts = await wait_alerts(s, settled)
     assert settled(alerts), (alerts, worker.log_tail())
@@ -124,7 +132,8 @@ async def test_reminders_escalation_silences_budget_and_board(
     assert any(a["notify"] for a in by(alerts, "neg-amount", "D-brief", "REMINDER"))
     assert datetime.now(UTC) >= expiry
     resolved = by(alerts, "neg-amount", "D-esc", "RESOLVED")[0]
-    last = max(a["sequence"] for a in by(alerts, "neg-amount", "D-esc") if a["status"] != "RESOLVED")
+    before = by(alerts, "neg-amount", "D-esc")
+    last = max(a["sequence"] for a in before if a["status"] != "RESOLVED")
     assert resolved["sequence"] > last
     assert resolved["alert_id"] == episode[0]["alert_id"]
     # DELETE lifts a silence
@@ -134,9 +143,14 @@ async def test_reminders_escalation_silences_budget_and_board(
 
 
 IDLE_RULES: list[dict[str, Any]] = [
-    {"id": "idle-crash", "type": "inactivity", "after": "PT6S",
-     "activity_fields": ["stage"], "realert": {"every": "PT2S"},
-     "message": "{subject.id} idle since {evidence.idle_since}"},
+    {
+        "id": "idle-crash",
+        "type": "inactivity",
+        "after": "PT6S",
+        "activity_fields": ["stage"],
+        "realert": {"every": "PT2S"},
+        "message": "{subject.id} idle since {evidence.idle_since}",
+    },
 ]
 
 

@@ -16,20 +16,50 @@ from tests.integration.kafka_io import consume_until, produce, values
 
 OPEN = "deal.stage != 'Won' && deal.stage != 'Lost'"
 RECORD_RULES: list[dict[str, Any]] = [
-    {"id": "cond-amount", "type": "condition", "condition": "deal.amount <= 0.0",
-     "message": "Deal {subject.id} has amount {deal.amount}"},
-    {"id": "trans-amount", "type": "transition", "field": "amount", "change": "increased",
-     "pct": 50, "message": "Amount of {subject.id} up {evidence.pct} %"},
-    {"id": "req-next-step", "type": "required_fields", "fields": ["next_step"],
-     "when_stages": ["Negotiation"], "message": "{subject.id} lacks {evidence.missing_text}"},
-    {"id": "idle-deal", "type": "inactivity", "after": "PT3S",
-     "activity_fields": ["stage", "next_step"], "condition": OPEN,
-     "message": "{subject.id} idle since {evidence.idle_since}"},
-    {"id": "late-close", "type": "overdue", "field": "close_date",
-     "condition": "deal.stage != 'Won' && deal.stage != 'Lost'",
-     "message": "{subject.id} close date {evidence.value} passed"},
-    {"id": "freq-amount", "type": "frequency", "count": 3, "window": "PT1M",
-     "fields": ["amount"], "message": "{subject.id} amount edited {evidence.count} times"},
+    {
+        "id": "cond-amount",
+        "type": "condition",
+        "condition": "deal.amount <= 0.0",
+        "message": "Deal {subject.id} has amount {deal.amount}",
+    },
+    {
+        "id": "trans-amount",
+        "type": "transition",
+        "field": "amount",
+        "change": "increased",
+        "pct": 50,
+        "message": "Amount of {subject.id} up {evidence.pct} %",
+    },
+    {
+        "id": "req-next-step",
+        "type": "required_fields",
+        "fields": ["next_step"],
+        "when_stages": ["Negotiation"],
+        "message": "{subject.id} lacks {evidence.missing_text}",
+    },
+    {
+        "id": "idle-deal",
+        "type": "inactivity",
+        "after": "PT3S",
+        "activity_fields": ["stage", "next_step"],
+        "condition": OPEN,
+        "message": "{subject.id} idle since {evidence.idle_since}",
+    },
+    {
+        "id": "late-close",
+        "type": "overdue",
+        "field": "close_date",
+        "condition": "deal.stage != 'Won' && deal.stage != 'Lost'",
+        "message": "{subject.id} close date {evidence.value} passed",
+    },
+    {
+        "id": "freq-amount",
+        "type": "frequency",
+        "count": 3,
+        "window": "PT1M",
+        "fields": ["amount"],
+        "message": "{subject.id} amount edited {evidence.count} times",
+    },
 ]
 
 
@@ -107,12 +137,24 @@ async def test_record_rules_fire_and_resolve(worker_factory: WorkerFactory, tmp_
 
 
 KPI_RULES: list[dict[str, Any]] = [
-    {"id": "win-rate-low", "type": "kpi_threshold", "kpi": "win_rate", "min": 0.2,
-     "sustain": "PT2S", "scope_kinds": ["team"],
-     "message": "Win rate of {kpi.scope} at {kpi.value}"},
-    {"id": "new-deals-anomaly", "type": "kpi_anomaly", "kpi": "new_deals", "warmup": 8,
-     "threshold": 0.999, "half_life": 10,
-     "message": "New deals of {kpi.scope} at {kpi.value}, score {evidence.score}"},
+    {
+        "id": "win-rate-low",
+        "type": "kpi_threshold",
+        "kpi": "win_rate",
+        "min": 0.2,
+        "sustain": "PT2S",
+        "scope_kinds": ["team"],
+        "message": "Win rate of {kpi.scope} at {kpi.value}",
+    },
+    {
+        "id": "new-deals-anomaly",
+        "type": "kpi_anomaly",
+        "kpi": "new_deals",
+        "warmup": 8,
+        "threshold": 0.999,
+        "half_life": 10,
+        "message": "New deals of {kpi.scope} at {kpi.value}, score {evidence.score}",
+    },
 ]
 
 

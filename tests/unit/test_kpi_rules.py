@@ -41,7 +41,8 @@ def test_threshold_sustain_then_back_in_band() -> None:
     # still out 29 minutes later: not yet; at 30 minutes (timer re-check): fires
     later = kpi_threshold.evaluate_kpi(r, point(0.15, T0 + timedelta(minutes=29)), out.state,  # type: ignore[arg-type]
                                        T0 + timedelta(minutes=29))  # fmt: skip
-    assert not later.holds and later.state is not None and later.state["out_since"] == T0.timestamp()
+    assert not later.holds and later.state is not None
+    assert later.state["out_since"] == T0.timestamp()
     due = kpi_threshold.evaluate_kpi(r, point(0.15), later.state, T0 + timedelta(minutes=30))  # type: ignore[arg-type]
     assert due.holds
     back = kpi_threshold.evaluate_kpi(r, point(0.25), due.state or {}, T0 + timedelta(hours=1))  # type: ignore[arg-type]

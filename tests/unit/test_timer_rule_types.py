@@ -89,7 +89,8 @@ def test_overdue_missing_or_bad_date_is_a_counted_skip_not_an_error() -> None:
 
 def test_overdue_grace_and_datetime_values() -> None:
     r = rule(type="overdue", field="due_at", grace="PT30M")
-    c = change(None, {"due_at": "2026-03-02T10:00:00+00:00"}, now=T0 + timedelta(hours=1, minutes=29))
+    c = change(None, {"due_at": "2026-03-02T10:00:00+00:00"},
+               now=T0 + timedelta(hours=1, minutes=29))  # fmt: skip
     assert not r.evaluate(c, {}).holds
     c2 = change(None, {"due_at": "2026-03-02T10:00:00Z"}, now=T0 + timedelta(hours=1, minutes=30))
     out = r.evaluate(c2, {})

@@ -42,4 +42,5 @@ def evaluate_kpi(
     due = float(since) + rule.sustain.total_seconds()
     holds = now.timestamp() >= due
     evidence.update({"out_since": iso(float(since)), "sustain_s": rule.sustain.total_seconds()})
-    return Outcome(holds=holds, evidence=evidence, state={"out_since": since, "due": due, "holds": holds})
+    state_out = {"out_since": since, "due": due, "holds": holds}
+    return Outcome(holds=holds, evidence=evidence, state=state_out)
