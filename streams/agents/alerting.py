@@ -47,7 +47,7 @@ class AlertingRuntime:
     board: AlertBoard
     index: TimerIndex = field(default_factory=TimerIndex)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    generation: int | None = None
+    generation: tuple[int, int] | None = None
     silences_topic: Any = None
 
 
@@ -87,7 +87,8 @@ def state_lock(pulse: Pulse) -> Any:
 
 def _assigned(pulse: Pulse) -> set[int] | None:
     app = pulse.app
-    if app.consumer is None or app.rebalancing:
+    # Faust ends a rebalance only once the tables are recovered (``on_rebalance_end``)
+    if app.consumer is None or app.rebalancing or getattr(app, "in_recovery", False):
         return None
     if not app.tables.recovery.completed.is_set():
         return None
@@ -118,7 +119,7 @@ async def timer_tick(pulse: Pulse) -> int:
     partitions = _assigned(pulse)
     if partitions is None:
         return 0
-    generation = pulse.app.consumer_generation_id
+    generation = (pulse.app.rebalancing_count, pulse.app.consumer_generation_id)
     if generation != rt.generation:
         n = rebuild_index(pulse, partitions)
         rt.generation = generation
@@ -126,8 +127,7 @@ async def timer_tick(pulse: Pulse) -> int:
     now = pulse.engine.clock()
     async with rt.lock:
         keys = rt.index.pop_due(now.timestamp(), pulse.settings.timer_batch)
-        result = fire_due(pulse.engine.rules, keys, pulse.state_get, now, rt.org)
-        result.writes = {k: v for k, v in result.writes.items() if v[0] in partitions}
+        result = fire_due(pulse.engine.rules, keys, pulse.state_get, now, rt.org, partitions)
         result.alerts.extend(rt.budget.digests(now))
         if not keys and not result.alerts:
             return 0

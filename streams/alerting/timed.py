@@ -9,7 +9,8 @@ types, KPI sustain) and their open episodes get their reminders/escalations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,8 +119,12 @@ def _fire_record(
     for compiled in rules.timer_rules(entity):
         rid = compiled.id
         try:
-            outcome = compiled.evaluate(change, state.get("r", {}).get(rid, {}))
-            _apply_outcome(state, compiled, change_context(compiled, change), outcome, result)
+            rule_state = state.get("r", {}).get(rid, {})
+            outcome = compiled.evaluate(change, rule_state)
+            # the deadline is part of the cause: one alert id per episode, stable on replay
+            ctx = change_context(compiled, change)
+            ctx = replace(ctx, cause=f"{ctx.cause}:{rule_state.get('due')}")
+            _apply_outcome(state, compiled, ctx, outcome, result)
         except Exception as exc:
             _isolated(result, rid, exc, key.decode(errors="replace"))
     _reminders(rules, state, lambda c: change_context(c, change), now, org, result,
@@ -150,13 +155,24 @@ def _fire_series(
 
 
 def fire_due(
-    rules: RuleSet, keys: Sequence[bytes], lookup: StateLookup, now: datetime, org: OrgDirectory
+    rules: RuleSet,
+    keys: Sequence[bytes],
+    lookup: StateLookup,
+    now: datetime,
+    org: OrgDirectory,
+    partitions: Collection[int] | None = None,
 ) -> BatchResult:
-    """Judge again the records/series whose deadline came; returns alerts and writes."""
+    """Judge again the records/series whose deadline came; returns alerts and writes.
+
+    ``partitions``: the changelog partitions this worker owns; other keys are left alone
+    (their new owner judges them).
+    """
     result = BatchResult()
     for key in keys:
         state = decode_state(lookup(key))
         if state is None or "p" not in state:
+            continue
+        if partitions is not None and int(state["p"]) not in partitions:
             continue
         state = dict(state)
         try:

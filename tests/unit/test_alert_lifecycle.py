@@ -156,3 +156,15 @@ def test_kpi_sustain_fires_from_the_timer() -> None:
     assert fired.alerts[0].subject.scope == "team:west"
     bad = process_kpis(rules, [RawRecord("k", 0, 1, b"k", b"{nope")], table.get, clock())
     assert bad.stats.invalid["kpi_invalid_json"] == 1
+
+
+def test_timer_scan_leaves_partitions_it_does_not_own() -> None:
+    clock = ManualClock(T0)
+    r = rule(type="inactivity", after="PT1M")
+    engine, table = _engine([r], clock)
+    _feed(engine, table, [_event("e1", "create", T0, stage="Proposal")])  # partition 1
+    clock.advance(timedelta(minutes=2))
+    assert fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0}).alerts == []
+    owned = fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0, 1})
+    assert [a.status for a in owned.alerts] == [AlertStatus.FIRING]
+    assert owned.writes[b"deal:D-1"][0] == 1
