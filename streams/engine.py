@@ -194,6 +194,8 @@ def next_due(state: Mapping[str, Any]) -> float | None:
     """Earliest timer deadline of a record or KPI series: a rule's ``due`` (when no episode
     of that rule is open) or an open episode's next reminder."""
     episodes = state.get("a", {})
+    if state.get("x") and episodes:
+        return 0.0  # a deleted record: its open episodes resolve at the next timer scan
     dues = [
         float(rs["due"]) for rid, rs in state.get("r", {}).items()
         if isinstance(rs, Mapping) and rs.get("due") is not None and rid not in episodes

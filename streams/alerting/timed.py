@@ -116,6 +116,13 @@ def _fire_record(
 ) -> None:  # fmt: skip
     change = _timer_change(key, state, now, org.timezone_of(state.get("o")))
     entity = change.event.entity.value
+    if state.get("x"):  # deleted: every open episode ends
+        gone = Outcome(holds=False, evidence={"reason": "record deleted"})
+        for rid in list(state.get("a", {})):
+            compiled = rules.get(rid)
+            if compiled is None:
+                continue
+            _apply_outcome(state, compiled, change_context(compiled, change), gone, result)
     for compiled in rules.timer_rules(entity):
         rid = compiled.id
         try:

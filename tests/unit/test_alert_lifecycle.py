@@ -168,3 +168,17 @@ def test_timer_scan_leaves_partitions_it_does_not_own() -> None:
     owned = fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0, 1})
     assert [a.status for a in owned.alerts] == [AlertStatus.FIRING]
     assert owned.writes[b"deal:D-1"][0] == 1
+
+
+def test_deleting_a_record_resolves_its_open_episodes() -> None:
+    clock = ManualClock(T0)
+    r = rule(type="condition", condition="deal.amount <= 0.0")
+    engine, table = _engine([r], clock)
+    fired = _feed(engine, table, [_event("e1", "create", T0, amount=0.0)])
+    assert [a.status for a in fired.alerts] == [AlertStatus.FIRING]
+    deleted = _feed(engine, table, [_event("e2", "delete", T0)])
+    assert deleted.alerts == [] and deleted.due[b"deal:D-1"] == 0.0
+    done = fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG)
+    assert [(a.status, a.sequence) for a in done.alerts] == [(AlertStatus.RESOLVED, 2)]
+    assert done.alerts[0].evidence == {"reason": "record deleted"}
+    assert done.due[b"deal:D-1"] is None
