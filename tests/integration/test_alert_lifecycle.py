@@ -197,3 +197,47 @@ async def test_sigkill_mid_episode_no_duplicate_firing_no_lost_resolved(
     assert len(firing_keys) == 1, mine
     resolved = [a for a in mine if a["status"] == "RESOLVED"]
     assert resolved and resolved[0]["sequence"] == max(a["sequence"] for a in mine)
+
+
+async def test_timers_move_with_their_partitions_on_rebalance(
+    worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path / "rules", [
+        {"id": "idle-rebalance", "type": "inactivity", "after": "PT12S",
+         "message": "{subject.id} idle"},
+    ])  # fmt: skip
+    a = worker_factory(rules_dir=str(rules), session_timeout_s="6")
+    b = worker_factory(rules_dir=str(rules), session_timeout_s="6")
+    s = a.settings
+    deals = [f"D-rb-{i}" for i in range(8)]
+    created_at = datetime.now(UTC)
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event(d, "create", stage="Proposal", at=created_at) for d in deals
+    ])  # fmt: skip
+
+    def processed(worker: WorkerProcess) -> float:
+        for line in worker.http_text("/metrics").splitlines():
+            if line.startswith('crm_pulse_events_total{entity="deal",op="create"'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    for _ in range(100):
+        if processed(a) + processed(b) >= len(deals):
+            break
+        await asyncio.sleep(0.1)
+    assert processed(a) > 0 and processed(b) > 0, "both workers should own a partition"
+    await asyncio.sleep(1.0)  # the states reach the changelog
+    a.kill()  # its timers now live only in the changelog: b must take them over
+
+    def all_fired(alerts: list[dict[str, Any]]) -> bool:
+        return all(by(alerts, "idle-rebalance", d, "FIRING") for d in deals)
+
+    alerts = await wait_alerts(s, all_fired, timeout=60)
+    assert all_fired(alerts), b.log_tail()
+    due = created_at + timedelta(seconds=12)
+    for d in deals:
+        firing = by(alerts, "idle-rebalance", d, "FIRING")
+        assert len({x["alert_id"] for x in firing}) == 1, firing
+        fired_at = datetime.fromisoformat(firing[0]["fired_at"])
+        # on time: not before the deadline, late at most by the failover (session timeout)
+        assert due <= fired_at <= due + timedelta(seconds=15), (d, fired_at, due)
