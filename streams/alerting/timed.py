@@ -9,8 +9,8 @@ types, KPI sustain) and their open episodes get their reminders/escalations.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
