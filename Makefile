@@ -54,7 +54,10 @@ schemas: $(STAMP) ## Export the JSON Schemas of the contracts to schemas/
 bench: $(STAMP) kafka ## Run the throughput/latency benchmark against the local broker
 	$(BIN)/python benchmarks/run.py
 
+bench-anomaly: $(STAMP) ## Cost per point of the anomaly detector (ns/point, with a baseline)
+	$(BIN)/python benchmarks/anomaly_detector.py
+
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench clean
+.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench bench-anomaly clean

@@ -107,16 +107,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams import web
-    from streams.agents import ingest, rules_feed
+    from streams import web, web_alerts
+    from streams.agents import alerting, housekeeping, ingest, rules_feed
     from streams.api import rules as rules_api
 
+    alerting.register(pulse)
     ingest.register(pulse)
     rules_feed.register(pulse)
-    web.register(pulse)
-
-    from streams.agents import housekeeping
-
     housekeeping.register(pulse)
+    web.register(pulse)
     rules_api.register(pulse)
+    web_alerts.register(pulse)
     return pulse

@@ -192,7 +192,8 @@ class LocalKafka:
         (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
         java = self._java(libs)
         fmt = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+            [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+             "-c", str(props)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if fmt.returncode != 0:

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     from streams.rules.admin import add_parsers
 
     add_parsers(rsub)
+
+    from streams.alerting.cli import add_commands as add_alerting_commands
+
+    add_alerting_commands(sub)
     return parser
 
 

@@ -18,50 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
+from streams.alerting.view import format_alert, tail_alerts
 from streams.broker import LocalKafka
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
-COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
-RESET = "\033[0m"
-
-
-def format_alert(raw: bytes, colour: bool) -> str:
-    """One line per alert: status, severity, rule, subject, message."""
-    try:
-        alert = orjson.loads(raw)
-        line = (
-            f"{alert['status']:<9} {alert['severity']:<8} {alert['rule_id']:<28} "
-            f"{alert['subject']['id']:<18} {alert['message']}"
-        )
-        severity = str(alert.get("severity", ""))
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return f"(unreadable alert) {raw[:200]!r}"
-    if colour and severity in COLOURS:
-        return f"{COLOURS[severity]}{line}{RESET}"
-    return line
-
-
-async def tail_alerts(bootstrap: str, topic: str, stop: asyncio.Event, colour: bool) -> int:
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    seen = 0
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    seen += 1
-                    print(format_alert(record.value or b"", colour), flush=True)
-    finally:
-        await consumer.stop()
-    return seen
+__all__ = ["format_alert", "run_demo", "tail_alerts"]
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

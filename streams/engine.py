@@ -21,6 +21,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.events import ChangeEvent, Op
 from streams.decode import RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
+from streams.org import OrgDirectory
 from streams.rules.change import Change
 from streams.rules.ruleset import RuleSet
 from streams.rules.rulestate import live_rule_state, store_rule_state
@@ -38,6 +39,8 @@ class BatchStats:
     duplicates: int = 0
     no_change: int = 0
     rule_errors: Counter[str] = field(default_factory=Counter)
+    #: (rule, reason): records a rule could not judge (missing or unreadable field).
+    skips: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class BatchResult:
     #: ChangeEvents accepted in this batch, with the record before/after (KPI feed).
     changes: list[Change] = field(default_factory=list)
     stats: BatchStats = field(default_factory=BatchStats)
+    #: state key -> next timer deadline (epoch s) of the written state, ``None``: no timer.
+    due: dict[bytes, float | None] = field(default_factory=dict)
 
 
 class ThrottledLog:
@@ -76,8 +81,10 @@ class Engine:
         *,
         dedup_window: int = 8,
         clock: Clock = utcnow,
+        org: OrgDirectory | None = None,
     ) -> None:
         self.rules = rules if rules is not None else RuleSet()
+        self.org = org if org is not None else OrgDirectory()
         self.dedup_window = dedup_window
         self.clock = clock
         self._error_log = ThrottledLog()
@@ -107,7 +114,9 @@ class Engine:
         for key, partition in partitions.items():
             final = cache[key]
             assert final is not None
+            final["p"] = partition  # the changelog partition, for timer writes
             result.writes[key] = (partition, encode_state(final))
+            result.due[key] = next_due(final)
         return result
 
     def _apply(
@@ -143,8 +152,9 @@ class Engine:
         if not changed:
             stats.no_change += 1
             return state
+        tz = self.org.timezone_of(state.get("o"))
         change = Change(
-            event=event, before=before, after=after, changed=changed, now=now,
+            event=event, before=before, after=after, changed=changed, now=now, tz=tz,
             cel_names=rules.variables,
         )  # fmt: skip
         result.changes.append(change)
@@ -165,6 +175,8 @@ class Engine:
                         rid, event.entity.value, event.entity_id, type(exc).__name__, exc,
                     )  # fmt: skip
                 continue
+            if outcome.skip is not None:
+                stats.skips[(rid, outcome.skip)] += 1
             if outcome.state is not None:
                 rule_states[rid] = dict(outcome.state)
             if episode is None:
@@ -174,6 +186,20 @@ class Engine:
             result.alerts.extend(alerts)
         store_rule_state(state, rule_states, episodes, rules)
         return state
+
+
+def next_due(state: Mapping[str, Any]) -> float | None:
+    """Earliest timer deadline of a record or KPI series: a rule's ``due`` (when no episode
+    of that rule is open) or an open episode's next reminder."""
+    episodes = state.get("a", {})
+    if state.get("x") and episodes:
+        return 0.0  # a deleted record: its open episodes resolve at the next timer scan
+    dues = [
+        float(rs["due"]) for rid, rs in state.get("r", {}).items()
+        if isinstance(rs, Mapping) and rs.get("due") is not None and rid not in episodes
+    ]  # fmt: skip
+    dues.extend(float(ep["next"]) for ep in episodes.values() if ep.get("next") is not None)
+    return min(dues, default=None)
 
 
 def open_episodes(states: Mapping[bytes, bytes]) -> Counter[str]:

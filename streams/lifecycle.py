@@ -1,14 +1,22 @@
-"""Alert episodes per (rule, subject): FIRING once, RESOLVED when the situation ends.
+"""Alert episodes per (rule, subject): FIRING, REMINDER, ESCALATED, RESOLVED (pure).
 
-Pure: takes the rule's outcome and the open episode (from entity state), returns the alerts
-to emit and the new open episode. ``alert_id`` is derived from the rule, the subject and the
-event that opened the episode, so a replayed event yields the very same id.
+An episode is opened by a rule outcome that holds, kept in the subject's state (entity
+table, changelog-backed) and closed when the outcome stops holding or ``resolve_when``
+holds. ``alert_id`` is derived from the rule, the subject and the cause that opened the
+episode (event id, or timer deadline, or KPI snapshot time), so a replay yields the same
+id; ``sequence`` increases with each status of the episode. Reminders follow the rule's
+``realert`` (with exponential ``backoff``); after ``escalate_after`` reminders the next one
+is an ESCALATED alert to the owner's manager.
+
+Episode state: ``{"id", "seq", "at" (fired, epoch s), "ev" (cause), "n" (reminders sent),
+"next" (next reminder, epoch s), "esc" (manager escalated to)}``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,78 +26,166 @@ from streams.rules.ruleset import CompiledRule
 from streams.rules.template import render
 
 Episode = dict[str, Any]
+ManagerOf = Callable[[str | None], str | None]
 
 
 def make_alert_id(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-def _variables(
-    compiled: CompiledRule, change: Change, evidence: Mapping[str, Any]
-) -> dict[str, Any]:
-    variables = change.activation()
-    variables["evidence"] = dict(evidence)
+@dataclass(frozen=True, slots=True)
+class AlertContext:
+    """What an alert is about and what its templates may say."""
+
+    subject: Subject
+    owner_id: str | None
+    cause: str
+    now: datetime
+    variables: dict[str, Any] = field(default_factory=dict)
+    event_ids: list[str] = field(default_factory=list)
+    occurred_at: datetime | None = None
+    #: Activation of ``resolve_when`` (``None``: the rule has no record to look at).
+    activation: dict[str, Any] | None = None
+
+
+def change_context(compiled: CompiledRule, change: Change) -> AlertContext:
+    event = change.event
+    variables = dict(change.activation())  # the cached activation stays untouched
     variables["rule"] = {"id": compiled.id, "version": compiled.rule.version}
-    variables["subject"] = {"entity": change.event.entity.value, "id": change.event.entity_id}
-    return variables
+    variables["subject"] = {"entity": event.entity.value, "id": event.entity_id}
+    variables["owner"] = {"id": event.owner_id or change.after.get("owner_id")}
+    return AlertContext(
+        subject=Subject(kind="entity", entity=event.entity.value, id=event.entity_id),
+        owner_id=event.owner_id or change.after.get("owner_id"),
+        cause=event.event_id,
+        now=change.now,
+        variables=variables,
+        event_ids=[] if change.timer else [event.event_id],
+        occurred_at=None if change.timer else event.occurred_at,
+        activation=change.activation(),
+    )
 
 
 def _alert(
     compiled: CompiledRule,
-    change: Change,
+    ctx: AlertContext,
     status: AlertStatus,
-    alert_id: str,
-    sequence: int,
+    episode: Episode,
     evidence: Mapping[str, Any],
-    fired_at: datetime,
     resolved_at: datetime | None = None,
 ) -> AlertEvent:
     rule = compiled.rule
-    variables = _variables(compiled, change, evidence)
-    event = change.event
+    variables = dict(ctx.variables)
+    variables["evidence"] = dict(evidence)
     return AlertEvent(
-        alert_id=alert_id,
+        alert_id=str(episode["id"]),
         status=status,
         rule_id=rule.id,
         rule_version=rule.version,
         severity=rule.severity,
-        subject=Subject(kind="entity", entity=event.entity.value, id=event.entity_id),
-        owner_id=event.owner_id or change.after.get("owner_id"),
+        subject=ctx.subject,
+        owner_id=ctx.owner_id,
+        escalated_to=episode.get("esc"),
         title=render(rule.title or rule.description or rule.id, variables),
         message=render(rule.message, variables),
         evidence=dict(evidence),
-        event_ids=[event.event_id],
-        fired_at=fired_at,
+        event_ids=list(ctx.event_ids),
+        fired_at=datetime.fromtimestamp(float(episode["at"]), tz=UTC),
         resolved_at=resolved_at,
-        sequence=sequence,
-        occurred_at=event.occurred_at,
+        sequence=int(episode["seq"]),
+        occurred_at=ctx.occurred_at,
+        reminders=int(episode.get("n", 0)),
     )
+
+
+def _episode_id(compiled: CompiledRule, ctx: AlertContext) -> str:
+    subject = ctx.subject
+    where = subject.entity if subject.kind == "entity" else f"kpi:{subject.scope}"
+    return make_alert_id(compiled.id, where or "", subject.id, ctx.cause)
+
+
+def _next_reminder(compiled: CompiledRule, sent: int, from_ts: float) -> float | None:
+    realert = compiled.rule.realert
+    if realert is None:
+        return None
+    delay = realert.every.total_seconds() * realert.backoff**sent
+    if realert.max_every is not None:
+        delay = min(delay, realert.max_every.total_seconds())
+    return from_ts + delay
+
+
+def step_context(
+    compiled: CompiledRule, ctx: AlertContext, outcome: Outcome, episode: Episode | None
+) -> tuple[list[AlertEvent], Episode | None]:
+    """Advance the episode of ``compiled`` on one subject by one outcome."""
+    now = ctx.now
+    if outcome.skip is not None and episode is None:
+        return [], None
+    if outcome.holds and outcome.point:
+        point = {"id": _episode_id(compiled, ctx), "seq": 1, "at": now.timestamp()}
+        return [_alert(compiled, ctx, AlertStatus.FIRING, point, outcome.evidence)], episode
+    resolve_now = (
+        compiled.resolve is not None and episode is not None and ctx.activation is not None
+        and compiled.resolve.evaluate_bool(ctx.activation)
+    )  # fmt: skip
+    if outcome.holds and episode is None and not outcome.point:
+        alert_id = _episode_id(compiled, ctx)
+        opened: Episode = {
+            "id": alert_id, "seq": 1, "at": now.timestamp(), "ev": ctx.cause, "n": 0,
+            "evd": dict(outcome.evidence),
+        }  # fmt: skip
+        nxt = _next_reminder(compiled, 0, now.timestamp())
+        if nxt is not None:
+            opened["next"] = nxt
+        fired = _alert(compiled, ctx, AlertStatus.FIRING, opened, outcome.evidence)
+        return [fired], opened
+    if episode is not None and (resolve_now or (not outcome.holds and outcome.skip is None)):
+        closed = dict(episode)
+        closed["seq"] = int(episode["seq"]) + 1
+        resolved = _alert(
+            compiled, ctx, AlertStatus.RESOLVED, closed, outcome.evidence, resolved_at=now
+        )
+        return [resolved], None
+    return [], episode
+
+
+def remind(
+    compiled: CompiledRule,
+    ctx: AlertContext,
+    episode: Episode,
+    evidence: Mapping[str, Any],
+    manager_of: ManagerOf,
+) -> tuple[list[AlertEvent], Episode]:
+    """REMINDER (or ESCALATED after ``escalate_after`` reminders) when one is due."""
+    nxt = episode.get("next")
+    now_ts = ctx.now.timestamp()
+    if nxt is None or now_ts < float(nxt):
+        return [], episode
+    sent = int(episode.get("n", 0))
+    updated = dict(episode)
+    updated["seq"] = int(episode["seq"]) + 1
+    updated["n"] = sent + 1
+    limit = compiled.rule.escalate_after
+    status = AlertStatus.REMINDER
+    extra: dict[str, Any] = {}
+    if limit is not None and sent >= limit and "esc" not in episode:
+        status = AlertStatus.ESCALATED
+        updated["esc"] = manager_of(ctx.owner_id)
+        if updated["esc"] is None:
+            extra["escalation"] = "no manager known for this owner"
+    following = _next_reminder(compiled, sent + 1, float(nxt))
+    if following is None or following <= now_ts:
+        following = _next_reminder(compiled, sent + 1, now_ts)
+    if following is None:
+        updated.pop("next", None)
+    else:
+        updated["next"] = following
+    alert = _alert(compiled, ctx, status, updated, {**dict(evidence), **extra})
+    return [alert], updated
 
 
 def step(
     compiled: CompiledRule, change: Change, outcome: Outcome, episode: Episode | None
 ) -> tuple[list[AlertEvent], Episode | None]:
-    """Advance the episode of ``compiled`` on this record by one outcome."""
-    event = change.event
-    now = change.now
-    if outcome.holds and outcome.point:
-        alert_id = make_alert_id(compiled.id, event.entity.value, event.entity_id, event.event_id)
-        fired = _alert(compiled, change, AlertStatus.FIRING, alert_id, 1, outcome.evidence, now)
-        return [fired], episode
-    resolve_now = (
-        compiled.resolve is not None
-        and episode is not None
-        and (compiled.resolve.evaluate_bool(change.cel_context()))
-    )
-    if outcome.holds and episode is None:
-        alert_id = make_alert_id(compiled.id, event.entity.value, event.entity_id, event.event_id)
-        fired = _alert(compiled, change, AlertStatus.FIRING, alert_id, 1, outcome.evidence, now)
-        return [fired], {"id": alert_id, "seq": 1, "at": now.timestamp(), "ev": event.event_id}
-    if episode is not None and (resolve_now or not outcome.holds):
-        fired_at = datetime.fromtimestamp(float(episode["at"]), tz=UTC)
-        resolved = _alert(
-            compiled, change, AlertStatus.RESOLVED, str(episode["id"]), int(episode["seq"]) + 1,
-            outcome.evidence, fired_at, resolved_at=now,
-        )  # fmt: skip
-        return [resolved], None
-    return [], episode
+    """Advance the episode of ``compiled`` on this record by one outcome (record rules)."""
+    return step_context(compiled, change_context(compiled, change), outcome, episode)

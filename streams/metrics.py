@@ -87,6 +87,27 @@ class Metrics:
         self.tracked_records = Gauge(
             "crm_pulse_tracked_records", "Records held in the entity-state table.", registry=r
         )
+        self.alerts_muted = Counter(
+            "crm_pulse_alerts_muted", "Alerts recorded but not notified.", ["rule", "reason"],
+            registry=r,
+        )  # fmt: skip
+        self.rule_skips = Counter(
+            "crm_pulse_rule_skips", "Records a rule could not judge (no alert).",
+            ["rule", "reason"], registry=r,
+        )  # fmt: skip
+        self.timers_pending = Gauge(
+            "crm_pulse_timers_pending", "Records/KPI series with a scheduled deadline.", registry=r
+        )
+        self.timer_scans = Counter(
+            "crm_pulse_timer_scans", "Timer scans that judged at least one due record.", registry=r
+        )
+        self.kpi_snapshots = Counter(
+            "crm_pulse_kpi_snapshots_read", "KPI snapshots read by the KPI rules.", ["result"],
+            registry=r,
+        )  # fmt: skip
+        self.silences_active = Gauge(
+            "crm_pulse_silences_active", "Silences in force now.", registry=r
+        )
         self.alerts_silenced = Counter(
             "crm_pulse_alerts_silenced", "Alerts suppressed by a silence.", ["rule"], registry=r
         )

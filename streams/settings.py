@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         True, description="Publish the valid rules of rules_dir when the rules topic is empty."
     )
 
+    # --- alerting ------------------------------------------------------------------------
+    alert_tick_s: float = Field(1.0, gt=0, description="Timer scan interval (seconds).")
+    timer_batch: int = Field(1000, ge=1, description="Max due records judged per timer scan.")
+    notify_budget_per_hour: int = Field(
+        0, ge=0, description="Notifications per owner per hour before digesting (0: no limit)."
+    )
+    org_directory_file: Path | None = Field(
+        None, description="CSV/YAML org directory: owner -> manager, team, region, timezone."
+    )
+    alert_board_keep: int = Field(
+        10_000, ge=0, description="Resolved alerts kept in memory for GET /alerts."
+    )
+
     # --- HTTP ---------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /health, API.")
@@ -120,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def rules_topic(self) -> str:
         return self.topic("rules")
+
+    @property
+    def silences_topic(self) -> str:
+        return self.topic("silences")
 
     @property
     def kpis_topic(self) -> str:

@@ -21,6 +21,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         settings.alerts_topic: (parts, {}),
         settings.rules_topic: (1, compacted),
         settings.kpis_topic: (parts, compacted),
+        settings.silences_topic: (1, compacted),
     }
 
 

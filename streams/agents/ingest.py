@@ -49,6 +49,9 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     """
     send = pulse.app.producer.send
     settings = pulse.settings
+    from streams.agents.alerting import after_write, gate_alerts
+
+    result.alerts = gate_alerts(pulse, result.alerts)  # silences + budget: notify or not
     futures = []
     for raw, dead in result.dead:
         futures.append(
@@ -68,6 +71,7 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
         for key, (partition, blob) in result.writes.items()
     ]
     del writes  # delivered by the producer flush Faust runs before every offset commit
+    after_write(pulse, result)  # timer deadlines of the new states
     record_metrics(pulse, result, done - received)
 
 
@@ -128,13 +132,34 @@ class Shipper:
         await self.queue.join()
 
 
+def apply_writes(pulse: Pulse, result: BatchResult) -> None:
+    """Apply new record states to the in-memory table (the changelog follows, shipped)."""
+    table_data = pulse.entity_table.data
+    for key, (_, blob) in result.writes.items():
+        table_data[key] = blob
+
+
+async def submit(pulse: Pulse, result: BatchResult, ack: Callable[[], None] | None = None) -> None:
+    """Hand a result computed from the current states to the ordered shipper.
+
+    Every writer of the entity table (ingest, timers, KPI rules) computes its result and
+    applies it to the in-memory table without awaiting in between, then submits here: the
+    shipper keeps one order for alerts, changelog writes and acks.
+    """
+    apply_writes(pulse, result)
+    shipper: Shipper = pulse.extras["shipper"]
+    await shipper.put(result, ack or _nothing, time.monotonic())
+
+
+def _nothing() -> None:
+    return None
+
+
 def process_batch(pulse: Pulse, messages: Sequence[Any]) -> BatchResult:
     """Run the engine on Faust messages and apply the new states to the in-memory table."""
     records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
     result = pulse.engine.process(records, pulse.state_get)
-    table_data = pulse.entity_table.data
-    for key, (_, blob) in result.writes.items():
-        table_data[key] = blob
+    apply_writes(pulse, result)
     pulse.metrics.batches.inc()
     pulse.metrics.batch_size.observe(len(records))
     for alert in result.alerts:
@@ -175,11 +200,11 @@ def register(pulse: Pulse) -> None:
         async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
             result = process_batch(pulse, [event.message for event in events])
-            await shipper.put(result, partial(_ack_events, events), received)
+            await shipper.put(result, partial(ack_events, events), received)
 
     pulse.extras["ingest_agent"] = ingest
 
 
-def _ack_events(events: Sequence[Any]) -> None:
+def ack_events(events: Sequence[Any]) -> None:
     for event in events:
         event.ack()

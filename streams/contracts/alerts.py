@@ -20,6 +20,8 @@ class AlertStatus(StrEnum):
     REMINDER = "REMINDER"
     ESCALATED = "ESCALATED"
     RESOLVED = "RESOLVED"
+    #: One summary per owner of the notifications held back by the hourly budget.
+    DIGEST = "DIGEST"
 
 
 class Severity(StrEnum):
@@ -33,7 +35,7 @@ class Subject(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["entity", "kpi"]
+    kind: Literal["entity", "kpi", "owner"]
     entity: str | None = Field(None, description="Entity kind, for kind=entity.")
     id: str = Field(description="Record id, or KPI id for kind=kpi.")
     scope: str | None = Field(None, description="KPI scope (global, region:West…).")
@@ -59,3 +61,9 @@ class AlertEvent(BaseModel):
     resolved_at: AwareDatetime | None = None
     sequence: int = Field(1, ge=1, description="Increases with each status of the episode.")
     occurred_at: AwareDatetime | None = Field(None, description="Event time of the cause.")
+    reminders: int = Field(0, ge=0, description="Reminders sent so far in this episode.")
+    notify: bool = Field(
+        True, description="False: recorded only (silenced or over the owner's budget)."
+    )
+    silenced_by: str | None = Field(None, description="Id of the silence that muted it.")
+    held_back: bool = Field(False, description="True: over the owner's notification budget.")

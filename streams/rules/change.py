@@ -21,6 +21,10 @@ class Change:
     after: Mapping[str, Any]
     changed: frozenset[str]
     now: datetime
+    #: Owner's timezone from the org directory (business-time rules), when known.
+    tz: str | None = None
+    #: ``True`` when a timer re-evaluates the record (no new event; ``event`` is synthetic).
+    timer: bool = False
 
     #: CEL variables the live rules use (``None``: all); the CEL context converts only these.
     cel_names: frozenset[str] | None = None
@@ -87,6 +91,8 @@ class Outcome:
     evidence: Mapping[str, Any]
     point: bool = False
     state: Mapping[str, Any] | None = None
+    #: Why the rule could not judge the record (missing/bad field): no alert, counted.
+    skip: str | None = None
 
 
 NOT_HOLDING = Outcome(holds=False, evidence={})

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from streams.contracts.alerts import Severity
 from streams.contracts.events import EntityKind
@@ -115,8 +123,119 @@ class RequiredFieldsRule(RuleBase):
         return value
 
 
+class BusinessTime(_Strict):
+    """Count durations in working time only (owner's timezone, working days and hours)."""
+
+    timezone: str = Field("UTC", description="IANA timezone used when the owner has none.")
+    use_owner_timezone: bool = Field(True, description="Prefer the owner's timezone (org).")
+    days: list[int] = Field([1, 2, 3, 4, 5], description="ISO weekdays worked (1=Monday).")
+    start: str = Field("09:00", pattern=r"^\d{2}:\d{2}$", description="Working day start.")
+    end: str = Field("18:00", pattern=r"^\d{2}:\d{2}$", description="Working day end.")
+
+    @field_validator("days")
+    @classmethod
+    def _days_are_weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("days must be ISO weekdays 1..7, at least one")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class InactivityRule(RuleBase):
+    """Fires when a record sees no qualifying change for ``after`` (per-record timer).
+
+    ``anchor=last_activity``: the clock restarts at every qualifying change (idle deal).
+    ``anchor=created``: the clock runs from creation; the first qualifying change disarms it
+    for good (lead not contacted within 1 hour). ``condition`` (CEL) must hold for the timer
+    to run (e.g. the deal is open); when it stops holding the episode resolves.
+    """
+
+    type: Literal["inactivity"]
+    after: timedelta = Field(description="Allowed idle time (ISO 8601 duration or seconds).")
+    activity_fields: list[str] | None = Field(
+        None, description="Changes of these fields count as activity (default: any change)."
+    )
+    anchor: Literal["last_activity", "created"] = "last_activity"
+    business_time: BusinessTime | None = None
+
+
+class OverdueRule(RuleBase):
+    """Fires when the date in ``field`` (plus ``grace``) is past while ``condition`` holds."""
+
+    type: Literal["overdue"]
+    field: str = Field(min_length=1, max_length=200, description="Date or datetime field.")
+    grace: timedelta = Field(timedelta(0), description="Tolerance after the date.")
+    business_time: BusinessTime | None = None
+
+
+class FrequencyRule(RuleBase):
+    """Fires when ``count`` matching changes happen within ``window`` for one key.
+
+    Counted per record; ``condition`` (CEL on the change) selects the matching changes.
+    """
+
+    type: Literal["frequency"]
+    count: int = Field(ge=2, description="Matching changes needed within the window.")
+    window: timedelta = Field(description="Sliding window length.")
+    fields: list[str] | None = Field(None, description="Only changes of these fields count.")
+
+
+class KpiRuleBase(RuleBase):
+    """Common parameters of KPI rules: which series of ``crm.kpis`` they watch."""
+
+    kpi: str = Field(min_length=1, max_length=100, description="KPI id (e.g. win_rate).")
+    scope_kinds: list[str] | None = Field(None, description="Only these scope kinds.")
+    scope_ids: list[str] | None = Field(None, description="Only these scope ids.")
+    windows: list[str] | None = Field(None, description="Only these window kinds.")
+    include_untrusted: bool = Field(False, description="Also judge untrusted KPI values.")
+    min_trust: float = Field(0.5, ge=0, le=1, description="Values below it are untrusted.")
+
+
+class KpiThresholdRule(KpiRuleBase):
+    """Fires when a KPI leaves [``min``, ``max``], optionally for ``sustain`` at least."""
+
+    type: Literal["kpi_threshold"]
+    min: float | None = None
+    max: float | None = None
+    sustain: timedelta = Field(timedelta(0), description="How long it must stay out.")
+
+    @model_validator(mode="after")
+    def _has_band(self) -> KpiThresholdRule:
+        if self.min is None and self.max is None:
+            raise ValueError("kpi_threshold needs 'min' or 'max'")
+        return self
+
+
+class KpiAnomalyRule(KpiRuleBase):
+    """Fires when a KPI departs from its own recent pattern (online detector)."""
+
+    type: Literal["kpi_anomaly"]
+    threshold: float = Field(0.99, gt=0, lt=1, description="Score from which it fires.")
+    warmup: int = Field(20, ge=2, description="Points learnt before any firing.")
+    half_life: float = Field(30.0, gt=0, description="Points after which weight halves.")
+    direction: Literal["both", "up", "down"] = "both"
+    cooldown: timedelta = Field(timedelta(0), description="Quiet time after an episode.")
+
+
 Rule = Annotated[
-    ConditionRule | TransitionRule | RequiredFieldsRule,
+    ConditionRule
+    | TransitionRule
+    | RequiredFieldsRule
+    | InactivityRule
+    | OverdueRule
+    | FrequencyRule
+    | KpiThresholdRule
+    | KpiAnomalyRule,
     Field(discriminator="type"),
 ]
 

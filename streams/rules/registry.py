@@ -8,15 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from streams.rules.cel_expr import CelExpression
 from streams.rules.change import Change, Outcome
-from streams.rules.model import ConditionRule, RequiredFieldsRule, TransitionRule
-from streams.rules.types import condition, required_fields, transition
+from streams.rules.kpi_point import KpiPoint
+from streams.rules.model import RequiredFieldsRule, TransitionRule
+from streams.rules.types import (
+    condition,
+    frequency,
+    inactivity,
+    kpi_anomaly,
+    kpi_threshold,
+    overdue,
+    required_fields,
+    transition,
+)
 
 Evaluate = Callable[[Any, Change, Mapping[str, Any], CelExpression | None], Outcome]
+#: KPI rule types: ``(rule, point, series state, now) -> Outcome``.
+EvaluateKpi = Callable[[Any, KpiPoint, Mapping[str, Any], datetime], Outcome]
+
+#: How a rule type is driven. ``event``: on each record change. ``timer``: on each record
+#: change *and* when the deadline kept in its state (``due``) comes (same pure function,
+#: ``change.timer`` set). ``kpi``: on each ``crm.kpis`` snapshot of its KPI, and when ``due``
+#: comes (sustain).
+Kind = Literal["event", "timer", "kpi"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +44,8 @@ class RuleType:
     evaluate: Evaluate
     #: Fields whose change can make the rule fire or resolve; ``None``: any change.
     watched_fields: Callable[[Any], frozenset[str] | None]
+    kind: Kind = "event"
+    evaluate_kpi: EvaluateKpi | None = None
 
 
 def _transition_fields(rule: TransitionRule) -> frozenset[str] | None:
@@ -37,8 +58,18 @@ def _required_fields(rule: RequiredFieldsRule) -> frozenset[str] | None:
     return frozenset(rule.fields) | ({"stage"} if rule.when_stages is not None else frozenset())
 
 
-def _any_field(rule: ConditionRule) -> frozenset[str] | None:
+def _any_field(rule: Any) -> frozenset[str] | None:
     return None
+
+
+def _frequency_fields(rule: Any) -> frozenset[str] | None:
+    return None if rule.condition or rule.fields is None else frozenset(rule.fields)
+
+
+def _not_event_driven(
+    rule: Any, change: Change, state: Mapping[str, Any], guard: CelExpression | None
+) -> Outcome:
+    raise TypeError(f"rule type {rule.type} is driven by KPI snapshots, not record changes")
 
 
 REGISTRY: Mapping[str, RuleType] = MappingProxyType(
@@ -46,5 +77,22 @@ REGISTRY: Mapping[str, RuleType] = MappingProxyType(
         "condition": RuleType("condition", condition.evaluate, _any_field),
         "transition": RuleType("transition", transition.evaluate, _transition_fields),
         "required_fields": RuleType("required_fields", required_fields.evaluate, _required_fields),
+        "inactivity": RuleType("inactivity", inactivity.evaluate, _any_field, kind="timer"),
+        "overdue": RuleType("overdue", overdue.evaluate, _any_field, kind="timer"),
+        "frequency": RuleType("frequency", frequency.evaluate, _frequency_fields),
+        "kpi_threshold": RuleType(
+            "kpi_threshold",
+            _not_event_driven,
+            _any_field,
+            kind="kpi",
+            evaluate_kpi=kpi_threshold.evaluate_kpi,
+        ),
+        "kpi_anomaly": RuleType(
+            "kpi_anomaly",
+            _not_event_driven,
+            _any_field,
+            kind="kpi",
+            evaluate_kpi=kpi_anomaly.evaluate_kpi,
+        ),
     }
 )

@@ -17,9 +17,9 @@ from streams.rules.model import Rule
 from streams.rules.registry import REGISTRY, RuleType
 from streams.rules.template import placeholders
 
-_TEMPLATE_ROOTS = frozenset({"rule", "record", "old", "evidence", "event", "subject"}) | {
-    kind.value for kind in EntityKind
-}
+_TEMPLATE_ROOTS = frozenset(
+    {"rule", "record", "old", "evidence", "event", "subject", "kpi", "owner"}
+) | {kind.value for kind in EntityKind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class RuleSet:
         any_field: dict[str, list[CompiledRule]] = defaultdict(list)
         by_field: dict[tuple[str, str], list[CompiledRule]] = defaultdict(list)
         for c in ordered:
-            if not c.rule.enabled:
+            if not c.rule.enabled or c.spec.kind == "kpi":
                 continue
             entity = c.rule.applies_to.entity.value
             if c.watched is None:
@@ -135,6 +135,17 @@ class RuleSet:
                         seen.add(c.id)
                         found.append(c)
         return found
+
+    def timer_rules(self, entity: str) -> Sequence[CompiledRule]:
+        """Enabled timer-driven rules of ``entity`` (re-judged when a deadline comes)."""
+        return [c for c in self._any.get(entity, ()) if c.spec.kind == "timer"]
+
+    def kpi_rules(self, kpi: str) -> Sequence[CompiledRule]:
+        """Enabled KPI rules watching ``kpi``."""
+        return [
+            c for c in self.rules
+            if c.rule.enabled and c.spec.kind == "kpi" and getattr(c.rule, "kpi", None) == kpi
+        ]  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.rules)

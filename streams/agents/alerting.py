@@ -1,0 +1,214 @@
+"""Alerting wiring: timers, KPI rules, silences and the alert board on the Faust app.
+
+* ``runtime(pulse)``: the per-worker alerting pieces (timer index, gate, board).
+* the ``kpi-rules`` agent: ``crm.kpis`` snapshots -> KPI rules -> alerts.
+* the ``alert-timers`` timer (every ``alert_tick_s``): due records and KPI series are
+  judged again (:func:`streams.alerting.timed.fire_due`), reminders and digests go out.
+* the ``alert-feeds`` task: reads ``crm.silences`` and ``crm.alerts`` (every partition,
+  no consumer group) into the silence book and the alert board.
+
+Every writer of the entity table (ingest, KPI rules, timers) reads, judges and applies its
+new states without awaiting in between, then hands the result to the ingest shipper
+(:func:`streams.agents.ingest.submit`), which keeps one order for alerts, changelog writes
+and input acks: a timer never overwrites a newer state, the changelog never goes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from streams.alerting.board import AlertBoard
+from streams.alerting.budget import NotificationBudget
+from streams.alerting.gate import Gate
+from streams.alerting.silences import SilenceBook
+from streams.alerting.timed import fire_due, process_kpis
+from streams.app import RAW, RAW_SER, Pulse
+from streams.clock import utcnow
+from streams.contracts.alerts import AlertEvent
+from streams.decode import RawRecord
+from streams.engine import BatchResult
+from streams.org import OrgDirectory
+from streams.state import decode_state
+from streams.timers import TimerIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertingRuntime:
+    org: OrgDirectory
+    silences: SilenceBook
+    budget: NotificationBudget
+    gate: Gate
+    board: AlertBoard
+    index: TimerIndex = field(default_factory=TimerIndex)
+    generation: tuple[int, int] | None = None
+    silences_topic: Any = None
+
+
+def runtime(pulse: Pulse) -> AlertingRuntime:
+    rt: AlertingRuntime = pulse.extras["alerting"]
+    return rt
+
+
+def gate_alerts(pulse: Pulse, alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
+    """Mark silenced / over-budget alerts (still published, not notified); counts them."""
+    rt = pulse.extras.get("alerting")
+    if rt is None or not alerts:
+        return list(alerts)
+    gate: Gate = rt.gate
+    gated, counts = gate.apply(alerts, pulse.engine.clock())
+    for (rule, reason), n in counts.items():
+        pulse.metrics.alerts_muted.labels(rule=rule, reason=reason).inc(n)
+    return gated
+
+
+def after_write(pulse: Pulse, result: BatchResult) -> None:
+    """Schedule the deadlines of the states just written; count rule skips."""
+    rt = pulse.extras.get("alerting")
+    for (rule, reason), n in result.stats.skips.items():
+        pulse.metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
+    if rt is None:
+        return
+    for key, due in result.due.items():
+        rt.index.schedule(key, due)
+    pulse.metrics.timers_pending.set(len(rt.index))
+
+
+def _assigned(pulse: Pulse) -> set[int] | None:
+    app = pulse.app
+    # Faust ends a rebalance only once the tables are recovered (``on_rebalance_end``)
+    if app.consumer is None or app.rebalancing or getattr(app, "in_recovery", False):
+        return None
+    if not app.tables.recovery.completed.is_set():
+        return None
+    return {tp.partition for tp in app.consumer.assignment()
+            if tp.topic == pulse.settings.events_topic}  # fmt: skip
+
+
+def rebuild_index(pulse: Pulse, partitions: set[int]) -> int:
+    """Rebuild the timer heap from the table (after recovery or a rebalance)."""
+    rt = runtime(pulse)
+    rt.index.clear()
+    from streams.engine import next_due
+
+    for key, blob in list(pulse.entity_table.data.items()):
+        state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
+        if state is None or state.get("p") not in partitions:
+            continue
+        rt.index.schedule(bytes(key), next_due(state))
+    pulse.metrics.timers_pending.set(len(rt.index))
+    return len(rt.index)
+
+
+async def timer_tick(pulse: Pulse) -> int:
+    """One scan: judge what is due on the partitions this worker owns; returns alerts sent."""
+    from streams.agents.ingest import submit
+
+    rt = runtime(pulse)
+    partitions = _assigned(pulse)
+    if partitions is None:
+        return 0
+    generation = (pulse.app.rebalancing_count, pulse.app.consumer_generation_id)
+    if generation != rt.generation:
+        n = rebuild_index(pulse, partitions)
+        rt.generation = generation
+        log.info("timer index rebuilt: %d scheduled on partitions %s", n, sorted(partitions))
+    now = pulse.engine.clock()
+    # read, judge and apply without awaiting in between; the shipper keeps the order
+    keys = rt.index.pop_due(now.timestamp(), pulse.settings.timer_batch)
+    result = fire_due(pulse.engine.rules, keys, pulse.state_get, now, rt.org, partitions)
+    result.alerts.extend(rt.budget.digests(now))
+    if not keys and not result.alerts:
+        return 0
+    await submit(pulse, result)
+    pulse.metrics.timer_scans.inc()
+    return len(result.alerts)
+
+
+async def feed_loop(pulse: Pulse) -> None:
+    """Silences and alerts (all partitions) into the silence book and the board."""
+    from aiokafka import AIOKafkaConsumer
+
+    rt = runtime(pulse)
+    s = pulse.settings
+    consumer = AIOKafkaConsumer(
+        s.silences_topic, s.alerts_topic, bootstrap_servers=s.bootstrap_servers,
+        auto_offset_reset="earliest", group_id=None, enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == s.silences_topic:
+                        error = rt.silences.apply_record(record.key, record.value)
+                        if error:
+                            log.warning("silence %r refused: %s", record.key, error)
+                    else:
+                        rt.board.apply_record(record.value)
+            pulse.metrics.silences_active.set(len(rt.silences.active(utcnow())))
+    finally:
+        await consumer.stop()
+
+
+def register(pulse: Pulse) -> None:
+    settings = pulse.settings
+    app = pulse.app
+    org = OrgDirectory.load(settings.org_directory_file)
+    pulse.engine.org = org
+    silences = SilenceBook()
+    budget = NotificationBudget(settings.notify_budget_per_hour)
+    rt = AlertingRuntime(
+        org=org, silences=silences, budget=budget, gate=Gate(silences, budget, org),
+        board=AlertBoard(settings.alert_board_keep),
+    )  # fmt: skip
+    rt.silences_topic = app.topic(settings.silences_topic, partitions=1, **RAW, **RAW_SER)
+    pulse.extras["alerting"] = rt
+    kpis_topic = app.topic(
+        settings.kpis_topic, partitions=settings.topic_partitions, **RAW, **RAW_SER
+    )
+    within = settings.batch_within_ms / 1000.0
+
+    @app.agent(kpis_topic, name="kpi-rules")
+    async def kpi_rules(stream: Any) -> None:
+        from streams.agents.ingest import ack_events, submit
+
+        async for events in stream.noack_take(settings.batch_max, within=within):
+            records = [
+                RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
+                for m in (event.message for event in events)
+            ]
+            result = process_kpis(
+                pulse.engine.rules, records, pulse.state_get, pulse.engine.clock()
+            )
+            await submit(pulse, result, partial(ack_events, events))
+            pulse.metrics.kpi_snapshots.labels(result="read").inc(len(records))
+            for reason, n in result.stats.invalid.items():
+                pulse.metrics.kpi_snapshots.labels(result=reason).inc(n)
+
+    @app.timer(settings.alert_tick_s, name="alert-timers")
+    async def alert_timers() -> None:
+        try:
+            await timer_tick(pulse)
+        except Exception:  # never kill the timer: log and retry at the next tick
+            log.exception("timer scan failed; retrying at the next tick")
+
+    @app.task
+    async def alert_feeds() -> None:
+        while True:
+            try:
+                await feed_loop(pulse)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alert feeds failed; restarting in 2 s")
+                await asyncio.sleep(2.0)
+
+    pulse.extras["kpi_rules_agent"] = kpi_rules
