@@ -386,16 +386,15 @@ def engine_dashboard() -> Any:
                   [Query("histogram_quantile(0.95, sum by (le) "
                          f"(rate(crm_pulse_housekeeping_seconds_bucket[{RATE}])))", "p95")],
                   "s"), w=8, h=8)  # fmt: skip
-    layout.add(ts("Faust: messages sent/s by topic",
-                  "Faust's own monitor (CRM_PULSE_FAUST_METRICS_ENABLED=true).",
-                  [Query("sum by (topic) "
-                         f"(rate(crm_pulse_faust_topic_messages_sent_total[{RATE}]))",
-                         "{{topic}}")], "ops"), w=12, h=8)  # fmt: skip
-    layout.add(ts("Faust: producer send latency p95",
-                  "Faust's own monitor, milliseconds (CRM_PULSE_FAUST_METRICS_ENABLED=true).",
+    layout.add(ts("Records produced/s by kind",
+                  "Alerts, dead letters and state changelog records sent by the shipper.",
+                  [Query(f"sum by (kind) (rate(crm_pulse_produced_total[{RATE}]))",
+                         "{{kind}}")], "ops"), w=12, h=8)  # fmt: skip
+    layout.add(ts("Shipping p95 (send to broker ack)",
+                  "Time from handing a batch's alerts to the producer to the broker's acks.",
                   [Query("histogram_quantile(0.95, sum by (le) "
-                         f"(rate(crm_pulse_faust_producer_send_latency_bucket[{RATE}])))",
-                         "p95")], "ms"), w=12, h=8)  # fmt: skip
+                         f"(rate(crm_pulse_ship_seconds_bucket[{RATE}])))", "p95")],
+                  "s"), w=12, h=8)  # fmt: skip
     return _dashboard("crm-pulse-engine", "Engine health", layout)
 
 

@@ -58,6 +58,15 @@ class Metrics:
             "Event time (occurred_at) to alert produced.",
             buckets=EVENT_AGE_BUCKETS, registry=r,
         )  # fmt: skip
+        self.produced = Counter(
+            "crm_pulse_produced", "Records sent by the shipper.", ["kind"], registry=r
+        )
+        for kind in ("alert", "dead_letter", "changelog"):
+            self.produced.labels(kind=kind)
+        self.ship_seconds = Histogram(
+            "crm_pulse_ship_seconds", "One batch: alerts handed to the producer to broker acks.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.rule_errors = Counter(
             "crm_pulse_rule_errors", "Rule evaluations that raised (isolated).", ["rule"],
             registry=r,

@@ -62,9 +62,15 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
         futures.append(
             await send(settings.alerts_topic, alert.alert_id.encode(), value, None, None, None)
         )
+    started = time.monotonic()
     if futures:
         await asyncio.gather(*futures)
     done = time.monotonic()
+    m = pulse.metrics
+    m.ship_seconds.observe(done - started)
+    m.produced.labels(kind="alert").inc(len(result.alerts))
+    m.produced.labels(kind="dead_letter").inc(len(result.dead))
+    m.produced.labels(kind="changelog").inc(len(result.writes))
     changelog = pulse.changelog_topic
     writes = [
         await send(changelog, key, blob, partition, None, None)
