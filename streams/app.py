@@ -99,9 +99,10 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import ingest
+    from streams.agents import ingest, kpis
     from streams import web
 
     ingest.register(pulse)
+    kpis.register(pulse)
     web.register(pulse)
     return pulse

@@ -130,6 +130,7 @@ class Engine:
         stats.events[(event.entity.value, event.op.value, event.source)] += 1
         existed = bool(state.get("f")) or "c" in state
         before = state["f"] if existed else None
+        last_seen, owner_before = state.get("u"), state.get("o")
         after, changed = merge_fields(before, event)
         ts = event.occurred_at.timestamp()
         state["f"] = after
@@ -142,7 +143,11 @@ class Engine:
         if not changed:
             stats.no_change += 1
             return state
-        change = Change(event=event, before=before, after=after, changed=changed, now=now)
+        change = Change(
+            event=event, before=before, after=after, changed=changed, now=now,
+            first_seen=state.get("c"), last_seen=last_seen, owner_before=owner_before,
+            owner=state.get("o"),
+        )  # fmt: skip
         result.changes.append(change)
         candidates = rules.candidates(event.entity.value, changed)
         if not candidates:

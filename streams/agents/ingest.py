@@ -84,6 +84,9 @@ def register(pulse: Pulse) -> None:
                 for m in (event.message for event in events)
             ]
             result = pulse.engine.process(records, pulse.state_get)
+            on_changes = pulse.extras.get("on_changes")  # KPI facts, acked before state writes
+            if on_changes is not None:
+                await on_changes(result)
             await ship(pulse, result, received)
             pulse.metrics.batches.inc()
             pulse.metrics.batch_size.observe(len(records))

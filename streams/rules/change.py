@@ -19,6 +19,12 @@ class Change:
     after: Mapping[str, Any]
     changed: frozenset[str]
     now: datetime
+    #: record bookkeeping before the event (epoch s / owner); ``None`` for a new record.
+    first_seen: float | None = None
+    last_seen: float | None = None
+    owner_before: str | None = None
+    #: record owner after the event.
+    owner: str | None = None
 
     @property
     def is_create(self) -> bool:
