@@ -99,8 +99,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     )
     pulse.swap_rules(initial_rules(settings))
 
-    from streams.agents import ingest, kpis
     from streams import web
+    from streams.agents import ingest, kpis
 
     ingest.register(pulse)
     kpis.register(pulse)

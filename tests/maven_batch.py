@@ -56,29 +56,48 @@ class Deal:
         return self.list_cents if self.open_at(day) else self.close_cents
 
     def complete_at(self, day: date) -> bool:
-        return bool(self.account and self.product and self.engaged is not None
-                    and self.amount_at(day) is not None)  # fmt: skip
+        return bool(
+            self.account
+            and self.product
+            and self.engaged is not None
+            and self.amount_at(day) is not None
+        )
 
 
 def load() -> tuple[list[Deal], date]:
-    teams = {r["sales_agent"]: (r["manager"], r["regional_office"]) for r in rows("sales_teams.csv")}
+    teams = {
+        r["sales_agent"]: (r["manager"], r["regional_office"]) for r in rows("sales_teams.csv")
+    }
     prices = {r["product"]: int(r["sales_price"]) * 100 for r in rows("products.csv")}
     pipeline = rows("sales_pipeline.csv")
-    as_of = max(date.fromisoformat(r[c]) for r in pipeline for c in ("engage_date", "close_date")
-                if r[c])  # fmt: skip
+    as_of = max(
+        date.fromisoformat(r[c]) for r in pipeline for c in ("engage_date", "close_date") if r[c]
+    )
     deals = []
     for r in pipeline:
         team, region = teams.get(r["sales_agent"], ("unassigned", "unassigned"))
         engaged = date.fromisoformat(r["engage_date"]) if r["engage_date"] else None
         closed = date.fromisoformat(r["close_date"]) if r["close_date"] else None
-        deals.append(Deal(
-            owner=r["sales_agent"],
-            scopes=(f"owner:{r['sales_agent']}", f"team:{team}", f"region:{region}", "global:all"),
-            created=engaged or as_of, stage_open="Engaging" if engaged else r["deal_stage"],
-            account=r["account"], product=r["product"], engaged=engaged,
-            list_cents=prices.get(r["product"]), final_stage=r["deal_stage"], closed=closed,
-            close_cents=int(Decimal(r["close_value"]) * 100) if r["close_value"] else None,
-        ))  # fmt: skip
+        deals.append(
+            Deal(
+                owner=r["sales_agent"],
+                scopes=(
+                    f"owner:{r['sales_agent']}",
+                    f"team:{team}",
+                    f"region:{region}",
+                    "global:all",
+                ),
+                created=engaged or as_of,
+                stage_open="Engaging" if engaged else r["deal_stage"],
+                account=r["account"],
+                product=r["product"],
+                engaged=engaged,
+                list_cents=prices.get(r["product"]),
+                final_stage=r["deal_stage"],
+                closed=closed,
+                close_cents=int(Decimal(r["close_value"]) * 100) if r["close_value"] else None,
+            )
+        )
     return deals, as_of
 
 
@@ -90,7 +109,9 @@ def months(first: date, last: date) -> Iterator[tuple[date, date]]:
         start = nxt
 
 
-def kpis_of(deals: list[Deal], start: date, end: date, at: date) -> dict[tuple[str, str], float | None]:
+def kpis_of(
+    deals: list[Deal], start: date, end: date, at: date
+) -> dict[tuple[str, str], float | None]:
     """Every KPI over deals of one scope, window [start, end), state at the end of ``at``."""
     inside = lambda d: d is not None and start <= d < end  # noqa: E731
     won = [d for d in deals if d.final_stage == "Won" and inside(d.closed)]
@@ -100,19 +121,28 @@ def kpis_of(deals: list[Deal], start: date, end: date, at: date) -> dict[tuple[s
     open_ = [d for d in deals if d.open_at(at)]
     with_amount = [d for d in open_ if d.list_cents is not None]
     weighted = sum(
-        int((Decimal(d.list_cents) * PROBABILITY[d.stage_open]).quantize(Decimal(1), ROUND_HALF_EVEN))
-        for d in with_amount if d.list_cents is not None
-    )  # fmt: skip
+        int(
+            (Decimal(d.list_cents) * PROBABILITY[d.stage_open]).quantize(
+                Decimal(1), ROUND_HALF_EVEN
+            )
+        )
+        for d in with_amount
+        if d.list_cents is not None
+    )
     stale = [d for d in open_ if (at - d.created).days >= STALE_DAYS]
     won_amounts = [d.close_cents for d in won if d.close_cents is not None]
-    cycles = [(d.closed - d.engaged).days for d in won
-              if d.closed is not None and d.engaged is not None and d.engaged <= d.closed]  # fmt: skip
+    cycles = [
+        (d.closed - d.engaged).days
+        for d in won
+        if d.closed is not None and d.engaged is not None and d.engaged <= d.closed
+    ]
     out: dict[tuple[str, str], float | None] = {
         ("win_rate", ""): len(won) / (len(won) + len(lost)) if won or lost else None,
         ("open_pipeline_value", ""): sum(d.list_cents or 0 for d in open_) / 100,
         ("weighted_pipeline", ""): weighted / 100,
         ("avg_won_deal_size", ""): round(Fraction(sum(won_amounts), len(won_amounts))) / 100
-        if won_amounts else None,
+        if won_amounts
+        else None,
         ("median_sales_cycle", ""): float(statistics.median(cycles)) if cycles else None,
         ("new_deals", ""): float(len(new)),
         ("deals_won", ""): float(len(won)),
@@ -120,7 +150,8 @@ def kpis_of(deals: list[Deal], start: date, end: date, at: date) -> dict[tuple[s
         ("activities_per_owner", ""): None,
         ("lead_response_time", ""): None,
         ("required_fields_completeness", ""): (
-            sum(d.complete_at(at) for d in existing) / len(existing) if existing else None),
+            sum(d.complete_at(at) for d in existing) / len(existing) if existing else None
+        ),
         ("stale_open_share", ""): len(stale) / len(open_) if open_ else None,
     }
     # every Won/Lost deal left stage Engaging (its creation stage); Won is forward, Lost not
@@ -142,9 +173,11 @@ def expected() -> tuple[dict[Cell, float | None], date]:
     for scope, mine in by_scope.items():
         first = min(d.created for d in mine)
         windows = [("month", s, e) for s, e in months(first, as_of)]
-        windows += [("all", date(1970, 1, 1), as_of + timedelta(days=1)),
-                    ("rolling7", as_of - timedelta(days=6), as_of + timedelta(days=1)),
-                    ("rolling30", as_of - timedelta(days=29), as_of + timedelta(days=1))]  # fmt: skip
+        windows += [
+            ("all", date(1970, 1, 1), as_of + timedelta(days=1)),
+            ("rolling7", as_of - timedelta(days=6), as_of + timedelta(days=1)),
+            ("rolling30", as_of - timedelta(days=29), as_of + timedelta(days=1)),
+        ]
         for kind, start, end in windows:
             at = min(end - timedelta(days=1), as_of)
             for (kpi, dim), value in kpis_of(mine, start, end, at).items():
@@ -167,8 +200,13 @@ def cells_of(snapshots: list[dict[str, object]]) -> dict[Cell, float | None]:
         dims = s.get("dimensions") or {}
         assert isinstance(dims, dict)
         dim = ",".join(f"{k}={v}" for k, v in sorted(dims.items()))
-        key = (str(s["kpi"]), f"{scope['kind']}:{scope['id']}", str(window["kind"]),
-               str(window["start"])[:10], dim)  # fmt: skip
+        key = (
+            str(s["kpi"]),
+            f"{scope['kind']}:{scope['id']}",
+            str(window["kind"]),
+            str(window["start"])[:10],
+            dim,
+        )
         value = s["value"]
         cells[key] = None if value is None else float(value)  # type: ignore[arg-type]
         if s["kpi"] == "open_pipeline_value":

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from datetime import date
 from typing import Any
 
 import orjson
 
 from streams.app import RAW, RAW_SER, Pulse
-from streams.contracts.kpis import KpiSnapshot
 from streams.engine import BatchResult
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
@@ -26,27 +26,33 @@ from streams.kpis.directory import ReloadingDirectory
 from streams.kpis.facts import FactRules, facts_by_scope
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.store import KpiStore
-from streams.kpis.windows import day_of
+from streams.kpis.windows import day_of, day_of_date
 
 log = logging.getLogger(__name__)
 
 GAUGE_SCOPES = ("global", "region", "team")
 
 
-def set_gauges(pulse: Pulse, snaps: list[KpiSnapshot], watermark_day: int) -> None:
+def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) -> None:
     """Gauges for the windows that contain the watermark (bounded labels)."""
     kinds = GAUGE_SCOPES + (("owner",) if pulse.settings.kpi_metrics_per_owner else ())
     m = pulse.metrics
     for snap in snaps:
-        start = day_of(snap.window.start.timestamp())
-        end = day_of(snap.window.end.timestamp())
-        if snap.scope.kind not in kinds or not start <= watermark_day < end:
+        scope, window = snap["scope"], snap["window"]
+        start = day_of_date(date.fromisoformat(window["start"][:10]))
+        end = day_of_date(date.fromisoformat(window["end"][:10]))
+        if scope["kind"] not in kinds or not start <= watermark_day < end:
             continue
-        kpi = snap.kpi + "".join(f":{v}" for _, v in sorted(snap.dimensions.items()))
-        labels = {"kpi": kpi, "scope_kind": snap.scope.kind, "scope_id": snap.scope.id,
-                  "window": snap.window.kind}  # fmt: skip
-        m.kpi_value.labels(**labels).set(math.nan if snap.value is None else snap.value)
-        m.kpi_trust.labels(**labels).set(snap.trust.value)
+        kpi = snap["kpi"] + "".join(f":{v}" for _, v in sorted(snap["dimensions"].items()))
+        labels = {
+            "kpi": kpi,
+            "scope_kind": scope["kind"],
+            "scope_id": scope["id"],
+            "window": window["kind"],
+        }
+        value = snap["value"]
+        m.kpi_value.labels(**labels).set(math.nan if value is None else value)
+        m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
 
 
 def register(pulse: Pulse) -> None:
@@ -56,8 +62,9 @@ def register(pulse: Pulse) -> None:
     rules = FactRules(catalog.params, settings.closed_stages)
     directory = ReloadingDirectory(settings.kpi_directory)
     parts = settings.topic_partitions
-    facts_topic = app.topic(settings.kpi_facts_topic, partitions=parts, internal=True,
-                            **RAW, **RAW_SER)  # fmt: skip
+    facts_topic = app.topic(
+        settings.kpi_facts_topic, partitions=parts, internal=True, **RAW, **RAW_SER
+    )
     kpis_topic = app.topic(settings.kpis_topic, partitions=parts, **RAW, **RAW_SER)
     table = app.Table("kpi-buckets", partitions=parts, help="KPI facts per scope and day.", **RAW)
     runtime = KpiRuntime(
@@ -107,9 +114,13 @@ def register(pulse: Pulse) -> None:
                 kind = scope.partition(":")[0]
                 if result.late:
                     pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
-                    log.warning("%d event(s) for %s arrived after the allowed lateness "
-                                "(%d days): counted as late, not applied", result.late, scope,
-                                settings.kpi_allowed_lateness_days)  # fmt: skip
+                    log.warning(
+                        "%d event(s) for %s arrived after the allowed lateness "
+                        "(%d days): counted as late, not applied",
+                        result.late,
+                        scope,
+                        settings.kpi_allowed_lateness_days,
+                    )
                 if result.duplicates:
                     pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
                         result.duplicates
@@ -123,8 +134,9 @@ def register(pulse: Pulse) -> None:
     async def get_kpis(web: Any, request: Any) -> Any:
         filters = {k: request.query[k] for k in FILTERS if request.query.get(k)}
         found = runtime.query(filters)
-        return web.json({"watermark": runtime.status()["watermark"], "count": len(found),
-                         "snapshots": found})  # fmt: skip
+        return web.json(
+            {"watermark": runtime.status()["watermark"], "count": len(found), "snapshots": found}
+        )
 
     @app.page("/kpis/status")  # type: ignore[misc]
     async def get_status(web: Any, request: Any) -> Any:
@@ -137,11 +149,9 @@ async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:
     snaps = runtime.collect()
     if not snaps:
         return 0
-    futures = [
-        await topic.send(key=s.key().encode(), value=s.model_dump_json().encode()) for s in snaps
-    ]
+    futures = [await topic.send(key=key.encode(), value=orjson.dumps(body)) for key, body in snaps]
     await asyncio.gather(*futures)
     pulse.metrics.kpi_snapshots.inc(len(snaps))
     assert runtime.watermark is not None
-    set_gauges(pulse, snaps, day_of(runtime.watermark))
+    set_gauges(pulse, [body for _, body in snaps], day_of(runtime.watermark))
     return len(snaps)

@@ -7,6 +7,7 @@ trust floor is still published, with ``untrusted: true``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -64,8 +65,21 @@ class KpiSnapshot(BaseModel):
 
     def key(self) -> str:
         """Compaction key: one live value per KPI, scope, window (and dimension)."""
-        parts = [self.kpi, f"{self.scope.kind}:{self.scope.id}", self.window.kind]
-        if self.window.kind in ("day", "week", "month"):
-            parts.append(self.window.start.date().isoformat())
-        parts.extend(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
-        return "|".join(parts)
+        return snapshot_key(
+            self.kpi,
+            f"{self.scope.kind}:{self.scope.id}",
+            self.window.kind,
+            self.window.start.date().isoformat(),
+            self.dimensions,
+        )
+
+
+def snapshot_key(
+    kpi: str, scope: str, window_kind: str, window_start: str, dimensions: Mapping[str, str]
+) -> str:
+    """``kpi|kind:id|window[|start][|dim=value]``: rolling windows keep one live key."""
+    parts = [kpi, scope, window_kind]
+    if window_kind in ("day", "week", "month"):
+        parts.append(window_start)
+    parts.extend(f"{k}={v}" for k, v in sorted(dimensions.items()))
+    return "|".join(parts)

@@ -98,8 +98,7 @@ class ReloadingDirectory:
                 self.current = parse_directory(self.path.read_text(), str(self.path))
                 self._mtime = mtime
                 self.reloads += 1
-                log.info("org directory %s loaded: %d owner(s)", self.path,
-                         len(self.current.teams))  # fmt: skip
+                log.info("org directory %s loaded: %d owner(s)", self.path, len(self.current.teams))
         except (OSError, DirectoryError) as exc:
             log.error("org directory %s not reloaded, keeping the last one: %s", self.path, exc)
         return self.current

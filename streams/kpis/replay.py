@@ -53,8 +53,10 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         raise ReplayError(f"{path}: missing (expected the Maven CRM folder layout)")
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in
-                csv.DictReader(fh)]  # fmt: skip
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            for row in csv.DictReader(fh)
+        ]
 
 
 def _midnight(text: str) -> datetime:
@@ -77,8 +79,16 @@ def synthesize(folder: Path) -> list[ReplayEvent]:
     """The time-ordered change events of the dataset in ``folder``."""
     rows = read_csv(folder / PIPELINE)
     prices = {p["product"]: p["sales_price"] for p in read_csv(folder / PRODUCTS)}
-    needed = {"opportunity_id", "sales_agent", "product", "account", "deal_stage",
-              "engage_date", "close_date", "close_value"}  # fmt: skip
+    needed = {
+        "opportunity_id",
+        "sales_agent",
+        "product",
+        "account",
+        "deal_stage",
+        "engage_date",
+        "close_date",
+        "close_value",
+    }
     if rows and not needed <= set(rows[0]):
         raise ReplayError(f"{folder / PIPELINE}: columns {sorted(needed - set(rows[0]))} missing")
     dates = [r[c] for r in rows for c in ("engage_date", "close_date") if r[c]]
@@ -93,26 +103,62 @@ def synthesize(folder: Path) -> list[ReplayEvent]:
         created = _midnight(row["engage_date"]) if row["engage_date"] else as_of
         stage = "Engaging" if row["engage_date"] else (row["deal_stage"] or "Prospecting")
         price = prices.get(row["product"])
-        fields = _blank_free({
-            "name": f"{row['account'] or 'unknown account'} / {row['product']}",
-            "stage": stage, "product": row["product"], "account": row["account"],
-            "engage_date": row["engage_date"], "amount": _number(price) if price else None,
-        })  # fmt: skip
-        base = {"source": SOURCE, "entity": "deal", "entity_id": deal_id,
-                "owner_id": row["sales_agent"] or None, "actor": row["sales_agent"] or None}  # fmt: skip
-        events.append(ReplayEvent(created, (0, index), deal_id.encode(), {
-            **base, "event_id": f"{deal_id}:create", "op": "create",
-            "occurred_at": created.isoformat(), "fields": fields,
-        }))  # fmt: skip
+        fields = _blank_free(
+            {
+                "name": f"{row['account'] or 'unknown account'} / {row['product']}",
+                "stage": stage,
+                "product": row["product"],
+                "account": row["account"],
+                "engage_date": row["engage_date"],
+                "amount": _number(price) if price else None,
+            }
+        )
+        base = {
+            "source": SOURCE,
+            "entity": "deal",
+            "entity_id": deal_id,
+            "owner_id": row["sales_agent"] or None,
+            "actor": row["sales_agent"] or None,
+        }
+        events.append(
+            ReplayEvent(
+                created,
+                (0, index),
+                deal_id.encode(),
+                {
+                    **base,
+                    "event_id": f"{deal_id}:create",
+                    "op": "create",
+                    "occurred_at": created.isoformat(),
+                    "fields": fields,
+                },
+            )
+        )
         if row["deal_stage"] in ("Won", "Lost") and row["close_date"]:
             closed = _midnight(row["close_date"])
             value = _number(row["close_value"])
-            close_fields = _blank_free({"stage": row["deal_stage"], "close_date": row["close_date"],
-                                        "close_value": value, "amount": value})  # fmt: skip
-            events.append(ReplayEvent(closed, (1, index), deal_id.encode(), {
-                **base, "event_id": f"{deal_id}:close", "op": "update",
-                "occurred_at": closed.isoformat(), "fields": close_fields,
-            }))  # fmt: skip
+            close_fields = _blank_free(
+                {
+                    "stage": row["deal_stage"],
+                    "close_date": row["close_date"],
+                    "close_value": value,
+                    "amount": value,
+                }
+            )
+            events.append(
+                ReplayEvent(
+                    closed,
+                    (1, index),
+                    deal_id.encode(),
+                    {
+                        **base,
+                        "event_id": f"{deal_id}:close",
+                        "op": "update",
+                        "occurred_at": closed.isoformat(),
+                        "fields": close_fields,
+                    },
+                )
+            )
     events.sort(key=lambda e: (e.at, e.order))
     return events
 
@@ -134,8 +180,10 @@ class Progress:
         filled = int(frac * self.width)
         rate = done / max(now - self.started, 1e-9)
         when = f" event time {at:%Y-%m-%d}" if at else ""
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
-                f"{rate:,.0f} ev/s{when}")  # fmt: skip
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
+            f"{rate:,.0f} ev/s{when}"
+        )
         end = "\n" if final or not self.out.isatty() else ""
         self.out.write(("\r" if self.out.isatty() else "") + line + end)
         self.out.flush()
@@ -155,8 +203,9 @@ async def produce(
     """
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all",
-                                max_batch_size=256 * 1024)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, acks="all", max_batch_size=256 * 1024
+    )
     await producer.start()
     started = time.monotonic()
     sent = 0

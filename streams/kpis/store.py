@@ -12,6 +12,7 @@ twice (a crash between send and commit) counts once.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from streams.contracts.kpis import KpiScope, KpiSnapshot, KpiWindow, Trust, TrustReason
+from streams.contracts.kpis import SCHEMA_VERSION, snapshot_key
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import COMPUTERS, Context, Flow, trust
 from streams.kpis.facts import EventFacts
-from streams.kpis.windows import Window, current, day_of, dt_of, tumbling_between
+from streams.kpis.windows import Window, current, date_of, day_of, dt_of, tumbling_between
 
 Writer = Callable[[bytes, bytes], None]
 
@@ -53,12 +54,11 @@ class ScopeData:
     days: list[int]
     buckets: dict[int, dict[str, Any]]
     last_event_day: int | None
+    _prefix: list[dict[str, int]] | None = None
 
     def flow(self, start: int, end: int) -> Flow:
         f = Flow()
-        for day in self.days:
-            if day < start or day >= end:
-                continue
+        for day in self.days[bisect_left(self.days, start) : bisect_left(self.days, end)]:
             b = self.buckets[day]
             f.new += b.get("n", 0)
             f.won += b.get("w", 0)
@@ -76,13 +76,15 @@ class ScopeData:
 
     def state_at(self, last_day: int) -> dict[str, int]:
         """The state at the end of ``last_day`` (sum of deltas of every day up to it)."""
-        total: dict[str, int] = {}
-        for day in self.days:
-            if day > last_day:
-                break
-            for comp, delta in self.buckets[day].get("d", {}).items():
-                total[comp] = total.get(comp, 0) + delta
-        return total
+        if self._prefix is None:
+            running: dict[str, int] = {}
+            self._prefix = []
+            for day in self.days:
+                for comp, delta in self.buckets[day].get("d", {}).items():
+                    running[comp] = running.get(comp, 0) + delta
+                self._prefix.append(dict(running))
+        i = bisect_right(self.days, last_day)
+        return dict(self._prefix[i - 1]) if i else {}
 
 
 @dataclass
@@ -202,9 +204,14 @@ def windows_to_publish(
         elif kind == "month":
             out.extend(tumbling_between(kind, start, watermark_day))
         else:
-            out.extend(tumbling_between(kind, max(start, watermark_day - recent_days),
-                                        watermark_day))  # fmt: skip
+            out.extend(
+                tumbling_between(kind, max(start, watermark_day - recent_days), watermark_day)
+            )
     return out
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def snapshots(
@@ -216,28 +223,49 @@ def snapshots(
     watermark: datetime,
     trust_floor: float,
     computed_at: datetime,
-) -> list[KpiSnapshot]:
+    unchanged: Callable[[str, tuple[Any, ...]], bool] = lambda key, sig: False,
+) -> list[dict[str, Any]]:
+    """KpiSnapshot bodies (JSON-ready dicts, validated by the contract's tests) of
+    ``windows``; ``unchanged(key, signature)`` skips values already published."""
     kind, _, scope_id = data.scope.partition(":")
-    scope = KpiScope(kind=kind, id=scope_id)  # type: ignore[arg-type]
+    scope = {"kind": kind, "id": scope_id}
     watermark_day = day_of(watermark.timestamp())
     age = None if data.last_event_day is None else max(0, watermark_day - data.last_event_day)
-    out: list[KpiSnapshot] = []
+    wm, now = iso(watermark), iso(computed_at)
+    out: list[dict[str, Any]] = []
     for w in windows:
         flow = data.flow(w.start, w.end)
         state = data.state_at(min(w.end - 1, watermark_day))
-        window = KpiWindow(kind=w.kind, start=dt_of(w.start), end=dt_of(w.end))  # type: ignore[arg-type]
+        window = {"kind": w.kind, "start": iso(dt_of(w.start)), "end": iso(dt_of(w.end))}
         is_open = w.end > watermark_day
+        start_iso = date_of(w.start).isoformat()
         for kpi in catalog.kpis:
             for value in COMPUTERS[kpi.id](flow, state, context):
                 figure = trust(kpi, value, age, catalog.params.fresh_days, is_open)
-                out.append(KpiSnapshot(
-                    kpi=kpi.id, scope=scope, window=window, dimensions=dict(value.dimensions),
-                    value=value.value, unit=kpi.unit, sample_size=value.sample,
-                    trust=Trust(value=figure.value, reasons=[
-                        TrustReason(name=n, value=v, detail=d)  # type: ignore[arg-type]
-                        for n, v, d in figure.reasons
-                    ]),
-                    untrusted=figure.value < trust_floor,
-                    watermark=watermark, computed_at=computed_at,
-                ))  # fmt: skip
+                untrusted = figure.value < trust_floor
+                key = snapshot_key(kpi.id, data.scope, w.kind, start_iso, value.dimensions)
+                sig = (w.end, value.value, value.sample, tuple(figure.reasons), untrusted)
+                if unchanged(key, sig):
+                    continue
+                out.append(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "kpi": kpi.id,
+                        "scope": scope,
+                        "window": window,
+                        "dimensions": dict(value.dimensions),
+                        "value": value.value,
+                        "unit": kpi.unit,
+                        "sample_size": value.sample,
+                        "trust": {
+                            "value": figure.value,
+                            "reasons": [
+                                {"name": n, "value": v, "detail": d} for n, v, d in figure.reasons
+                            ],
+                        },
+                        "untrusted": untrusted,
+                        "watermark": wm,
+                        "computed_at": now,
+                    }
+                )
     return out

@@ -19,7 +19,7 @@ from streams.rules.types.values import as_date, as_number, is_blank
 
 def _exceeds(rule: TransitionRule, old: float, new: float, direction: int) -> dict[str, Any] | None:
     delta = new - old
-    if direction > 0 and delta <= 0 or direction < 0 and delta >= 0 or delta == 0:
+    if (direction > 0 and delta <= 0) or (direction < 0 and delta >= 0) or delta == 0:
         return None
     pct = abs(delta) / abs(old) * 100.0 if old != 0 else float("inf")
     over_pct = rule.pct is not None and pct > rule.pct
