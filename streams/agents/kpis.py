@@ -99,15 +99,19 @@ def register(pulse: Pulse) -> None:
     async def kpis(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max, within=within):
             runtime.recover_watermark()
+            # each key is sent to the changelog once per batch, with its last value
+            pending: dict[bytes, tuple[int, bytes]] = {}
             for event in events:
                 msg = event.message
                 payload = orjson.loads(msg.value)
                 scope = msg.key.decode()
                 runtime.advance(float(payload["wm"]))
 
-                def write(key: bytes, value: bytes, partition: int = msg.partition) -> None:
+                def write(
+                    key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
+                ) -> None:
                     table.data[key] = value
-                    table.send_changelog(partition, key, value)
+                    out[key] = (partition, value)
 
                 runtime.store.write = write
                 result = runtime.apply(scope, payload["ev"])
@@ -116,8 +120,8 @@ def register(pulse: Pulse) -> None:
                 if result.late:
                     pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
                     log.warning(
-                        "%d event(s) for %s arrived after the allowed lateness "
-                        "(%d days): counted as late, not applied",
+                        "%d event(s) for %s arrived after the allowed lateness (%d days): "
+                        "counted as late, not applied",
                         result.late,
                         scope,
                         settings.kpi_allowed_lateness_days,
@@ -126,6 +130,8 @@ def register(pulse: Pulse) -> None:
                     pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
                         result.duplicates
                     )
+            for key, (partition, value) in pending.items():
+                table.send_changelog(partition, key, value)
 
     @app.task  # type: ignore[misc]
     async def publish() -> None:
