@@ -130,8 +130,15 @@ def register(pulse: Pulse) -> None:
                     pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
                         result.duplicates
                     )
-            for key, (partition, value) in pending.items():
-                table.send_changelog(partition, key, value)
+            # awaited sends batch in the producer (send_changelog drains one by one)
+            futures = [
+                await table.changelog_topic.send(
+                    key=key, value=value, partition=partition,
+                    key_serializer=table.key_serializer, value_serializer=table.value_serializer,
+                )
+                for key, (partition, value) in pending.items()
+            ]  # fmt: skip
+            await asyncio.gather(*futures)
 
     @app.task  # type: ignore[misc]
     async def publish() -> None:
