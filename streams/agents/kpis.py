@@ -142,7 +142,7 @@ def register(pulse: Pulse) -> None:
 
     @app.task  # type: ignore[misc]
     async def publish() -> None:
-        """Publish changed snapshots every interval; computing takes at most ~20 % of the
+        """Publish changed snapshots every interval; computing takes at most about half the
         time (a busy replay moves the watermark every round and makes every scope dirty)."""
         while True:
             started = time.monotonic()
@@ -151,7 +151,7 @@ def register(pulse: Pulse) -> None:
             except Exception:
                 log.exception("KPI publication failed; retrying next round")
             spent = time.monotonic() - started
-            await asyncio.sleep(max(settings.kpi_publish_interval_s, 4 * spent))
+            await asyncio.sleep(max(settings.kpi_publish_interval_s, spent))
 
     @app.page("/kpis")  # type: ignore[misc]
     async def get_kpis(web: Any, request: Any) -> Any:
