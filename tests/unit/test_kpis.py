@@ -316,3 +316,17 @@ def test_replay_synthesizes_ordered_events_and_refuses_other_layouts(tmp_path: P
     (tmp_path / "products.csv").unlink()
     with pytest.raises(ReplayError, match=r"products\.csv"):
         synthesize(tmp_path)
+
+
+def test_kpi_snapshot_json_schema_is_exported_and_committed() -> None:
+    import json
+
+    from streams.schemas import all_schemas
+
+    schema = all_schemas()["kpi-snapshot.schema.json"]
+    assert {"kpi", "scope", "window", "value", "unit", "trust", "untrusted", "computed_at"} <= set(
+        schema["properties"]
+    )
+    schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+    committed = Path(__file__).parents[2] / "schemas" / "kpi-snapshot.schema.json"
+    assert json.loads(committed.read_text()) == schema
