@@ -105,7 +105,6 @@ def register(pulse: Pulse) -> None:
                 msg = event.message
                 payload = orjson.loads(msg.value)
                 scope = msg.key.decode()
-                runtime.advance(float(payload["wm"]))
 
                 def write(
                     key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
@@ -114,7 +113,8 @@ def register(pulse: Pulse) -> None:
                     out[key] = (partition, value)
 
                 runtime.store.write = write
-                result = runtime.apply(scope, payload["ev"])
+                result = runtime.apply(scope, payload["ev"])  # judged on the watermark so far
+                runtime.advance(float(payload["wm"]))
                 runtime.messages_applied += 1
                 kind = scope.partition(":")[0]
                 if result.late:

@@ -56,10 +56,10 @@ class Harness:
         result = self.engine.process(records, self.states.get)
         for key, (_, blob) in result.writes.items():
             self.states[key] = blob
-        for change in result.changes:
-            self.runtime.advance(change.event.occurred_at.timestamp())
         for scope, facts in facts_by_scope(result.changes, self.rules, self.directory).items():
             self.runtime.apply(scope, facts)
+        for change in result.changes:
+            self.runtime.advance(change.event.occurred_at.timestamp())
         self.runtime.collect()
 
     def snap(self, kpi: str, scope: str = "global:all", window: str = "all", **dims: str) -> Any:
