@@ -8,7 +8,6 @@ repeating a closed deal's stage (no change: counts zero).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -48,6 +47,7 @@ async def test_maven_replay_matches_batch_computation(worker_factory: WorkerFact
         kpi_trust_floor=str(TRUST_FLOOR),
     )
     s = worker.settings
+    replay_started = time.monotonic()
     replay = subprocess.run(
         [sys.executable, "-m", "streams.cli", "replay", str(MAVEN), "--quiet"],
         env=worker.env,
@@ -172,7 +172,9 @@ async def test_maven_replay_matches_batch_computation(worker_factory: WorkerFact
 
     assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
     assert "Traceback" not in worker.log_path.read_text(errors="replace")
+    busy = processed_at - replay_started
     print(
-        f"replay+processing {processed_at - started:.1f}s, test {time.monotonic() - started:.1f}s,"
-        f" {len(want)} cells equal, as of {as_of}, pid {os.getpid()}"
+        f"worker: {total} events replayed and processed in {busy:.1f}s "
+        f"({total / busy:,.0f} events/s end to end); test {time.monotonic() - started:.1f}s; "
+        f"{len(want)} cells equal as of {as_of}"
     )
