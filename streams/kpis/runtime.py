@@ -42,7 +42,7 @@ class KpiRuntime:
     late: int = 0
     published_day: int | None = None
     _scopes: set[str] | None = None
-    _signatures: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _signatures: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
 
     def known_scopes(self) -> set[str]:
         if self._scopes is None:
@@ -101,10 +101,10 @@ class KpiRuntime:
         now = self.clock()
         out: list[tuple[str, dict[str, Any]]] = []
 
-        def unchanged(key: str, sig: tuple[Any, ...]) -> bool:
-            if self._signatures.get(key) == sig:
+        def unchanged(ident: tuple[Any, ...], sig: tuple[Any, ...]) -> bool:
+            if self._signatures.get(ident) == sig:
                 return True
-            self._signatures[key] = sig
+            self._signatures[ident] = sig
             return False
 
         for scope, dirty_from in sorted(dirty.items()):
@@ -142,7 +142,8 @@ class KpiRuntime:
             window = body["window"]
             if window["kind"] in ("day", "week") and window["start"][:10] < cutoff:
                 del self.published[key]
-                self._signatures.pop(key, None)
+        for ident in [i for i in self._signatures if i[2] in ("day", "week") and i[3] < day]:
+            del self._signatures[ident]
 
     def query(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
         """Published snapshots matching ``kpi``, ``scope_kind``, ``scope_id``, ``window``."""

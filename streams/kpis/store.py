@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from streams.contracts.kpis import SCHEMA_VERSION, snapshot_key
+from streams.contracts.kpis import SCHEMA_VERSION
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import COMPUTERS, Context, Flow, trust
 from streams.kpis.facts import EventFacts
-from streams.kpis.windows import Window, current, date_of, day_of, dt_of, tumbling_between
+from streams.kpis.windows import Window, current, day_of, dt_of, tumbling_between
 
 Writer = Callable[[bytes, bytes], None]
 
@@ -223,10 +223,10 @@ def snapshots(
     watermark: datetime,
     trust_floor: float,
     computed_at: datetime,
-    unchanged: Callable[[str, tuple[Any, ...]], bool] = lambda key, sig: False,
+    unchanged: Callable[[tuple[Any, ...], tuple[Any, ...]], bool] = lambda ident, sig: False,
 ) -> list[dict[str, Any]]:
     """KpiSnapshot bodies (JSON-ready dicts, validated by the contract's tests) of
-    ``windows``; ``unchanged(key, signature)`` skips values already published."""
+    ``windows``; ``unchanged(identity, signature)`` skips values already published."""
     kind, _, scope_id = data.scope.partition(":")
     scope = {"kind": kind, "id": scope_id}
     watermark_day = day_of(watermark.timestamp())
@@ -238,15 +238,23 @@ def snapshots(
         state = data.state_at(min(w.end - 1, watermark_day))
         window = {"kind": w.kind, "start": iso(dt_of(w.start)), "end": iso(dt_of(w.end))}
         is_open = w.end > watermark_day
-        start_iso = date_of(w.start).isoformat()
         for kpi in catalog.kpis:
             for value in COMPUTERS[kpi.id](flow, state, context):
+                # everything the published body depends on, cheap to compare
+                ident = (kpi.id, data.scope, w.kind, w.start, tuple(value.dimensions.items()))
+                sig = (
+                    w.end,
+                    value.value,
+                    value.sample,
+                    value.completeness,
+                    value.completeness_detail,
+                    age if is_open else None,
+                    is_open,
+                )
+                if unchanged(ident, sig):
+                    continue
                 figure = trust(kpi, value, age, catalog.params.fresh_days, is_open)
                 untrusted = figure.value < trust_floor
-                key = snapshot_key(kpi.id, data.scope, w.kind, start_iso, value.dimensions)
-                sig = (w.end, value.value, value.sample, tuple(figure.reasons), untrusted)
-                if unchanged(key, sig):
-                    continue
                 out.append(
                     {
                         "schema_version": SCHEMA_VERSION,
