@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from streams.kpis.commands import add_kpi_commands
 from streams.settings import Settings
 
 
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schemas", help="export the JSON Schemas of the public contracts")
     p.add_argument("--out", default="schemas")
     p.set_defaults(func=_schemas)
+
+    add_kpi_commands(sub)  # replay, kpis show
 
     rules = sub.add_parser("rules", help="validate, apply, list, diff and test rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True)

@@ -25,7 +25,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from streams.kpis.catalog import CATALOG_PATH, KpiDefinition, load_catalog
+from streams.kpis.catalog import Catalog, load_catalog
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="prometheus")
 DEFAULT_OUT = Path("grafana/dashboards")
@@ -34,8 +34,44 @@ RATE = "$__rate_interval"
 TAGS = ["crm-pulse"]
 #: Catalog units -> Grafana units.
 UNITS = {"ratio": "percentunit", "percent": "percent", "currency": "short", "count": "short",
-         "days": "d", "hours": "h", "seconds": "s"}  # fmt: skip
+         "days": "d", "hours": "h", "minutes": "m", "seconds": "s"}  # fmt: skip
 TRUST_STEPS = [(None, "red"), (0.5, "orange"), (0.8, "green")]
+
+
+#: Window of the headline stat and the tables (the catalog's windows follow in the help).
+HEADLINE_WINDOW = "rolling30"
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    """What the dashboards need of one catalog KPI."""
+
+    id: str
+    name: str
+    description: str
+    formula: str
+    unit: str
+    direction: str
+    dimensions: tuple[str, ...]
+    windows: tuple[str, ...]
+
+
+def kpi_definitions(catalog: Catalog) -> list[KpiDefinition]:
+    """The catalog's KPIs, headline window first, in catalog order."""
+    windows = (HEADLINE_WINDOW, *(w for w in catalog.windows if w != HEADLINE_WINDOW))
+    return [
+        KpiDefinition(
+            id=k.id,
+            name=k.name,
+            description=k.description,
+            formula=k.formula,
+            unit=k.unit,
+            direction="higher is better" if k.higher_is_better else "lower is better",
+            dimensions=tuple(catalog.dimensions),
+            windows=windows,
+        )
+        for k in catalog.kpis
+    ]
 
 
 @dataclass(frozen=True)
@@ -435,10 +471,11 @@ def panel_queries(board: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
                 yield inner["title"], target.get("refId", ""), target["expr"]
 
 
-def write_all(out: Path, catalog: Path = CATALOG_PATH) -> list[Path]:
+def write_all(out: Path, catalog: Path | None = None) -> list[Path]:
+    """Write every dashboard; ``catalog`` defaults to the catalog shipped with the package."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, board in build_all(load_catalog(catalog)).items():
+    for name, board in build_all(kpi_definitions(load_catalog(catalog))).items():
         path = out / name
         path.write_text(render(board))
         written.append(path)
@@ -448,7 +485,7 @@ def write_all(out: Path, catalog: Path = CATALOG_PATH) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the Grafana dashboards.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--catalog", type=Path, default=CATALOG_PATH)
+    parser.add_argument("--catalog", type=Path, default=None)
     args = parser.parse_args(argv)
     for path in write_all(args.out, args.catalog):
         print(path)

@@ -140,6 +140,7 @@ class Engine:
         stats.events[(event.entity.value, event.op.value, event.source)] += 1
         existed = bool(state.get("f")) or "c" in state
         before = state["f"] if existed else None
+        last_seen, owner_before = state.get("u"), state.get("o")
         after, changed = merge_fields(before, event)
         ts = event.occurred_at.timestamp()
         state["f"] = after
@@ -156,6 +157,8 @@ class Engine:
         change = Change(
             event=event, before=before, after=after, changed=changed, now=now, tz=tz,
             cel_names=rules.variables,
+            first_seen=state.get("c"), last_seen=last_seen, owner_before=owner_before,
+            owner=state.get("o"),
         )  # fmt: skip
         result.changes.append(change)
         candidates = rules.candidates(event.entity.value, changed)

@@ -89,6 +89,17 @@ class Metrics:
             "crm_pulse_kpi_trust", "Trust in [0,1] of the latest KPI value.",
             ["kpi", "scope_kind", "scope_id", "window"], registry=r,
         )  # fmt: skip
+        self.kpi_late_events = Counter(
+            "crm_pulse_kpi_late_events", "Events too late for their KPI window (not applied).",
+            ["scope_kind"], registry=r,
+        )  # fmt: skip
+        self.kpi_duplicate_events = Counter(
+            "crm_pulse_kpi_duplicate_events", "KPI facts ignored as already applied.",
+            ["scope_kind"], registry=r,
+        )  # fmt: skip
+        self.kpi_snapshots = Counter(
+            "crm_pulse_kpi_snapshots", "KPI snapshots published to the KPI topic.", registry=r
+        )
         self.consumer_lag = Gauge(
             "crm_pulse_consumer_lag", "Records behind the end of the input topic.", ["partition"],
             registry=r,

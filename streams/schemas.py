@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streams.contracts import AlertEvent, ChangeEvent, DeadLetter
+from streams.contracts import AlertEvent, ChangeEvent, DeadLetter, KpiSnapshot
 from streams.contracts.silences import Silence
 from streams.rules.model import RULE_ADAPTER
 
@@ -33,6 +33,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "change-event.schema.json": ChangeEvent.model_json_schema(),
         "alert-event.schema.json": AlertEvent.model_json_schema(),
         "dead-letter.schema.json": DeadLetter.model_json_schema(),
+        "kpi-snapshot.schema.json": KpiSnapshot.model_json_schema(),
         "rule.schema.json": file_schema,
         "silence.schema.json": Silence.model_json_schema(),
     }

@@ -76,6 +76,34 @@ class Settings(BaseSettings):
         10_000, ge=0, description="Resolved alerts kept in memory for GET /alerts."
     )
 
+    # --- KPIs ---------------------------------------------------------------------------
+    kpi_catalog: Path | None = Field(
+        None, description="KPI catalog YAML (default: the catalog shipped in streams/kpis/)."
+    )
+    kpi_directory: Path | None = Field(
+        None,
+        description="Org directory CSV (owner,team,region or sales_agent,manager,"
+        "regional_office); re-read when the file changes.",
+    )
+    kpi_allowed_lateness_days: int = Field(
+        7,
+        ge=0,
+        description="Events this many days behind the KPI watermark still count; "
+        "later ones are counted as late (metric) and not applied.",
+    )
+    kpi_trust_floor: float = Field(
+        0.5, ge=0, le=1, description="KPI values with a lower trust are published untrusted."
+    )
+    kpi_publish_interval_s: float = Field(
+        1.0, gt=0, description="How often changed KPI snapshots are published."
+    )
+    kpi_publish_recent_days: int = Field(
+        14, ge=0, description="Day/week windows published this many days behind the watermark."
+    )
+    kpi_metrics_per_owner: bool = Field(
+        False, description="Also export per-owner KPI gauges (one series per owner)."
+    )
+
     # --- HTTP ---------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /health, API.")
@@ -141,6 +169,10 @@ class Settings(BaseSettings):
     @property
     def kpis_topic(self) -> str:
         return self.topic("kpis")
+
+    @property
+    def kpi_facts_topic(self) -> str:
+        return self.topic("kpi-facts")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -2,8 +2,7 @@
 
 Every ``housekeeping_interval_s`` it refreshes consumer lag per input partition (the
 broker's highwater minus this worker's committed offset), open alert episodes per rule,
-the number of tracked records, and the KPI gauges of the catalog KPIs that
-:mod:`streams.kpis.state_kpis` computes from the entity states.
+and the number of tracked records.
 """
 
 from __future__ import annotations
@@ -12,16 +11,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 
 from streams.app import Pulse
-from streams.kpis.catalog import KpiDefinition, load_catalog
-from streams.kpis.state_kpis import compute
 from streams.state import decode_state
 
 log = logging.getLogger(__name__)
-
-DEAL_PREFIX = b"deal:"
 
 
 def lag_by_partition(
@@ -55,36 +49,24 @@ async def refresh_lag(pulse: Pulse) -> None:
         gauge.labels(partition=str(partition)).set(lag)
 
 
-def refresh_state_gauges(pulse: Pulse, catalog: list[KpiDefinition], now: float) -> None:
-    """Tracked records, open episodes per rule and the KPI gauges, from one pass over the
-    entity states. Synchronous, so a scrape never sees the gauges half refreshed."""
+def refresh_state_gauges(pulse: Pulse) -> None:
+    """Tracked records and open episodes per rule, from one pass over the entity states.
+    Synchronous, so a scrape never sees the gauges half refreshed. (The KPI gauges are set
+    by the KPI agent when it publishes snapshots: :mod:`streams.agents.kpis`.)"""
     m = pulse.metrics
     data = pulse.entity_table.data
     m.tracked_records.set(len(data))
     open_by_rule: Counter[str] = Counter()
-    deals: list[dict[str, Any]] = []
-    for key, blob in list(data.items()):
+    for blob in list(data.values()):
         state = decode_state(bytes(blob))
-        if state is None:
-            continue
-        open_by_rule.update(state.get("a", {}).keys())
-        if bytes(key).startswith(DEAL_PREFIX):
-            deals.append(state)
+        if state is not None:
+            open_by_rule.update(state.get("a", {}).keys())
     m.active_alerts.clear()  # rules dropped from the live set disappear
     for compiled in pulse.engine.rules.rules:
         m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
-    points = compute(deals, catalog, now)
-    m.kpi_value.clear()  # scopes without a value any more disappear
-    m.kpi_trust.clear()
-    for point in points:
-        labels = {"kpi": point.kpi, "scope_kind": point.scope_kind,
-                  "scope_id": point.scope_id, "window": point.window}  # fmt: skip
-        m.kpi_value.labels(**labels).set(point.value)
-        m.kpi_trust.labels(**labels).set(point.trust)
 
 
 def register(pulse: Pulse) -> None:
-    catalog = load_catalog()
 
     @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
     async def housekeeping() -> None:
@@ -93,7 +75,7 @@ def register(pulse: Pulse) -> None:
             await refresh_lag(pulse)
         except Exception as exc:  # lag is best effort: a broker hiccup must not stop the timer
             log.warning("consumer lag not refreshed (%s: %s)", type(exc).__name__, exc)
-        refresh_state_gauges(pulse, catalog, time.time())
+        refresh_state_gauges(pulse)
         pulse.metrics.housekeeping_seconds.observe(time.monotonic() - started)
 
     pulse.extras["housekeeping_timer"] = housekeeping

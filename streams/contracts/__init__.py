@@ -3,6 +3,7 @@
 from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.events import ChangeEvent, EntityKind, Op
+from streams.contracts.kpis import KpiSnapshot
 
 __all__ = [
     "AlertEvent",
@@ -10,6 +11,7 @@ __all__ = [
     "ChangeEvent",
     "DeadLetter",
     "EntityKind",
+    "KpiSnapshot",
     "Op",
     "Severity",
     "Subject",

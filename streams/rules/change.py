@@ -30,6 +30,12 @@ class Change:
     cel_names: frozenset[str] | None = None
     _activation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     _cel: Any = field(default=None, compare=False, repr=False)
+    #: record bookkeeping before the event (epoch s / owner); ``None`` for a new record.
+    first_seen: float | None = None
+    last_seen: float | None = None
+    owner_before: str | None = None
+    #: record owner after the event.
+    owner: str | None = None
 
     @property
     def is_create(self) -> bool:

@@ -1,0 +1,180 @@
+"""The KPI agent: facts from the ingest batches, per-scope day buckets, snapshots out.
+
+The ingest agent hands each batch's accepted changes to :func:`forward` (hook
+``pulse.extras["on_changes"]``), which sends one message per scope to the internal
+``<prefix>.kpi-facts`` topic (key = scope) and awaits the acks before the ingest agent
+writes the entity states. The ``kpis`` agent applies them to the ``kpi-buckets`` table
+(changelogged, co-partitioned with the facts topic); a timer publishes the changed
+snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges and serves ``GET /kpis``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from datetime import date
+from typing import Any
+
+import orjson
+
+from streams.app import RAW, RAW_SER, Pulse
+from streams.engine import BatchResult
+from streams.kpis.catalog import load_catalog
+from streams.kpis.compute import Context
+from streams.kpis.directory import ReloadingDirectory
+from streams.kpis.facts import FactRules, facts_by_scope
+from streams.kpis.runtime import FILTERS, KpiRuntime
+from streams.kpis.store import KpiStore
+from streams.kpis.windows import day_of, day_of_date
+
+log = logging.getLogger(__name__)
+
+GAUGE_SCOPES = ("global", "region", "team")
+
+
+def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) -> None:
+    """Gauges for the windows that contain the watermark (bounded labels)."""
+    kinds = GAUGE_SCOPES + (("owner",) if pulse.settings.kpi_metrics_per_owner else ())
+    m = pulse.metrics
+    for snap in snaps:
+        scope, window = snap["scope"], snap["window"]
+        start = day_of_date(date.fromisoformat(window["start"][:10]))
+        end = day_of_date(date.fromisoformat(window["end"][:10]))
+        if scope["kind"] not in kinds or not start <= watermark_day < end:
+            continue
+        kpi = snap["kpi"] + "".join(f":{v}" for _, v in sorted(snap["dimensions"].items()))
+        labels = {
+            "kpi": kpi,
+            "scope_kind": scope["kind"],
+            "scope_id": scope["id"],
+            "window": window["kind"],
+        }
+        value = snap["value"]
+        m.kpi_value.labels(**labels).set(math.nan if value is None else value)
+        m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
+
+
+def register(pulse: Pulse) -> None:
+    settings = pulse.settings
+    app = pulse.app
+    catalog = load_catalog(settings.kpi_catalog)
+    rules = FactRules(catalog.params, settings.closed_stages)
+    directory = ReloadingDirectory(settings.kpi_directory)
+    parts = settings.topic_partitions
+    facts_topic = app.topic(
+        settings.kpi_facts_topic, partitions=parts, internal=True, **RAW, **RAW_SER
+    )
+    kpis_topic = app.topic(settings.kpis_topic, partitions=parts, **RAW, **RAW_SER)
+    table = app.Table("kpi-buckets", partitions=parts, help="KPI facts per scope and day.", **RAW)
+    runtime = KpiRuntime(
+        store=KpiStore(table.data),
+        catalog=catalog,
+        context=Context(stage_order=settings.stage_order),
+        allowed_lateness_days=settings.kpi_allowed_lateness_days,
+        trust_floor=settings.kpi_trust_floor,
+        recent_days=settings.kpi_publish_recent_days,
+    )
+    pulse.extras["kpi_runtime"] = runtime
+
+    async def forward(result: BatchResult) -> None:
+        if not result.changes:
+            return
+        by_scope = facts_by_scope(result.changes, rules, directory.get())
+        if not by_scope:
+            return
+        wm = max(c.event.occurred_at.timestamp() for c in result.changes)
+        futures = [
+            await facts_topic.send(key=scope.encode(), value=orjson.dumps({"wm": wm, "ev": ev}))
+            for scope, ev in by_scope.items()
+        ]
+        await asyncio.gather(*futures)
+        runtime.messages_sent += len(futures)
+
+    pulse.extras["on_changes"] = forward
+    within = settings.batch_within_ms / 1000.0
+
+    @app.agent(facts_topic, name="kpis")
+    async def kpis(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, within=within):
+            runtime.recover_watermark()
+            # each key is sent to the changelog once per batch, with its last value
+            pending: dict[bytes, tuple[int, bytes]] = {}
+            for event in events:
+                msg = event.message
+                payload = orjson.loads(msg.value)
+                scope = msg.key.decode()
+
+                def write(
+                    key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
+                ) -> None:
+                    table.data[key] = value
+                    out[key] = (partition, value)
+
+                runtime.store.write = write
+                result = runtime.apply(scope, payload["ev"])  # judged on the watermark so far
+                runtime.advance(float(payload["wm"]))
+                runtime.messages_applied += 1
+                kind = scope.partition(":")[0]
+                if result.late:
+                    pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
+                    log.warning(
+                        "%d event(s) for %s arrived after the allowed lateness (%d days): "
+                        "counted as late, not applied",
+                        result.late,
+                        scope,
+                        settings.kpi_allowed_lateness_days,
+                    )
+                if result.duplicates:
+                    pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
+                        result.duplicates
+                    )
+            # awaited sends batch in the producer (send_changelog drains one by one)
+            futures = [
+                await table.changelog_topic.send(
+                    key=key, value=value, partition=partition,
+                    key_serializer=table.key_serializer, value_serializer=table.value_serializer,
+                )
+                for key, (partition, value) in pending.items()
+            ]  # fmt: skip
+            await asyncio.gather(*futures)
+
+    @app.task
+    async def publish() -> None:
+        """Publish changed snapshots every interval; computing takes at most about half the
+        time (a busy replay moves the watermark every round and makes every scope dirty)."""
+        while True:
+            started = time.monotonic()
+            try:
+                await publish_now(pulse, runtime, kpis_topic)
+            except Exception:
+                log.exception("KPI publication failed; retrying next round")
+            spent = time.monotonic() - started
+            await asyncio.sleep(max(settings.kpi_publish_interval_s, spent))
+
+    @app.page("/kpis")
+    async def get_kpis(web: Any, request: Any) -> Any:
+        filters = {k: request.query[k] for k in FILTERS if request.query.get(k)}
+        found = runtime.query(filters)
+        return web.json(
+            {"watermark": runtime.status()["watermark"], "count": len(found), "snapshots": found}
+        )
+
+    @app.page("/kpis/status")
+    async def get_status(web: Any, request: Any) -> Any:
+        return web.json(runtime.status())
+
+    pulse.extras["kpis_agent"] = kpis
+
+
+async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:
+    snaps = runtime.collect()
+    if not snaps:
+        return 0
+    futures = [await topic.send(key=key.encode(), value=orjson.dumps(body)) for key, body in snaps]
+    await asyncio.gather(*futures)
+    pulse.metrics.kpi_snapshots.inc(len(snaps))
+    assert runtime.watermark is not None
+    set_gauges(pulse, [body for _, body in snaps], day_of(runtime.watermark))
+    return len(snaps)

@@ -1,0 +1,279 @@
+"""Per-scope day buckets of KPI facts over any key-value mapping (a Faust table's data).
+
+Keys (bytes): ``<scope>|<day>`` holds the facts of one UTC day of one scope;
+``<scope>|meta`` the days present and the latest event time of the scope. Every window
+is a merge of day buckets: flow facts of the days inside it, state deltas of every day up
+to its end (the "at end of window" state is the running sum). Medians are exact: the
+buckets keep the raw durations (bounded by the deals closed per scope and day).
+
+Each bucket keeps the ids of the events applied on that day, so a batch of facts sent
+twice (a crash between send and commit) counts once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from streams.contracts.kpis import SCHEMA_VERSION
+from streams.kpis.catalog import Catalog
+from streams.kpis.compute import COMPUTERS, Context, Flow, trust
+from streams.kpis.facts import EventFacts
+from streams.kpis.windows import Window, current, day_of, dt_of, tumbling_between
+
+Writer = Callable[[bytes, bytes], None]
+
+
+def _key(scope: str, suffix: str) -> bytes:
+    return f"{scope}|{suffix}".encode()
+
+
+def empty_bucket() -> dict[str, Any]:
+    return {"ids": [], "d": {}}
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    duplicates: int = 0
+    late: int = 0
+    #: earliest day whose windows changed (None when nothing changed)
+    dirty_from: int | None = None
+
+
+@dataclass
+class ScopeData:
+    """Decoded buckets of one scope, for computing windows."""
+
+    scope: str
+    days: list[int]
+    buckets: dict[int, dict[str, Any]]
+    last_event_day: int | None
+    _prefix: list[dict[str, int]] | None = None
+
+    def flow(self, start: int, end: int) -> Flow:
+        f = Flow()
+        for day in self.days[bisect_left(self.days, start) : bisect_left(self.days, end)]:
+            b = self.buckets[day]
+            f.new += b.get("n", 0)
+            f.won += b.get("w", 0)
+            f.won_cents += b.get("wc", 0)
+            f.won_with_amount += b.get("wa", 0)
+            f.cycles.extend(b.get("cy", ()))
+            f.lost += b.get("l", 0)
+            for pair, n in b.get("t", {}).items():
+                f.transitions[pair] = f.transitions.get(pair, 0) + n
+            f.activities += b.get("a", 0)
+            for owner, n in b.get("ao", {}).items():
+                f.activity_owners[owner] = f.activity_owners.get(owner, 0) + n
+            f.responses.extend(b.get("r", ()))
+        return f
+
+    def state_at(self, last_day: int) -> dict[str, int]:
+        """The state at the end of ``last_day`` (sum of deltas of every day up to it)."""
+        if self._prefix is None:
+            running: dict[str, int] = {}
+            self._prefix = []
+            for day in self.days:
+                for comp, delta in self.buckets[day].get("d", {}).items():
+                    running[comp] = running.get(comp, 0) + delta
+                self._prefix.append(dict(running))
+        i = bisect_right(self.days, last_day)
+        return dict(self._prefix[i - 1]) if i else {}
+
+
+@dataclass
+class KpiStore:
+    """Applies facts and computes snapshots over ``data`` (writes go through ``write``)."""
+
+    data: MutableMapping[bytes, bytes]
+    write: Writer | None = None
+    _meta_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        if self.write is None:
+            self.data[key] = value
+        else:
+            self.write(key, value)
+
+    def meta(self, scope: str) -> dict[str, Any]:
+        raw = self.data.get(_key(scope, "meta"))
+        return orjson.loads(raw) if raw else {"days": [], "last": None}
+
+    def scopes(self) -> list[str]:
+        return sorted(
+            k.decode().rpartition("|")[0] for k in list(self.data.keys()) if k.endswith(b"|meta")
+        )
+
+    def apply(self, scope: str, events: Iterable[EventFacts], late_before: int) -> ApplyResult:
+        """Apply one scope's facts; events whose day is before ``late_before`` are late."""
+        result = ApplyResult()
+        meta = self.meta(scope)
+        days = set(meta["days"])
+        touched: dict[int, dict[str, Any]] = {}
+
+        def bucket(day: int) -> dict[str, Any]:
+            if day not in touched:
+                raw = self.data.get(_key(scope, str(day)))
+                touched[day] = orjson.loads(raw) if raw else empty_bucket()
+            return touched[day]
+
+        for event_id, day, flows, deltas in events:
+            if day < late_before:
+                result.late += 1
+                continue
+            home = bucket(day)
+            if event_id in home["ids"]:
+                result.duplicates += 1
+                continue
+            home["ids"].append(event_id)
+            for item in flows:
+                _add_flow(home, item)
+            for d, comps in deltas.items():
+                target = bucket(int(d))
+                per_comp = target["d"]
+                for comp, delta in comps.items():
+                    per_comp[comp] = per_comp.get(comp, 0) + delta
+            meta["last"] = day if meta["last"] is None else max(meta["last"], day)
+            result.applied += 1
+            changed = [day, *(int(d) for d in deltas)]
+            low = min(changed)
+            result.dirty_from = low if result.dirty_from is None else min(result.dirty_from, low)
+        if not touched or result.applied == 0:
+            return result
+        for day, b in touched.items():
+            self._put(_key(scope, str(day)), orjson.dumps(b))
+            days.add(day)
+        meta["days"] = sorted(days)
+        self._put(_key(scope, "meta"), orjson.dumps(meta))
+        return result
+
+    def load(self, scope: str) -> ScopeData:
+        meta = self.meta(scope)
+        buckets = {}
+        for day in meta["days"]:
+            raw = self.data.get(_key(scope, str(day)))
+            buckets[day] = orjson.loads(raw) if raw else empty_bucket()
+        return ScopeData(scope, list(meta["days"]), buckets, meta["last"])
+
+
+def _add_flow(b: dict[str, Any], item: list[Any]) -> None:
+    kind = item[0]
+    if kind == "n":
+        b["n"] = b.get("n", 0) + 1
+    elif kind == "w":
+        b["w"] = b.get("w", 0) + 1
+        if item[1] is not None:
+            b["wc"] = b.get("wc", 0) + item[1]
+            b["wa"] = b.get("wa", 0) + 1
+        if item[2] is not None:
+            b.setdefault("cy", []).append(item[2])
+    elif kind == "l":
+        b["l"] = b.get("l", 0) + 1
+    elif kind == "t":
+        t = b.setdefault("t", {})
+        pair = f"{item[1]}>{item[2]}"
+        t[pair] = t.get(pair, 0) + 1
+    elif kind == "a":
+        b["a"] = b.get("a", 0) + 1
+        ao = b.setdefault("ao", {})
+        ao[item[1]] = ao.get(item[1], 0) + 1
+    elif kind == "r":
+        b.setdefault("r", []).append(item[1])
+
+
+def windows_to_publish(
+    kinds: Iterable[str], first_day: int, dirty_from: int, watermark_day: int, recent_days: int
+) -> list[Window]:
+    """Windows whose value may have changed since ``dirty_from``.
+
+    Month windows from the dirty day on (all of history can be rebuilt), day and week
+    windows only within ``recent_days`` before the watermark (older ones stay queryable
+    from the table), and the rolling windows ending at the watermark.
+    """
+    start = max(first_day, min(dirty_from, watermark_day))
+    out: list[Window] = []
+    for kind in kinds:
+        if kind in ("rolling7", "rolling30", "all"):
+            out.append(current(kind, watermark_day))
+        elif kind == "month":
+            out.extend(tumbling_between(kind, start, watermark_day))
+        else:
+            out.extend(
+                tumbling_between(kind, max(start, watermark_day - recent_days), watermark_day)
+            )
+    return out
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def snapshots(
+    data: ScopeData,
+    windows: Iterable[Window],
+    catalog: Catalog,
+    context: Context,
+    *,
+    watermark: datetime,
+    trust_floor: float,
+    computed_at: datetime,
+    unchanged: Callable[[tuple[Any, ...], tuple[Any, ...]], bool] = lambda ident, sig: False,
+) -> list[dict[str, Any]]:
+    """KpiSnapshot bodies (JSON-ready dicts, validated by the contract's tests) of
+    ``windows``; ``unchanged(identity, signature)`` skips values already published."""
+    kind, _, scope_id = data.scope.partition(":")
+    scope = {"kind": kind, "id": scope_id}
+    watermark_day = day_of(watermark.timestamp())
+    age = None if data.last_event_day is None else max(0, watermark_day - data.last_event_day)
+    wm, now = iso(watermark), iso(computed_at)
+    out: list[dict[str, Any]] = []
+    for w in windows:
+        flow = data.flow(w.start, w.end)
+        state = data.state_at(min(w.end - 1, watermark_day))
+        window = {"kind": w.kind, "start": iso(dt_of(w.start)), "end": iso(dt_of(w.end))}
+        is_open = w.end > watermark_day
+        for kpi in catalog.kpis:
+            for value in COMPUTERS[kpi.id](flow, state, context):
+                # everything the published body depends on, cheap to compare
+                ident = (kpi.id, data.scope, w.kind, w.start, tuple(value.dimensions.items()))
+                sig = (
+                    w.end,
+                    value.value,
+                    value.sample,
+                    value.completeness,
+                    value.completeness_detail,
+                    age if is_open else None,
+                    is_open,
+                )
+                if unchanged(ident, sig):
+                    continue
+                figure = trust(kpi, value, age, catalog.params.fresh_days, is_open)
+                untrusted = figure.value < trust_floor
+                out.append(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "kpi": kpi.id,
+                        "scope": scope,
+                        "window": window,
+                        "dimensions": dict(value.dimensions),
+                        "value": value.value,
+                        "unit": kpi.unit,
+                        "sample_size": value.sample,
+                        "trust": {
+                            "value": figure.value,
+                            "reasons": [
+                                {"name": n, "value": v, "detail": d} for n, v, d in figure.reasons
+                            ],
+                        },
+                        "untrusted": untrusted,
+                        "watermark": wm,
+                        "computed_at": now,
+                    }
+                )
+    return out
