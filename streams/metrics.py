@@ -121,7 +121,7 @@ class Metrics:
         self.timer_scans = Counter(
             "crm_pulse_timer_scans", "Timer scans that judged at least one due record.", registry=r
         )
-        self.kpi_snapshots = Counter(
+        self.kpi_snapshots_read = Counter(
             "crm_pulse_kpi_snapshots_read", "KPI snapshots read by the KPI rules.", ["result"],
             registry=r,
         )  # fmt: skip

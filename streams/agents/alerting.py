@@ -189,9 +189,9 @@ def register(pulse: Pulse) -> None:
                 pulse.engine.rules, records, pulse.state_get, pulse.engine.clock()
             )
             await submit(pulse, result, partial(ack_events, events))
-            pulse.metrics.kpi_snapshots.labels(result="read").inc(len(records))
+            pulse.metrics.kpi_snapshots_read.labels(result="read").inc(len(records))
             for reason, n in result.stats.invalid.items():
-                pulse.metrics.kpi_snapshots.labels(result=reason).inc(n)
+                pulse.metrics.kpi_snapshots_read.labels(result=reason).inc(n)
 
     @app.timer(settings.alert_tick_s, name="alert-timers")
     async def alert_timers() -> None:

@@ -224,6 +224,18 @@ async def test_timers_move_with_their_partitions_on_rebalance(
     a = worker_factory(rules_dir=str(rules), session_timeout_s="6")
     b = worker_factory(rules_dir=str(rules), session_timeout_s="6")
     s = a.settings
+
+    def owns_input(worker: WorkerProcess) -> bool:
+        try:
+            ready = json.loads(worker.http_text("/ready"))
+        except urllib.error.HTTPError:  # 503 while rebalancing
+            return False
+        return any(tp.startswith(f"{s.events_topic}:") for tp in ready["assigned"])
+
+    deadline = time.monotonic() + 60
+    while not (owns_input(a) and owns_input(b)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)  # the join of the second worker rebalances the partitions
+    assert owns_input(a) and owns_input(b), (a.log_tail(), b.log_tail())
     deals = [f"D-rb-{i}" for i in range(8)]
     created_at = datetime.now(UTC)
     await produce(s.bootstrap_servers, s.events_topic, [

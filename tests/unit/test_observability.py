@@ -74,3 +74,21 @@ def test_housekeeping_refreshes_gauges_from_one_pass_over_states() -> None:
     assert get("crm_pulse_active_alerts", {"rule": "r1"}) == 2
     assert get("crm_pulse_active_alerts", {"rule": "r2"}) == 1
     assert get("crm_pulse_active_alerts", {"rule": "gone"}) is None
+
+
+def test_every_metric_attribute_is_declared_once() -> None:
+    import ast
+    import inspect
+
+    from streams import metrics as module
+
+    tree = ast.parse(inspect.getsource(module.Metrics))
+    names = [
+        node.targets[0].attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Attribute)
+        and isinstance(node.targets[0].value, ast.Name)
+        and node.targets[0].value.id == "self"
+    ]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
