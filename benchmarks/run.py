@@ -185,8 +185,6 @@ def measure_pulse(
             round(sum(len(k) + len(v) for k, v in deals.items()) / len(deals), 1) if deals else None
         )
     log(f"CRM Pulse run {index}: {report.describe_run(run)}")
-    if not run["finished"]:
-        log(f"worker log tail:\n{worker.log_tail(10)}")
     return run
 
 
