@@ -4,6 +4,7 @@ loop over the input topic. No framework, no state, no output."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -12,7 +13,9 @@ from benchmarks.kafka_io import end_offsets
 from benchmarks.report import run_figure
 
 
-async def measure_limit(bootstrap: str, topic: str, expected: int, budget_s: float) -> dict:
+async def measure_limit(
+    bootstrap: str, topic: str, expected: int, budget_s: float
+) -> dict[str, Any]:
     """Events/s from the first record received to the last (or to the end of the budget)."""
     parts = await end_offsets(bootstrap, topic)
     consumer = AIOKafkaConsumer(

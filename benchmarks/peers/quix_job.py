@@ -47,7 +47,7 @@ class Job:
         self.last = 0.0
         self.won_by_owner: defaultdict[str, float] = defaultdict(float)
 
-    def __call__(self, value: bytes, state: State) -> list[dict[str, Any]]:
+    def __call__(self, value: bytes, state: State[Any, Any]) -> list[dict[str, Any]]:
         now = time.monotonic()
         if self.first is None:
             self.first = now
@@ -61,7 +61,7 @@ class Job:
         self.alerts += len(out)
         return out
 
-    def _handle(self, value: bytes, state: State) -> list[dict[str, Any]]:
+    def _handle(self, value: bytes, state: State[Any, Any]) -> list[dict[str, Any]]:
         try:
             event = ChangeEvent.model_validate_json(value)
         except ValidationError:
