@@ -61,7 +61,7 @@ def run_figure(
 def describe_run(run: Mapping[str, Any]) -> str:
     """One line for a run, saying plainly when it did not finish within its budget."""
     if run["finished"]:
-        return f"{run['processed']} events in {run['seconds']:.2f} s = {run['eps']:,.0f} ev/s"
+        return f"{run['processed']} events, {run['eps']:,.0f} ev/s over {run['seconds']:.2f} s"
     return (
         f"did not finish in {run['budget_s']:g} s, processed {run['processed']} of "
         f"{run['expected']} events = {run['eps']:,.0f} ev/s"
@@ -107,11 +107,16 @@ def format_table(result: Mapping[str, Any]) -> str:
         ),
         (
             "ratio to limit",
-            "1.00",
+            "1.00" if limit["median_eps"] else "-",
             _fmt(result["ratios"]["pulse_to_limit"], ".3f"),
             _fmt(result["ratios"]["peer_to_limit"], ".3f"),
         ),
-        ("ratio to peer", "", _fmt(result["ratios"]["pulse_to_peer"], ".3f"), "1.00"),
+        (
+            "ratio to peer",
+            "",
+            _fmt(result["ratios"]["pulse_to_peer"], ".3f"),
+            "1.00" if peer["median_eps"] else "-",
+        ),
         ("events measured", str(limit["events"]), str(pulse["events"]), str(peer["events"])),
         ("runs finished", _finished(limit), _finished(pulse), _finished(peer)),
         ("alert latency p50", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),

@@ -52,7 +52,7 @@ def test_latency_summary() -> None:
 def test_run_figure_and_its_line_say_when_a_run_did_not_finish() -> None:
     done = report.run_figure(expected=1000, processed=1000, seconds=0.5, budget_s=60)
     assert done["finished"] and done["eps"] == 2000.0
-    assert report.describe_run(done) == "1000 events in 0.50 s = 2,000 ev/s"
+    assert report.describe_run(done) == "1000 events, 2,000 ev/s over 0.50 s"
     partial = report.run_figure(expected=500_000, processed=12_000, seconds=30.0, budget_s=30)
     assert not partial["finished"]
     assert report.describe_run(partial) == (
@@ -121,8 +121,9 @@ def test_table_has_one_aligned_row_per_figure() -> None:
 
 def test_table_shows_a_dash_for_a_figure_not_measured() -> None:
     table = report.format_table(_result(peer_runs=False))
-    row = next(line for line in table.splitlines() if line.startswith("events/s"))
-    assert row.rstrip().endswith("-")
+    for label in ("events/s", "ratio to peer"):
+        row = next(line for line in table.splitlines() if line.startswith(label))
+        assert row.rstrip().endswith(" -")
 
 
 def test_result_schema_is_valid_and_accepts_a_result() -> None:
