@@ -51,8 +51,12 @@ format: $(STAMP) ## Format the code with ruff
 schemas: $(STAMP) ## Export the JSON Schemas of the contracts to schemas/
 	$(BIN)/crm-pulse schemas --out schemas
 
-bench: $(STAMP) kafka ## Run the throughput/latency benchmark against the local broker
-	$(BIN)/python benchmarks/run.py
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed kafka ## Run the throughput/latency benchmark (BENCH_ARGS=--quick)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 bench-anomaly: $(STAMP) ## Cost per point of the anomaly detector (ns/point, with a baseline)
 	$(BIN)/python benchmarks/anomaly_detector.py

@@ -1,0 +1,508 @@
+"""CRM Pulse benchmark: throughput and alert latency, side by side with the limit (a bare
+aiokafka consumer) and a peer (the same job in Quix Streams), in one run on a local broker.
+
+    python benchmarks/run.py            # 500k events, median of 3 runs
+    python benchmarks/run.py --quick    # 50k events, 1 run (for developers)
+
+Prints one table and writes it as JSON to ``benchmarks/results/<timestamp>.json``.
+See docs/performance.md for what each figure means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks` importable
+    sys.path.insert(0, str(REPO))
+
+import orjson  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from benchmarks.events import Workload, generate  # noqa: E402
+from benchmarks.kafka_io import (  # noqa: E402
+    latest_per_key,
+    produce_fast,
+    produce_paced,
+    read_topic,
+)
+from benchmarks.limit import measure_limit  # noqa: E402
+from benchmarks.rulepack import assemble  # noqa: E402
+from benchmarks.worker import Worker, watch  # noqa: E402
+from streams.broker import LocalKafka  # noqa: E402
+from streams.kpis.catalog import load_catalog  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import ensure_topics  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--events", type=int, default=None, help="events produced (default 500000)")
+    p.add_argument("--repeat", type=int, default=None, help="runs per measurement, median (3)")
+    p.add_argument("--quick", action="store_true", help="50k events, 1 run, short latency phase")
+    p.add_argument(
+        "--pulse-events",
+        type=int,
+        default=None,
+        help="measure CRM Pulse on the first M events only (default: all)",
+    )
+    p.add_argument(
+        "--pulse-budget",
+        type=float,
+        default=180.0,
+        help="seconds a CRM Pulse run may take from its first event (180)",
+    )
+    p.add_argument("--peer-budget", type=float, default=180.0, help="same for the peer (180)")
+    p.add_argument("--limit-budget", type=float, default=120.0, help="same for the limit (120)")
+    p.add_argument("--deals", type=int, default=100_000, help="open deals simulated (100000)")
+    p.add_argument("--owners", type=int, default=200, help="sales reps simulated (200)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--latency-rate",
+        type=float,
+        default=10_000.0,
+        help="offered load of the latency phase, events/s (10000)",
+    )
+    p.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=None,
+        help="duration of the paced load (10; quick: 5)",
+    )
+    p.add_argument(
+        "--latency-drain",
+        type=float,
+        default=120.0,
+        help="seconds the worker may take to catch up after the paced load (120)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        default=None,
+        help="use this running broker (host:port) instead of starting a local one",
+    )
+    p.add_argument("--skip-peer", action="store_true", help="do not run the Quix Streams peer")
+    p.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra CRM_PULSE_* variable for the worker (repeatable)",
+    )
+    p.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--note", default="", help="free text stored in the JSON (e.g. 'under load')")
+    args = p.parse_args(argv)
+    args.events = args.events or (50_000 if args.quick else 500_000)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 10.0)
+    args.pulse_events = min(args.pulse_events or args.events, args.events)
+    return args
+
+
+def worker_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("CRM_PULSE_"):
+            raise SystemExit(f"--worker-env wants CRM_PULSE_KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+async def create_topics(bootstrap: str, prefix: str, partitions: int) -> Settings:
+    settings = Settings(
+        broker=f"kafka://{bootstrap}", topic_prefix=prefix, topic_partitions=partitions
+    )
+    await ensure_topics(settings, bootstrap)
+    return settings
+
+
+def measure_pulse(
+    bootstrap: str,
+    prefix: str,
+    rules_dir: Path,
+    work: Path,
+    expected: int,
+    budget: float,
+    env: dict[str, str],
+    index: int,
+    state_size: bool,
+) -> dict[str, Any]:
+    worker = Worker(
+        bootstrap, prefix, f"bench-pulse-{uuid.uuid4().hex[:8]}", rules_dir, work, extra_env=env
+    )
+    started = time.monotonic()
+    worker.start()
+    log(f"CRM Pulse run {index}: worker ready in {time.monotonic() - started:.1f} s")
+    try:
+        progress = watch(worker, expected, budget)
+        rss = worker.peak_rss()
+    finally:
+        worker.stop()
+    m = progress.metrics
+    seconds = progress.seconds
+    processed_in_window = progress.last_n - progress.first_n
+    if seconds <= 0:  # all done before the second sample: count from the first sample
+        seconds, processed_in_window = 0.25, progress.last_n
+    batches = m.get("crm_pulse_batch_size_count", 0.0)
+    run = report.run_figure(
+        expected=expected,
+        processed=progress.last_n,
+        seconds=seconds,
+        budget_s=budget,
+        alerts=int(m.get("crm_pulse_alerts_total", 0.0)),
+        invalid=int(m.get("crm_pulse_invalid_events_total", 0.0)),
+        duplicates=int(m.get("crm_pulse_duplicate_events_total", 0.0)),
+        avg_batch_size=round(m.get("crm_pulse_batch_size_sum", 0.0) / batches, 1)
+        if batches
+        else None,
+        peak_rss_bytes=rss,
+    )
+    run["eps"] = round(processed_in_window / seconds, 1) if seconds > 0 else 0.0
+    if state_size:
+        records = asyncio.run(read_topic(bootstrap, worker.changelog_topic))
+        latest = latest_per_key(records)
+        deals = {k: v for k, v in latest.items() if k.startswith(b"deal:")}
+        run["changelog_records"] = len(records)
+        run["tracked_deals"] = len(deals)
+        run["state_bytes_per_deal"] = (
+            round(sum(len(k) + len(v) for k, v in deals.items()) / len(deals), 1) if deals else None
+        )
+    log(f"CRM Pulse run {index}: {report.describe_run(run)}")
+    return run
+
+
+def measure_latency(
+    bootstrap: str, rules_dir: Path, work: Path, args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    prefix = f"benchlat{uuid.uuid4().hex[:6]}"
+    asyncio.run(create_topics(bootstrap, prefix, 4))
+    count = int(args.latency_rate * args.latency_seconds)
+    deals = max(1000, min(args.deals, count // 10))
+    workload = generate(count, deals=deals, owners=args.owners, seed=args.seed + 1000)
+    worker = Worker(
+        bootstrap, prefix, f"bench-lat-{uuid.uuid4().hex[:8]}", rules_dir, work, extra_env=env
+    )
+    worker.start()
+    try:
+        log(f"latency: offering {count} events at {args.latency_rate:g}/s over {deals} deals")
+        paced = asyncio.run(
+            produce_paced(bootstrap, f"{prefix}.events", workload, args.latency_rate)
+        )
+        progress = watch(worker, paced.sent, args.latency_drain)
+    finally:
+        worker.stop()
+    alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
+    latencies = []
+    for record in alerts:
+        doc = orjson.loads(record.value)
+        causes = [paced.sent_at_ms[i] for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
+        if causes:
+            latencies.append(float(record.timestamp - max(causes)))
+    summary = report.latency_summary(latencies)
+    return {
+        "offered_eps": round(paced.offered_eps, 1),
+        "events": paced.sent,
+        "deals": deals,
+        "processed": progress.last_n,
+        "kept_up": progress.last_n >= paced.sent,
+        # events still queued at the end of the drain have no alert yet: the percentiles
+        # then leave out the slowest ones and are a lower bound
+        "lower_bound": progress.last_n < paced.sent,
+        "drain_budget_s": args.latency_drain,
+        "alerts": len(alerts),
+        **summary,
+    }
+
+
+def measure_peer(
+    bootstrap: str,
+    topic: str,
+    alerts_topic: str,
+    work: Path,
+    expected: int,
+    budget: float,
+    index: int,
+    state_size: bool,
+) -> dict[str, Any]:
+    group = f"bench-quix-{uuid.uuid4().hex[:8]}"
+    out = work / f"{group}.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.peers.quix_job",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--alerts-topic",
+        alerts_topic,
+        "--group",
+        group,
+        "--state-dir",
+        str(work / group),
+        "--expect",
+        str(expected),
+        "--budget",
+        str(budget),
+        "--out",
+        str(out),
+    ]
+    with open(work / f"{group}.log", "wb") as logf:
+        proc = subprocess.run(
+            cmd, cwd=REPO, stdout=logf, stderr=subprocess.STDOUT, timeout=budget + 180, check=False
+        )
+    if proc.returncode != 0 or not out.exists():
+        tail = (work / f"{group}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"peer job failed ({proc.returncode}):\n{tail}")
+    got = orjson.loads(out.read_bytes())
+    run = report.run_figure(
+        expected=expected,
+        processed=got["processed"],
+        seconds=got["seconds"],
+        budget_s=budget,
+        alerts=got["alerts"],
+        invalid=got["invalid"],
+        duplicates=got["duplicates"],
+        peak_rss_bytes=got["peak_rss_bytes"],
+    )
+    if state_size:  # Quix names its changelog changelog__<group>--<topic>--<store>
+        records = asyncio.run(read_topic(bootstrap, f"changelog__{group}--{topic}--default"))
+        latest = {k: v for k, v in latest_per_key(records).items() if not k.startswith(b"broken")}
+        run["changelog_records"] = len(records)
+        run["tracked_deals"] = len(latest)
+        run["state_bytes_per_deal"] = (
+            round(sum(len(k) + len(v) for k, v in latest.items()) / len(latest), 1)
+            if latest
+            else None
+        )
+    log(f"peer run {index}: {report.describe_run(run)}")
+    return run
+
+
+def peer_version() -> str:
+    try:
+        return importlib.metadata.version("quixstreams")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def section(runs: list[dict[str, Any]], events: int, **extra: Any) -> dict[str, Any]:
+    return {"events": events, "runs": runs, "median_eps": report.median_eps(runs), **extra}
+
+
+def machine() -> dict[str, Any]:
+    cpus = os.cpu_count() or 1
+    load = os.getloadavg()
+    return {
+        "cpus": cpus,
+        "loadavg_start": [round(x, 2) for x in load],
+        "under_load": load[0] > 0.5 * cpus,
+    }
+
+
+def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    info = machine()
+    env = worker_env(args.worker_env)
+    rules_dir = work / "rules"
+    rule_ids, parity_added = assemble(REPO / "rules", rules_dir)
+    kpis = [k.id for k in load_catalog()]
+    log(f"rules: {rule_ids} (parity rules added: {parity_added or 'none'}); KPIs: {kpis}")
+
+    t = time.perf_counter()
+    workload = generate(args.events, deals=args.deals, owners=args.owners, seed=args.seed)
+    log(
+        f"generated {len(workload)} events ({workload.avg_bytes:.0f} B avg) "
+        f"in {time.perf_counter() - t:.1f} s"
+    )
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    settings = asyncio.run(create_topics(bootstrap, prefix, 4))
+    topic = settings.events_topic
+    produce_s = asyncio.run(produce_fast(bootstrap, topic, workload))
+    log(f"produced to {topic} in {produce_s:.1f} s ({len(workload) / produce_s:,.0f} ev/s)")
+    if args.pulse_events < args.events:
+        pulse_topic = f"{prefix}p"
+        settings_p = asyncio.run(create_topics(bootstrap, pulse_topic, 4))
+        subset = Workload(
+            workload.keys[: args.pulse_events],
+            workload.values[: args.pulse_events],
+            workload.event_ids[: args.pulse_events],
+        )
+        asyncio.run(produce_fast(bootstrap, settings_p.events_topic, subset))
+        pulse_prefix = pulse_topic
+        log(f"CRM Pulse is measured on the first {args.pulse_events} events only")
+    else:
+        pulse_prefix = prefix
+
+    limit_runs = []
+    for i in range(1, args.repeat + 1):
+        figure = asyncio.run(measure_limit(bootstrap, topic, args.events, args.limit_budget))
+        log(f"limit run {i}: {report.describe_run(figure)}")
+        limit_runs.append(figure)
+
+    pulse_runs = [
+        measure_pulse(
+            bootstrap,
+            pulse_prefix,
+            rules_dir,
+            work,
+            args.pulse_events,
+            args.pulse_budget,
+            env,
+            i,
+            state_size=(i == 1),
+        )
+        for i in range(1, args.repeat + 1)
+    ]
+    latency = measure_latency(bootstrap, rules_dir, work, args, env)
+    log(f"latency: {latency}")
+
+    peer_runs: list[dict[str, Any]] = []
+    peer_error = None
+    if args.skip_peer:
+        peer_error = "skipped (--skip-peer)"
+    elif peer_version() == "not installed":
+        peer_error = "quixstreams not installed (pip install -e '.[bench]')"
+    if peer_error is not None:
+        log(f"peer: {peer_error}")
+    for i in range(1, args.repeat + 1):
+        if peer_error is not None:
+            break
+        try:
+            peer_runs.append(
+                measure_peer(
+                    bootstrap,
+                    topic,
+                    f"{prefix}.peer-alerts",
+                    work,
+                    args.events,
+                    args.peer_budget,
+                    i,
+                    state_size=(i == 1),
+                )
+            )
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            peer_error = f"run {i} failed: {exc}"
+            log(f"peer: {peer_error}")
+
+    rss = [r["peak_rss_bytes"] for r in pulse_runs if r.get("peak_rss_bytes")]
+    peer_rss = [r["peak_rss_bytes"] for r in peer_runs if r.get("peak_rss_bytes")]
+    limit_s = section(limit_runs, args.events)
+    pulse_s = section(
+        pulse_runs,
+        args.pulse_events,
+        latency=latency,
+        peak_rss_bytes=max(rss) if rss else None,
+        state_bytes_per_deal=pulse_runs[0].get("state_bytes_per_deal"),
+        tracked_deals=pulse_runs[0].get("tracked_deals"),
+        subset=args.pulse_events < args.events,
+    )
+    peer_s = section(
+        peer_runs,
+        args.events,
+        name=f"quixstreams {peer_version()}",
+        peak_rss_bytes=max(peer_rss) if peer_rss else None,
+        state_bytes_per_deal=peer_runs[0].get("state_bytes_per_deal") if peer_runs else None,
+        error=peer_error,
+    )
+    return {
+        "schema": report.SCHEMA_ID,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            **info,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "note": args.note,
+        },
+        "config": {
+            "events": args.events,
+            "pulse_events": args.pulse_events,
+            "repeat": args.repeat,
+            "quick": args.quick,
+            "deals": args.deals,
+            "owners": args.owners,
+            "seed": args.seed,
+            "avg_event_bytes": round(workload.avg_bytes, 1),
+            "partitions": 4,
+            "produce_seconds": round(produce_s, 2),
+            "rules": rule_ids,
+            "parity_rules_added": parity_added,
+            "kpis": kpis,
+            "worker_env": env,
+            "budgets_s": {
+                "pulse": args.pulse_budget,
+                "peer": args.peer_budget,
+                "limit": args.limit_budget,
+            },
+        },
+        "limit": limit_s,
+        "pulse": pulse_s,
+        "peer": peer_s,
+        "ratios": report.ratios(limit_s["median_eps"], pulse_s["median_eps"], peer_s["median_eps"]),
+    }
+
+
+def write(result: dict[str, Any], out_dir: Path) -> Path:
+    try:
+        import jsonschema
+    except ImportError:  # the test extra brings it; the run itself does not need it
+        jsonschema = None
+    if jsonschema is not None:
+        jsonschema.validate(result, report.RESULT_SCHEMA)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # leadership of fresh topics settles while we produce; aiokafka retries and says so
+    logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="crm-pulse-bench-") as tmp:
+        work = Path(tmp)
+        if args.bootstrap:
+            result = run(args, args.bootstrap, work)
+        else:
+            settings = Settings()
+            with LocalKafka(
+                cache_dir=settings.cache_dir,
+                version=settings.kafka_version,
+                heap="1g",
+                work_dir=work / "kafka",
+            ) as broker:
+                log(f"local Kafka on {broker.bootstrap}")
+                result = run(args, broker.bootstrap, work)
+    path = write(result, args.out_dir)
+    print()
+    print(report.format_table(result))
+    for name in ("limit", "pulse", "peer"):
+        for i, figure in enumerate(result[name]["runs"], 1):
+            print(f"  {name} run {i}: {report.describe_run(figure)}")
+    if result["pulse"]["subset"]:
+        print(f"  CRM Pulse measured on the first {result['pulse']['events']} events only")
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
