@@ -43,7 +43,7 @@ from benchmarks.limit import measure_limit  # noqa: E402
 from benchmarks.rulepack import assemble  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.broker import LocalKafka  # noqa: E402
-from streams.kpis.catalog import load_catalog  # noqa: E402
+from streams.kpis.catalog import default_catalog  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
@@ -323,7 +323,7 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
     env = worker_env(args.worker_env)
     rules_dir = work / "rules"
     rule_ids, parity_added = assemble(REPO / "rules", rules_dir)
-    kpis = [k.id for k in load_catalog()]
+    kpis = list(default_catalog().ids)
     log(f"rules: {rule_ids} (parity rules added: {parity_added or 'none'}); KPIs: {kpis}")
 
     t = time.perf_counter()
