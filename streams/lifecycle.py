@@ -188,4 +188,6 @@ def step(
     compiled: CompiledRule, change: Change, outcome: Outcome, episode: Episode | None
 ) -> tuple[list[AlertEvent], Episode | None]:
     """Advance the episode of ``compiled`` on this record by one outcome (record rules)."""
+    if episode is None and not outcome.holds:
+        return [], None  # the common case: nothing open, nothing to open (no context built)
     return step_context(compiled, change_context(compiled, change), outcome, episode)
