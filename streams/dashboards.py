@@ -54,6 +54,8 @@ class KpiDefinition:
     direction: str
     dimensions: tuple[str, ...]
     windows: tuple[str, ...]
+    #: Field splitting the KPI into several series (``None``: one series per scope).
+    dimension: str | None = None
 
 
 def kpi_definitions(catalog: Catalog) -> list[KpiDefinition]:
@@ -69,6 +71,7 @@ def kpi_definitions(catalog: Catalog) -> list[KpiDefinition]:
             direction="higher is better" if k.higher_is_better else "lower is better",
             dimensions=tuple(catalog.dimensions),
             windows=windows,
+            dimension=k.dimension,
         )
         for k in catalog.kpis
     ]
@@ -172,8 +175,11 @@ def headline_window(kpi: KpiDefinition) -> str:
 
 
 def kpi_selector(kpi: KpiDefinition, scope_kind: str, window: str | None = None) -> str:
+    """Label selector of one KPI; a KPI split by a dimension is exported as ``id:value``
+    series (e.g. ``stage_conversion:Proposal``), selected together."""
     window_part = f',window="{window}"' if window else ""
-    return f'{{kpi="{kpi.id}",scope_kind="{scope_kind}"{window_part}}}'
+    name = f'kpi=~"{kpi.id}:.+"' if kpi.dimension else f'kpi="{kpi.id}"'
+    return f'{{{name},scope_kind="{scope_kind}"{window_part}}}'
 
 
 def kpi_help(kpi: KpiDefinition) -> str:

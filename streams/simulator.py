@@ -70,7 +70,11 @@ class DealSimulator:
     dirty_rate: float = 0.03
     source: str = "simulator"
     _rng: random.Random = field(init=False, repr=False)
+    #: Share of events that log an activity, and that create or contact a lead.
+    activity_rate: float = 0.08
+    lead_rate: float = 0.04
     _deals: dict[str, _Deal] = field(default_factory=dict, init=False, repr=False)
+    _leads: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _n: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +94,42 @@ class DealSimulator:
             "fields": fields,
             "changed": sorted(fields),
         }
+
+    def _other(
+        self, entity: str, entity_id: str, owner: str, op: str, fields: dict[str, Any],
+        at: datetime,
+    ) -> dict[str, Any]:  # fmt: skip
+        self._n += 1
+        return {
+            "event_id": str(uuid.UUID(int=self._rng.getrandbits(128))),
+            "source": self.source, "entity": entity, "entity_id": entity_id, "op": op,
+            "occurred_at": at.isoformat(), "actor": owner, "owner_id": owner,
+            "fields": fields, "changed": sorted(fields),
+        }  # fmt: skip
+
+    def _activity(self, at: datetime) -> dict[str, Any]:
+        """A call, email or meeting logged by an owner, usually on one of their deals."""
+        rng = self._rng
+        deal = self._deals[rng.choice(list(self._deals))] if self._deals else None
+        owner = deal.owner if deal is not None else rng.choice(self.owners)
+        fields: dict[str, Any] = {
+            "type": rng.choice(("call", "email", "meeting")),
+            "deal_id": deal.deal_id if deal is not None else None,
+            "owner_id": owner,
+        }
+        return self._other("activity", f"A-{self._n:08d}", owner, "create", fields, at)
+
+    def _lead(self, at: datetime) -> dict[str, Any]:
+        """A new lead (status New), or a pending lead contacted (New -> Contacted)."""
+        rng = self._rng
+        if self._leads and rng.random() < 0.5:
+            lead_id = rng.choice(list(self._leads))
+            owner = self._leads.pop(lead_id)
+            return self._other("lead", lead_id, owner, "update", {"status": "Contacted"}, at)
+        lead_id, owner = f"L-{self._n:08d}", rng.choice(self.owners)
+        self._leads[lead_id] = owner
+        fields = {"status": "New", "company": rng.choice(ACCOUNTS), "owner_id": owner}
+        return self._other("lead", lead_id, owner, "create", fields, at)
 
     def _create(self, at: datetime) -> dict[str, Any]:
         rng = self._rng
@@ -168,7 +208,12 @@ class DealSimulator:
         if rng.random() < self.dirty_rate / 10:
             broken = rng.choice((b'{"event_id": "x", "entity": ', b'{"source": "simulator"}'))
             return b"broken", broken
-        if not self._deals or (len(self._deals) < self.open_deals_target and rng.random() < 0.35):
+        side = rng.random()
+        if side < self.activity_rate:
+            event = self._activity(at)
+        elif side < self.activity_rate + self.lead_rate:
+            event = self._lead(at)
+        elif not self._deals or (len(self._deals) < self.open_deals_target and rng.random() < 0.35):
             event = self._create(at)
         else:
             deal = self._deals[rng.choice(list(self._deals))]

@@ -81,10 +81,12 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     ]
     del writes  # delivered by the producer flush Faust runs before every offset commit
     after_write(pulse, result)  # timer deadlines of the new states
-    record_metrics(pulse, result, done - received)
+    observe_latency(pulse, result, done - received)
 
 
-def record_metrics(pulse: Pulse, result: BatchResult, latency: float) -> None:
+def count_batch(pulse: Pulse, result: BatchResult) -> None:
+    """Counters of one processed batch, recorded when it is handed to the shipper (so a
+    reader who sees its output on Kafka also sees it counted)."""
     m = pulse.metrics
     stats = result.stats
     for (entity, op, source), n in stats.events.items():
@@ -95,18 +97,24 @@ def record_metrics(pulse: Pulse, result: BatchResult, latency: float) -> None:
         m.rule_errors.labels(rule=rule).inc(n)
     if stats.duplicates:
         m.duplicate_events.inc(stats.duplicates)
-    now = datetime.now(UTC)
     for alert in result.alerts:
         m.alerts.labels(
             rule=alert.rule_id, severity=alert.severity.value, status=alert.status.value
         ).inc()
-        m.processing_latency.observe(latency)
-        if alert.occurred_at is not None:
-            m.event_to_alert_latency.observe(max(0.0, (now - alert.occurred_at).total_seconds()))
     if pulse.settings.metrics_owner_label:  # opt-in: owner ids are unbounded in general
         for alert in result.alerts:
             if alert.owner_id:
                 m.alerts_by_owner.labels(owner=alert.owner_id).inc()
+
+
+def observe_latency(pulse: Pulse, result: BatchResult, latency: float) -> None:
+    """Ingest -> alert acknowledged, and event time -> alert acknowledged."""
+    m = pulse.metrics
+    now = datetime.now(UTC)
+    for alert in result.alerts:
+        m.processing_latency.observe(latency)
+        if alert.occurred_at is not None:
+            m.event_to_alert_latency.observe(max(0.0, (now - alert.occurred_at).total_seconds()))
 
 
 class Shipper:
@@ -121,6 +129,7 @@ class Shipper:
 
     async def put(self, result: BatchResult, ack: Callable[[], None], received: float) -> None:
         """Queue one batch; ``ack`` acknowledges its input records once it is shipped."""
+        count_batch(self.pulse, result)
         if self._task is None or self._task.done():
             if self._task is not None and self._task.done() and not self._task.cancelled():
                 self._task.result()  # a crashed shipper crashes the ingest path: never silent

@@ -15,6 +15,7 @@ from streams.dashboards import (
     KpiDefinition,
     build_all,
     kpi_definitions,
+    kpi_selector,
     panel_queries,
     render,
     write_all,
@@ -49,8 +50,15 @@ def test_every_kpi_of_the_catalog_has_its_panels() -> None:
         assert kpi.name in titles and f"{kpi.name}: trend" in titles
         stat = next(p for p in board["panels"] if p["title"] == kpi.name)
         assert kpi.description in stat["description"]
-        assert f'kpi="{kpi.id}",scope_kind="team"' in exprs
-        assert f'kpi="{kpi.id}",scope_kind="region"' in exprs
+        assert kpi_selector(kpi, "team", HEADLINE_WINDOW) in exprs
+        assert kpi_selector(kpi, "region", HEADLINE_WINDOW) in exprs
+
+
+def test_a_kpi_split_by_a_dimension_selects_all_its_series() -> None:
+    (conversion,) = [k for k in load_catalog() if k.dimension]
+    assert kpi_selector(conversion, "global") == (
+        f'{{kpi=~"{conversion.id}:.+",scope_kind="global"}}'
+    )
 
 
 def test_a_new_catalog_kpi_gets_panels_without_dashboard_code() -> None:
