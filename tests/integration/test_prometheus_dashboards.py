@@ -62,7 +62,7 @@ MUST_BE_NONZERO = (
     "Events/s", "Events/s by entity and op", "Dead letters/s by reason",
     "Alerts/s by rule and severity", "Latency: ingest to alert produced",
     "Latency: event time to alert produced", "Rule reloads by result", "Tracked records",
-    "Top owners (1h, opt-in)", "Faust: messages sent/s by topic", "KPIs per team",
+    "Top owners (1h, opt-in)", "Records produced/s by kind", "KPIs per team",
     "KPIs per region", "Active alerts", "Active alerts by rule", "Rule errors/s by rule",
     "Duplicates/s",
 )  # fmt: skip
