@@ -298,7 +298,7 @@ def alerts_dashboard() -> Any:
         single(
             "Silenced (1h)",
             "Alerts suppressed by a silence in the last hour.",
-            Query("sum(increase(crm_pulse_alerts_silenced_total[1h]))"),
+            Query('sum(increase(crm_pulse_alerts_muted_total{reason="silenced"}[1h]))'),
         ),
         w=6,
         h=5,
@@ -326,7 +326,8 @@ def alerts_dashboard() -> Any:
                   [Query(f'sum by (rule) (rate(crm_pulse_alerts_total{{status="ESCALATED"}}'
                          f"[{RATE}]))", "{{rule}}")], "ops"), w=8, h=8)  # fmt: skip
     layout.add(ts("Silenced/s by rule", "Alerts suppressed by silences, per rule.",
-                  [Query(f"sum by (rule) (rate(crm_pulse_alerts_silenced_total[{RATE}]))",
+                  [Query("sum by (rule) (rate(crm_pulse_alerts_muted_total"
+                         f'{{reason="silenced"}}[{RATE}]))',
                          "{{rule}}")], "ops"), w=8, h=8)  # fmt: skip
     layout.row("Who and what")
     layout.add(top_table("Top rules (1h)", "Rules with the most new alerts in the last hour.",

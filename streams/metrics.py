@@ -128,9 +128,6 @@ class Metrics:
         self.silences_active = Gauge(
             "crm_pulse_silences_active", "Silences in force now.", registry=r
         )
-        self.alerts_silenced = Counter(
-            "crm_pulse_alerts_silenced", "Alerts suppressed by a silence.", ["rule"], registry=r
-        )
         self.alerts_by_owner = Counter(
             "crm_pulse_alerts_by_owner",
             "Alerts emitted per owner; only filled when metrics_owner_label is on (opt-in).",
@@ -149,7 +146,8 @@ class Metrics:
             for status in ALERT_STATUSES:
                 self.alerts.labels(rule=rule, severity=severity, status=status)
             self.rule_errors.labels(rule=rule)
-            self.alerts_silenced.labels(rule=rule)
+            for reason in ("silenced", "held_back"):
+                self.alerts_muted.labels(rule=rule, reason=reason)
 
 
 def faust_monitor(registry: CollectorRegistry, prefix: str = "crm_pulse_faust") -> Any:

@@ -39,7 +39,7 @@ def test_rule_series_exist_at_zero_after_init() -> None:
     get = metrics.registry.get_sample_value
     assert get("crm_pulse_alerts_total",
                {"rule": "r1", "severity": "warning", "status": "ESCALATED"}) == 0.0  # fmt: skip
-    assert get("crm_pulse_alerts_silenced_total", {"rule": "r1"}) == 0.0
+    assert get("crm_pulse_alerts_muted_total", {"rule": "r1", "reason": "silenced"}) == 0.0
     assert get("crm_pulse_rule_errors_total", {"rule": "r1"}) == 0.0
     assert get("crm_pulse_rule_reloads_total", {"result": "error"}) == 0.0
 
