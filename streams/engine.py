@@ -22,7 +22,7 @@ from streams.contracts.events import ChangeEvent, Op
 from streams.decode import RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
 from streams.org import OrgDirectory
-from streams.rules.change import Change
+from streams.rules.change import Change, Outcome
 from streams.rules.ruleset import RuleSet
 from streams.rules.rulestate import live_rule_state, store_rule_state
 from streams.state import EntityState, decode_state, encode_state, merge_fields, record_key
@@ -178,17 +178,30 @@ class Engine:
                         rid, event.entity.value, event.entity_id, type(exc).__name__, exc,
                     )  # fmt: skip
                 continue
-            if outcome.skip is not None:
-                stats.skips[(rid, outcome.skip)] += 1
-            if outcome.state is not None:
-                rule_states[rid] = dict(outcome.state)
-            if episode is None:
-                episodes.pop(rid, None)
-            else:
-                episodes[rid] = episode
-            result.alerts.extend(alerts)
+            record_outcome(rid, outcome, alerts, episode, rule_states, episodes, result)
         store_rule_state(state, rule_states, episodes, rules)
         return state
+
+
+def record_outcome(
+    rid: str,
+    outcome: Outcome,
+    alerts: list[AlertEvent],
+    episode: dict[str, Any] | None,
+    rule_states: dict[str, Any],
+    episodes: dict[str, Any],
+    result: BatchResult,
+) -> None:
+    """Fold one rule's outcome and episode step into a record's rule state and the batch."""
+    if outcome.skip is not None:
+        result.stats.skips[(rid, outcome.skip)] += 1
+    if outcome.state is not None:
+        rule_states[rid] = dict(outcome.state)
+    if episode is None:
+        episodes.pop(rid, None)
+    else:
+        episodes[rid] = episode
+    result.alerts.extend(alerts)
 
 
 def next_due(state: Mapping[str, Any]) -> float | None:

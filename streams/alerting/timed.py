@@ -17,7 +17,7 @@ from typing import Any
 from streams.contracts.alerts import AlertEvent, Subject
 from streams.contracts.events import ChangeEvent, Op
 from streams.decode import RawRecord
-from streams.engine import BatchResult, StateLookup, ThrottledLog, next_due
+from streams.engine import BatchResult, StateLookup, ThrottledLog, next_due, record_outcome
 from streams.lifecycle import AlertContext, change_context, remind, step_context
 from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
@@ -96,16 +96,8 @@ def _apply_outcome(
     rid = compiled.id
     rule_states = dict(state.get("r", {}))
     episodes = dict(state.get("a", {}))
-    if outcome.skip is not None:
-        result.stats.skips[(rid, outcome.skip)] += 1
     alerts, episode = step_context(compiled, ctx, outcome, episodes.get(rid))
-    if outcome.state is not None:
-        rule_states[rid] = dict(outcome.state)
-    if episode is None:
-        episodes.pop(rid, None)
-    else:
-        episodes[rid] = episode
-    result.alerts.extend(alerts)
+    record_outcome(rid, outcome, alerts, episode, rule_states, episodes, result)
     state["r"] = rule_states
     state["a"] = episodes
 
