@@ -12,9 +12,7 @@ import base64
 import contextlib
 import fcntl
 import logging
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -24,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from streams.processes import stop_process_group
 
 log = logging.getLogger(__name__)
 
@@ -236,15 +236,7 @@ class LocalKafka:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the JVM cleanly (SIGTERM, then SIGKILL) and remove a temporary work dir."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process_group(proc, timeout=timeout)
         if self._owns_work_dir and self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 

@@ -20,23 +20,11 @@ from pathlib import Path
 
 from streams.alerting.view import format_alert, tail_alerts
 from streams.broker import LocalKafka
+from streams.processes import stop_process_group
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
 __all__ = ["format_alert", "run_demo", "tail_alerts"]
-
-
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
@@ -83,7 +71,7 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
-        _stop_process(worker)
+        stop_process_group(worker, timeout=20.0)
     return 0 if worker.returncode in (0, -signal.SIGTERM, None) else int(worker.returncode)
 
 

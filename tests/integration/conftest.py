@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from streams.broker import BrokerError, LocalKafka, free_port
+from streams.processes import stop_process_group
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -103,14 +104,7 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc, sig, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the crash case."""
