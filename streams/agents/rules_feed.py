@@ -21,7 +21,7 @@ from typing import Any
 
 from streams.app import Pulse
 from streams.rules.catalog import Applied, RuleCatalog, encode_rule
-from streams.rules.live import behind, ensure_rules_topic, publish
+from streams.rules.live import behind, open_rules_consumer, publish
 from streams.rules.loader import load_paths
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,9 @@ class RuleFeed:
                 await asyncio.sleep(RETRY_S)
 
     async def _consume(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
         settings = self.pulse.settings
-        parts = await ensure_rules_topic(settings)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-        )  # fmt: skip
-        await consumer.start()
+        consumer, tps = await open_rules_consumer(settings)
         try:
-            tps = [TopicPartition(settings.rules_topic, p) for p in parts]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
             catalog_before = len(self.catalog.rules)
             ends = await consumer.end_offsets(tps)
             if not self.ready.is_set() and settings.rules_seed and not any(ends.values()):

@@ -52,10 +52,9 @@ async def behind(consumer: Any, ends: Mapping[Any, int]) -> bool:
     return False
 
 
-async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record]:
-    """Every record of the rules topic up to its current end, in order."""
-    import asyncio
-
+async def open_rules_consumer(settings: Settings) -> tuple[Any, list[Any]]:
+    """A started consumer (no group) assigned to every partition of the rules topic, at its
+    beginning; the caller stops it."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     parts = await ensure_rules_topic(settings)
@@ -68,6 +67,18 @@ async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record
         tps = [TopicPartition(settings.rules_topic, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, tps
+
+
+async def read_records(settings: Settings, timeout: float = 30.0) -> list[Record]:
+    """Every record of the rules topic up to its current end, in order."""
+    import asyncio
+
+    consumer, tps = await open_rules_consumer(settings)
+    try:
         ends = await consumer.end_offsets(tps)
         records: list[Record] = []
         loop = asyncio.get_running_loop()
