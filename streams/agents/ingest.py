@@ -75,11 +75,10 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     m.produced.labels(kind="dead_letter").inc(len(result.dead))
     m.produced.labels(kind="changelog").inc(len(result.writes))
     changelog = pulse.changelog_topic
-    writes = [
+    # not awaited one by one: the producer flush Faust runs before every offset commit
+    # delivers them, and the input is acked only after this function returns
+    for key, (partition, blob) in result.writes.items():
         await send(changelog, key, blob, partition, None, None)
-        for key, (partition, blob) in result.writes.items()
-    ]
-    del writes  # delivered by the producer flush Faust runs before every offset commit
     after_write(pulse, result)  # timer deadlines of the new states
     observe_latency(pulse, result, done - received)
 
@@ -144,10 +143,6 @@ class Shipper:
                 ack()
             finally:
                 self.queue.task_done()
-
-    async def drain(self) -> None:
-        """Wait until every queued batch is shipped and acked."""
-        await self.queue.join()
 
 
 def apply_writes(pulse: Pulse, result: BatchResult) -> None:
