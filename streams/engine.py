@@ -107,7 +107,7 @@ class Engine:
             else:
                 state = decode_state(lookup(key))
                 cache[key] = state
-            new_state = self._apply(decoded, state, rules, result, now)
+            new_state = self._apply(decoded, state, rules, result, now, (raw.partition, raw.offset))
             if new_state is not None:
                 cache[key] = new_state
                 partitions[key] = raw.partition
@@ -126,6 +126,7 @@ class Engine:
         rules: RuleSet,
         result: BatchResult,
         now: Any,
+        position: tuple[int, int] | None = None,
     ) -> EntityState | None:
         """Apply one valid event; returns the new state, or ``None`` when nothing changed."""
         stats = result.stats
@@ -158,7 +159,7 @@ class Engine:
             event=event, before=before, after=after, changed=changed, now=now, tz=tz,
             cel_names=rules.variables,
             first_seen=state.get("c"), last_seen=last_seen, owner_before=owner_before,
-            owner=state.get("o"),
+            owner=state.get("o"), position=position,
         )  # fmt: skip
         result.changes.append(change)
         candidates = rules.candidates(event.entity.value, changed)

@@ -31,7 +31,8 @@ LOST = "Lost"
 STAGE = "stage"
 AMOUNT = "amount"
 
-#: one event's facts in one scope: [event_id, event day, flow items, {day: {comp: delta}}]
+#: one event's facts in one scope: [position, event day, flow items, {day: {comp: delta}}];
+#: ``position`` is ``[partition, offset]`` of the input record (deduplication), or ``None``.
 EventFacts = list[Any]
 
 
@@ -118,7 +119,7 @@ class _Sink:
             for comp, value in comps.items():
                 per_day[comp] = per_day.get(comp, 0) + sign * value
 
-    def result(self, event_id: str, day: int) -> dict[str, EventFacts]:
+    def result(self, position: list[int] | None, day: int) -> dict[str, EventFacts]:
         out: dict[str, EventFacts] = {}
         for scope in set(self.flows) | set(self.deltas):
             deltas = {
@@ -128,7 +129,7 @@ class _Sink:
             deltas = {d: comps for d, comps in deltas.items() if comps}
             flows = self.flows.get(scope, [])
             if flows or deltas:
-                out[scope] = [event_id, day, flows, deltas]
+                out[scope] = [position, day, flows, deltas]
         return out
 
 
@@ -194,7 +195,8 @@ def extract(change: Change, rules: FactRules, directory: OrgDirectory) -> dict[s
         return {}
     sink = _Sink()
     extractor(change, rules, directory, sink)
-    return sink.result(change.event.event_id, day_of(change.event.occurred_at.timestamp()))
+    position = list(change.position) if change.position is not None else None
+    return sink.result(position, day_of(change.event.occurred_at.timestamp()))
 
 
 def facts_by_scope(

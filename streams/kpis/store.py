@@ -6,8 +6,10 @@ is a merge of day buckets: flow facts of the days inside it, state deltas of eve
 to its end (the "at end of window" state is the running sum). Medians are exact: the
 buckets keep the raw durations (bounded by the deals closed per scope and day).
 
-Each bucket keeps the ids of the events applied on that day, so a batch of facts sent
-twice (a crash between send and commit) counts once.
+Each scope's meta keeps, per input partition, the highest offset applied: input partitions
+are read in order, so facts sent twice (a crash between send and commit replays the input
+from the last committed offset) are recognised by their position and count once, at a
+cost that does not grow with the number of events.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _key(scope: str, suffix: str) -> bytes:
 
 
 def empty_bucket() -> dict[str, Any]:
-    return {"ids": [], "d": {}}
+    return {"d": {}}
 
 
 @dataclass
@@ -103,7 +105,7 @@ class KpiStore:
 
     def meta(self, scope: str) -> dict[str, Any]:
         raw = self.data.get(_key(scope, "meta"))
-        return orjson.loads(raw) if raw else {"days": [], "last": None}
+        return orjson.loads(raw) if raw else {"days": [], "last": None, "hw": {}}
 
     def scopes(self) -> list[str]:
         return sorted(
@@ -115,6 +117,7 @@ class KpiStore:
         result = ApplyResult()
         meta = self.meta(scope)
         days = set(meta["days"])
+        high = meta.setdefault("hw", {})  # input partition -> highest offset applied
         touched: dict[int, dict[str, Any]] = {}
 
         def bucket(day: int) -> dict[str, Any]:
@@ -123,15 +126,18 @@ class KpiStore:
                 touched[day] = orjson.loads(raw) if raw else empty_bucket()
             return touched[day]
 
-        for event_id, day, flows, deltas in events:
+        for position, day, flows, deltas in events:
+            if position is not None:
+                partition, offset = str(position[0]), int(position[1])
+                seen = high.get(partition)
+                if seen is not None and offset <= seen:
+                    result.duplicates += 1
+                    continue
+                high[partition] = offset
             if day < late_before:
                 result.late += 1
                 continue
             home = bucket(day)
-            if event_id in home["ids"]:
-                result.duplicates += 1
-                continue
-            home["ids"].append(event_id)
             for item in flows:
                 _add_flow(home, item)
             for d, comps in deltas.items():

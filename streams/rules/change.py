@@ -36,6 +36,9 @@ class Change:
     owner_before: str | None = None
     #: record owner after the event.
     owner: str | None = None
+    #: ``(partition, offset)`` of the input record: identifies the change for downstream
+    #: deduplication (KPI facts); ``None`` for timer re-evaluations.
+    position: tuple[int, int] | None = None
 
     @property
     def is_create(self) -> bool:

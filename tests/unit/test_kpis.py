@@ -330,3 +330,17 @@ def test_kpi_snapshot_json_schema_is_exported_and_committed() -> None:
     schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
     committed = Path(__file__).parents[2] / "schemas" / "kpi-snapshot.schema.json"
     assert json.loads(committed.read_text()) == schema
+
+
+def test_facts_sent_twice_count_once_by_input_position() -> None:
+    """A crash between sending facts and committing the input replays the same offsets:
+    the store recognises them by (partition, offset), per partition, whatever the batch."""
+    store = KpiStore({})
+    won = [["w", 120000, 3]]
+    first = [[[0, 10], 100, won, {}], [[0, 11], 100, won, {}]]
+    assert store.apply("global:all", first, late_before=0).applied == 2
+    replay = [[[0, 11], 100, won, {}], [[0, 12], 100, won, {}], [[1, 11], 100, won, {}]]
+    result = store.apply("global:all", replay, late_before=0)
+    assert (result.applied, result.duplicates) == (2, 1)
+    assert store.load("global:all").buckets[100]["w"] == 4
+    assert store.meta("global:all")["hw"] == {"0": 12, "1": 11}
