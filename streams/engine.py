@@ -162,9 +162,9 @@ class Engine:
             owner=state.get("o"), position=position,
         )  # fmt: skip
         result.changes.append(change)
-        candidates = rules.candidates(event.entity.value, changed)
-        if not candidates:
-            return state
+        candidates = rules.candidates(event.entity.value, changed, create=before is None)
+        if not candidates and "r" not in state and "a" not in state:
+            return state  # nothing to judge, no rule state to keep up to date
         rule_states, episodes = live_rule_state(state, rules)
         for compiled in candidates:
             rid = compiled.id

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import cel
+
+from streams.rules.cel_fast import FastCel, Unsupported, compile_fast
+
+
+class CelSource(Protocol):
+    """What a rule evaluates against: the plain activation and, lazily, the library's
+    converted context (:class:`streams.rules.change.Change` provides both)."""
+
+    def cel_variables(self) -> Mapping[str, Any]: ...
+
+    def cel_context(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +25,13 @@ class CelExpression:
     source: str
     program: Any
     variables: frozenset[str]
+    #: The closure compiled from the CEL subset (:mod:`streams.rules.cel_fast`), if any.
+    fast: FastCel | None = None
+
+    @property
+    def reads(self) -> frozenset[tuple[str, str]] | None:
+        """``(variable, field)`` pairs the expression reads; ``None`` when unknown."""
+        return self.fast.reads if self.fast is not None else None
 
     def evaluate_bool(self, activation: Mapping[str, Any] | Any) -> bool:
         """Evaluate to a boolean; a missing field (``KeyError``) counts as not holding.
@@ -24,21 +42,40 @@ class CelExpression:
         isolates them, counts them and logs them.
         """
         try:
-            result = self.program.execute(activation)
+            if self.fast is not None and isinstance(activation, Mapping):
+                result = self.fast.fn(activation)
+            else:
+                result = self.program.execute(activation)
         except KeyError:
             return False
         if not isinstance(result, bool):
             raise TypeError(f"CEL expression returned {type(result).__name__}, not bool")
         return result
 
+    def holds(self, source: CelSource) -> bool:
+        """Evaluate on a change: compiled closure when there is one, else the library."""
+        if self.fast is not None:
+            return self.evaluate_bool(source.cel_variables())
+        return self.evaluate_bool(source.cel_context())
+
 
 def compile_cel(source: str) -> CelExpression:
-    """Compile a CEL expression; raises ``ValueError`` with the parser's message."""
+    """Compile a CEL expression; raises ``ValueError`` with the parser's message.
+
+    The library checks and keeps every expression; the common subset is also compiled to
+    a closure, used on the hot path (same results, see :mod:`streams.rules.cel_fast`).
+    """
     try:
         program = cel.compile(source)
     except Exception as exc:  # the binding raises ValueError, older ones RuntimeError
         raise ValueError(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
-    return CelExpression(source=source, program=program, variables=frozenset(program.variables()))
+    try:
+        fast: FastCel | None = compile_fast(source)
+    except Unsupported:
+        fast = None
+    return CelExpression(
+        source=source, program=program, variables=frozenset(program.variables()), fast=fast
+    )
 
 
 def cel_context(variables: Mapping[str, Any]) -> Any:

@@ -302,7 +302,13 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+_SIMPLE = frozenset({str, float, bool, type(None)})
+
+
 def cel_eq(a: Any, b: Any) -> bool:
+    kind = a.__class__
+    if kind is b.__class__ and kind in _SIMPLE:
+        return bool(a == b)
     if _is_num(a) and _is_num(b):
         return bool(a == b)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
@@ -469,13 +475,25 @@ class FastCel:
     #: ``(variable, field)`` pairs read through ``variable.field``; ``(variable, "*")`` when
     #: a variable is read as a whole.
     reads: frozenset[tuple[str, str]]
+    #: ``event.op == "create"`` is one of the top-level ``&&`` terms: never holds after.
+    create_only: bool = False
 
 
 def compile_fast(source: str) -> FastCel:
     """Compile ``source``; raises :class:`Unsupported` beyond the subset."""
     tree = _Parser(source).parse()
     reads: set[tuple[str, str]] = set()
-    return FastCel(fn=_compile(tree, reads), reads=frozenset(reads))
+    return FastCel(fn=_compile(tree, reads), reads=frozenset(reads), create_only=_on_create(tree))
+
+
+_OP = ("sel", ("id", "event"), "op")
+_CREATE = ("lit", "create")
+
+
+def _on_create(node: Node) -> bool:
+    if node[0] == "and":
+        return _on_create(node[1]) or _on_create(node[2])
+    return node[0] == "bin" and node[1] == "==" and (node[2], node[3]) in ((_OP, _CREATE), (_CREATE, _OP))
 
 
 def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one case per node
@@ -484,14 +502,17 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one
         value = node[1]
         return lambda act: value
     if tag == "list":
+        if all(n[0] == "lit" for n in node[1]):
+            constant = [n[1] for n in node[1]]
+            return lambda act: list(constant)
         items = [_compile(n, reads) for n in node[1]]
         return lambda act: [f(act) for f in items]
     if tag == "id":
         name = node[1]
-        reads.add((name, "*"))
         if name in TYPES:
             tvalue = TYPES[name]
             return lambda act: act[name] if name in act else tvalue
+        reads.add((name, "*"))
         return lambda act: _variable(act, name)
     if tag == "sel":
         target, name = node[1], node[2]
@@ -517,6 +538,9 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one
             return lambda act: not _bool(operand(act))
         return lambda act: _negate(operand(act))
     if tag == "bin":
+        special = _specialised(node, reads)
+        if special is not None:
+            return special
         op, left, right = node[1], _compile(node[2], reads), _compile(node[3], reads)
         fn = _BINARY[op]
         if op == "==":
@@ -532,6 +556,41 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one
     if tag == "call":
         return _call(node, reads)
     raise Unsupported(f"node {tag}")  # pragma: no cover - the parser makes no other
+
+
+def _specialised(node: Node, reads: set[tuple[str, str]]) -> Fn | None:
+    """Faster closures for the most common shapes, with the same results:
+    ``x == "lit"``/``x != "lit"``, ``x == null``, ``x in ["a", "b"]`` (string literals)."""
+    op, left_node, right_node = node[1], node[2], node[3]
+    if op in ("==", "!=") and left_node[0] == "lit" and right_node[0] != "lit":
+        left_node, right_node = right_node, left_node
+    if op in ("==", "!=") and right_node[0] == "lit":
+        lit = right_node[1]
+        if isinstance(lit, str):  # only a string equals a string
+            left = _compile(left_node, reads)
+            if op == "==":
+                return lambda act: left(act) == lit
+            return lambda act: left(act) != lit
+        if lit is None:
+            left = _compile(left_node, reads)
+            if op == "==":
+                return lambda act: left(act) is None
+            return lambda act: left(act) is not None
+    if (
+        op == "in"
+        and right_node[0] == "list"
+        and right_node[1]
+        and all(n[0] == "lit" and isinstance(n[1], str) for n in right_node[1])
+    ):
+        members = frozenset(n[1] for n in right_node[1])
+        left = _compile(left_node, reads)
+
+        def member(act: Activation) -> bool:
+            value = left(act)
+            return value.__class__ is str and value in members
+
+        return member
+    return None
 
 
 def _call(node: Node, reads: set[tuple[str, str]]) -> Fn:

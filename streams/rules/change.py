@@ -75,6 +75,13 @@ class Change:
             object.__setattr__(self, "_activation", cached)
         return dict(cached)
 
+    def cel_variables(self) -> Mapping[str, Any]:
+        """The cached activation itself (read-only: compiled expressions never write)."""
+        if self._activation is None:
+            self.activation()
+        assert self._activation is not None
+        return self._activation
+
     def cel_context(self) -> Any:
         """The activation converted once for CEL and shared by every rule of this change
         (converting a dict per evaluation costs more than the evaluation itself)."""

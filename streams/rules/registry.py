@@ -15,7 +15,7 @@ from typing import Any, Literal
 from streams.rules.cel_expr import CelExpression
 from streams.rules.change import Change, Outcome
 from streams.rules.kpi_point import KpiPoint
-from streams.rules.model import RequiredFieldsRule, TransitionRule
+from streams.rules.model import ConditionRule, RequiredFieldsRule, TransitionRule
 from streams.rules.types import (
     condition,
     frequency,
@@ -38,32 +38,46 @@ EvaluateKpi = Callable[[Any, KpiPoint, Mapping[str, Any], datetime], Outcome]
 Kind = Literal["event", "timer", "kpi"]
 
 
+#: ``watched(rule, reads)``: fields whose change can make the rule fire or resolve, or
+#: ``None`` (any change). ``reads``: the record fields the rule's CEL (condition and
+#: ``resolve_when``) reads, or ``None`` when it reads more (``old``, ``event``...) or unknown.
+Watched = Callable[[Any, frozenset[str] | None], frozenset[str] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class RuleType:
     name: str
     evaluate: Evaluate
-    #: Fields whose change can make the rule fire or resolve; ``None``: any change.
-    watched_fields: Callable[[Any], frozenset[str] | None]
+    watched_fields: Watched
     kind: Kind = "event"
     evaluate_kpi: EvaluateKpi | None = None
 
 
-def _transition_fields(rule: TransitionRule) -> frozenset[str] | None:
-    return None if rule.condition else frozenset({rule.field})
+def _condition_fields(rule: ConditionRule, reads: frozenset[str] | None) -> frozenset[str] | None:
+    """A lasting condition on record fields can only change when one of them changes;
+    ``each_time`` fires on every change where it holds, so it meets every change."""
+    return None if rule.each_time else reads
 
 
-def _required_fields(rule: RequiredFieldsRule) -> frozenset[str] | None:
-    if rule.condition:
+def _transition_fields(rule: TransitionRule, reads: frozenset[str] | None) -> frozenset[str]:
+    return frozenset({rule.field})  # it never fires unless its field changed
+
+
+def _required_fields(
+    rule: RequiredFieldsRule, reads: frozenset[str] | None
+) -> frozenset[str] | None:
+    if reads is None:
         return None
-    return frozenset(rule.fields) | ({"stage"} if rule.when_stages is not None else frozenset())
+    stage = {"stage"} if rule.when_stages is not None else set()
+    return frozenset(rule.fields) | stage | reads
 
 
-def _any_field(rule: Any) -> frozenset[str] | None:
+def _any_field(rule: Any, reads: frozenset[str] | None) -> frozenset[str] | None:
     return None
 
 
-def _frequency_fields(rule: Any) -> frozenset[str] | None:
-    return None if rule.condition or rule.fields is None else frozenset(rule.fields)
+def _frequency_fields(rule: Any, reads: frozenset[str] | None) -> frozenset[str] | None:
+    return None if rule.fields is None else frozenset(rule.fields)  # the condition filters
 
 
 def _not_event_driven(
@@ -74,7 +88,7 @@ def _not_event_driven(
 
 REGISTRY: Mapping[str, RuleType] = MappingProxyType(
     {
-        "condition": RuleType("condition", condition.evaluate, _any_field),
+        "condition": RuleType("condition", condition.evaluate, _condition_fields),
         "transition": RuleType("transition", transition.evaluate, _transition_fields),
         "required_fields": RuleType("required_fields", required_fields.evaluate, _required_fields),
         "inactivity": RuleType("inactivity", inactivity.evaluate, _any_field, kind="timer"),

@@ -34,6 +34,14 @@ class CompiledRule:
     def id(self) -> str:
         return self.rule.id
 
+    @property
+    def create_only(self) -> bool:
+        """A point rule whose condition requires ``event.op == "create"``: only a record's
+        creation can make it fire (it never resolves, being a point rule)."""
+        point = self.spec.name == "condition" and getattr(self.rule, "each_time", False)
+        fast = self.guard.fast if self.guard is not None else None
+        return point and fast is not None and fast.create_only
+
     def evaluate(self, change: Change, state: Mapping[str, Any]) -> Outcome:
         return self.spec.evaluate(self.rule, change, state, self.guard)
 
@@ -61,13 +69,34 @@ def compile_rule(rule: Rule) -> CompiledRule:
                     name,
                     f"unknown placeholder {{{path}}}; use one of {sorted(_TEMPLATE_ROOTS)}",
                 )
+    guard = _compile_expr(rule, "condition", rule.condition)
+    resolve = _compile_expr(rule, "resolve_when", rule.resolve_when)
+    entity = rule.applies_to.entity.value
     return CompiledRule(
         rule=rule,
         spec=spec,
-        guard=_compile_expr(rule, "condition", rule.condition),
-        resolve=_compile_expr(rule, "resolve_when", rule.resolve_when),
-        watched=spec.watched_fields(rule),
+        guard=guard,
+        resolve=resolve,
+        watched=spec.watched_fields(rule, record_reads(entity, guard, resolve)),
     )
+
+
+def record_reads(entity: str, *exprs: CelExpression | None) -> frozenset[str] | None:
+    """The record fields the expressions read (``<entity>.f`` or ``record.f``), or ``None``
+    when they read anything else (``old``, ``event``, ``changed``, a whole record) or are
+    beyond the compiled subset: then only "any change" is safe."""
+    fields: set[str] = set()
+    for expr in exprs:
+        if expr is None:
+            continue
+        reads = expr.reads
+        if reads is None:
+            return None
+        for var, name in reads:
+            if var not in (entity, "record") or name == "*":
+                return None
+            fields.add(name)
+    return frozenset(fields)
 
 
 @dataclass(frozen=True)
@@ -80,6 +109,7 @@ class RuleSet:
     _by_field: Mapping[tuple[str, str], tuple[CompiledRule, ...]] = field(
         default_factory=dict, repr=False
     )
+    _all: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _order: Mapping[str, int] = field(default_factory=dict, repr=False)
     #: Every CEL variable the enabled rules refer to (the engine converts only these).
     variables: frozenset[str] = frozenset()
@@ -89,10 +119,14 @@ class RuleSet:
         ordered = tuple(sorted(compiled, key=lambda c: c.id))
         any_field: dict[str, list[CompiledRule]] = defaultdict(list)
         by_field: dict[tuple[str, str], list[CompiledRule]] = defaultdict(list)
+        every: dict[str, list[CompiledRule]] = defaultdict(list)
         for c in ordered:
             if not c.rule.enabled or c.spec.kind == "kpi":
                 continue
             entity = c.rule.applies_to.entity.value
+            every[entity].append(c)
+            if c.create_only:
+                continue  # met through ``candidates(create=True)`` only
             if c.watched is None:
                 any_field[entity].append(c)
             else:
@@ -108,6 +142,7 @@ class RuleSet:
             version=digest if ordered else "empty",
             _any={k: tuple(v) for k, v in any_field.items()},
             _by_field={k: tuple(v) for k, v in by_field.items()},
+            _all={k: tuple(v) for k, v in every.items()},
             _order={c.id: i for i, c in enumerate(ordered)},
             variables=frozenset(
                 name
@@ -123,8 +158,15 @@ class RuleSet:
         index = self._order.get(rule_id)
         return None if index is None else self.rules[index]
 
-    def candidates(self, entity: str, changed: Iterable[str]) -> Sequence[CompiledRule]:
-        """Rules of ``entity`` that a change of ``changed`` fields can make fire or resolve."""
+    def candidates(
+        self, entity: str, changed: Iterable[str], *, create: bool = False
+    ) -> Sequence[CompiledRule]:
+        """Rules of ``entity`` that a change of ``changed`` fields can make fire or resolve.
+
+        A creation meets every rule of its entity: each field goes from absent to its
+        value, or stays absent, which a rule may be about (a required field missing)."""
+        if create:
+            return self._all.get(entity, ())
         found = list(self._any.get(entity, ()))
         by_field = self._by_field
         if by_field:

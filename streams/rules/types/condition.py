@@ -18,5 +18,5 @@ def evaluate(
     rule: ConditionRule, change: Change, state: Mapping[str, Any], guard: CelExpression | None
 ) -> Outcome:
     assert guard is not None, "condition rules always carry their compiled condition"
-    holds = guard.evaluate_bool(change.cel_context())
+    holds = guard.holds(change)
     return Outcome(holds=holds, evidence={"condition": rule.condition}, point=rule.each_time)

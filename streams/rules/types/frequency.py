@@ -22,7 +22,7 @@ def evaluate(
         return NOT_HOLDING
     if rule.fields is not None and not change.changed.intersection(rule.fields):
         return NOT_HOLDING
-    if guard is not None and not guard.evaluate_bool(change.activation()):
+    if guard is not None and not guard.holds(change):
         return NOT_HOLDING
     ts = change.event.occurred_at.timestamp()
     horizon = ts - rule.window.total_seconds()

@@ -33,7 +33,7 @@ def evaluate(
 ) -> Outcome:
     if change.event.op is Op.DELETE:
         return DISARMED
-    if guard is not None and not guard.evaluate_bool(change.activation()):
+    if guard is not None and not guard.holds(change):
         return DISARMED
     if state.get("done"):
         return Outcome(holds=False, evidence={"reason": "activity seen"}, state=state)

@@ -48,7 +48,7 @@ def evaluate(
 ) -> Outcome:
     if change.event.op is Op.DELETE:
         return Outcome(holds=False, evidence={}, state={})
-    if guard is not None and not guard.evaluate_bool(change.activation()):
+    if guard is not None and not guard.holds(change):
         return Outcome(holds=False, evidence={}, state={})
     raw = change.after.get(rule.field)
     if is_blank(raw):

@@ -20,7 +20,7 @@ def evaluate(
     after = change.after
     if rule.when_stages is not None and after.get("stage") not in rule.when_stages:
         return NOT_HOLDING
-    if guard is not None and not guard.evaluate_bool(change.cel_context()):
+    if guard is not None and not guard.holds(change):
         return NOT_HOLDING
     missing = [name for name in rule.fields if is_blank(after.get(name))]
     if not missing:

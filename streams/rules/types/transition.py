@@ -66,6 +66,6 @@ def evaluate(
         evidence.update({"pushes": pushes, "days_pushed": (new_d - old_d).days})
         if pushes < rule.min_pushes:
             return Outcome(holds=False, evidence=evidence, state=new_state)
-    if guard is not None and not guard.evaluate_bool(change.cel_context()):
+    if guard is not None and not guard.holds(change):
         return Outcome(holds=False, evidence=evidence, state=new_state)
     return Outcome(holds=True, evidence=evidence, point=True, state=new_state)
