@@ -9,7 +9,8 @@ id; ``sequence`` increases with each status of the episode. Reminders follow the
 is an ESCALATED alert to the owner's manager.
 
 Episode state: ``{"id", "seq", "at" (fired, epoch s), "ev" (cause), "n" (reminders sent),
-"next" (next reminder, epoch s), "esc" (manager escalated to)}``.
+"next" (next reminder, epoch s), "esc" (manager escalated to), "rv"/"sv" (rule version and
+severity it opened with)}``.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ def step_context(
         opened: Episode = {
             "id": alert_id, "seq": 1, "at": now.timestamp(), "ev": ctx.cause, "n": 0,
             "evd": dict(outcome.evidence),
+            # enough to close it even once the rule is gone (streams.alerting.retired)
+            "rv": compiled.rule.version, "sv": compiled.rule.severity.value,
         }  # fmt: skip
         nxt = _next_reminder(compiled, 0, now.timestamp())
         if nxt is not None:

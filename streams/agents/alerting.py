@@ -25,6 +25,7 @@ from typing import Any
 from streams.alerting.board import AlertBoard
 from streams.alerting.budget import NotificationBudget
 from streams.alerting.gate import Gate
+from streams.alerting.retired import retired_ids, retired_rules
 from streams.alerting.silences import SilenceBook
 from streams.alerting.timed import fire_due, process_kpis
 from streams.app import RAW, RAW_SER, Pulse
@@ -33,6 +34,7 @@ from streams.contracts.alerts import AlertEvent
 from streams.decode import RawRecord
 from streams.engine import BatchResult
 from streams.org import OrgDirectory
+from streams.rules.ruleset import RuleSet
 from streams.state import decode_state
 from streams.timers import TimerIndex
 
@@ -92,18 +94,34 @@ def _assigned(pulse: Pulse) -> set[int] | None:
 
 
 def rebuild_index(pulse: Pulse, partitions: set[int]) -> int:
-    """Rebuild the timer heap from the table (after recovery or a rebalance)."""
+    """Rebuild the timer heap from the table (after recovery, a rebalance, or a rule set that
+    lost or retyped a rule)."""
     rt = runtime(pulse)
     rt.index.clear()
     from streams.engine import next_due
 
+    rules = pulse.engine.rules
     for key, blob in list(pulse.entity_table.data.items()):
         state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
         if state is None or state.get("p") not in partitions:
             continue
-        rt.index.schedule(bytes(key), next_due(state))
+        # episodes of deleted or retyped rules: resolved at the next scan
+        due = 0.0 if retired_rules(state, rules) else next_due(state)
+        rt.index.schedule(bytes(key), due)
     pulse.metrics.timers_pending.set(len(rt.index))
     return len(rt.index)
+
+
+def on_rules_swapped(pulse: Pulse, before: RuleSet, after: RuleSet) -> None:
+    """A rule deleted or retyped: rebuild the timer index at the next tick, which schedules
+    the states holding its open episodes (one table pass per such rule change, none per
+    event)."""
+    gone = retired_ids(before, after)
+    rt = pulse.extras.get("alerting")
+    if gone and rt is not None:
+        rt.generation = None
+        log.info("rule(s) %s deleted or retyped: their open episodes resolve at the next "
+                 "timer scan", sorted(gone))  # fmt: skip
 
 
 async def timer_tick(pulse: Pulse) -> int:
@@ -171,6 +189,7 @@ def register(pulse: Pulse) -> None:
     )  # fmt: skip
     rt.silences_topic = app.topic(settings.silences_topic, partitions=1, **RAW, **RAW_SER)
     pulse.extras["alerting"] = rt
+    pulse.extras.setdefault("rule_hooks", []).append(partial(on_rules_swapped, pulse))
     kpis_topic = app.topic(
         settings.kpis_topic, partitions=settings.topic_partitions, **RAW, **RAW_SER
     )
