@@ -112,10 +112,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     pulse.swap_rules(initial_rules(settings))
 
     from streams import web, web_alerts
-    from streams.agents import alerting, housekeeping, ingest, kpis, rules_feed
+    from streams.agents import alerting, frequency, housekeeping, ingest, kpis, rules_feed
     from streams.api import rules as rules_api
 
     alerting.register(pulse)
+    frequency.register(pulse)
     ingest.register(pulse)
     rules_feed.register(pulse)
     housekeeping.register(pulse)

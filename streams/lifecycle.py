@@ -101,7 +101,12 @@ def _alert(
 
 def _episode_id(compiled: CompiledRule, ctx: AlertContext) -> str:
     subject = ctx.subject
-    where = subject.entity if subject.kind == "entity" else f"kpi:{subject.scope}"
+    if subject.kind == "entity":
+        where = subject.entity
+    elif subject.kind == "owner":
+        where = "owner"
+    else:
+        where = f"kpi:{subject.scope}"
     return make_alert_id(compiled.id, where or "", subject.id, ctx.cause)
 
 

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
         return self.topic("kpi-facts")
 
     @property
+    def frequency_topic(self) -> str:
+        """Internal: matching changes of ``frequency`` rules counted per owner, keyed by owner."""
+        return self.topic("frequency")
+
+    @property
     def bootstrap_servers(self) -> str:
         """Bootstrap servers as plain ``host:port,host:port`` for aiokafka clients."""
         raw = self.broker.removeprefix("kafka://")
