@@ -25,10 +25,12 @@ log = logging.getLogger(__name__)
 
 async def ship_counts(pulse: Pulse, table: Any, result: BatchResult) -> None:
     """Alerts (gated) acknowledged, then the count states to the changelog."""
-    from streams.agents.alerting import gate_alerts
+    from streams.agents.alerting import gate_alerts, gate_ready
     from streams.agents.ingest import count_batch
 
     send = pulse.app.producer.send
+    if result.alerts:
+        await gate_ready(pulse)
     result.alerts = gate_alerts(pulse, result.alerts)
     count_batch(pulse, result)
     futures = []
