@@ -218,7 +218,7 @@ async def feed_loop(pulse: Pulse) -> None:
                         if error:
                             log.warning("silence %r refused: %s", record.key, error)
                     else:
-                        read_alert(rt, record.value, record.timestamp)
+                        read_alert(rt, record.value, record.timestamp, pulse.engine.clock())
             pulse.metrics.silences_active.set(len(rt.silences.active(utcnow())))
             if rt.alerts_read.is_set():
                 continue
@@ -232,7 +232,7 @@ async def feed_loop(pulse: Pulse) -> None:
         await consumer.stop()
 
 
-def read_alert(rt: AlertingRuntime, value: bytes | None, timestamp_ms: int) -> None:
+def read_alert(rt: AlertingRuntime, value: bytes | None, timestamp_ms: int, now: datetime) -> None:
     """One crm.alerts record into the board and the budget (at its Kafka timestamp)."""
     if not value:
         return
@@ -243,7 +243,7 @@ def read_alert(rt: AlertingRuntime, value: bytes | None, timestamp_ms: int) -> N
     if not isinstance(alert, dict):
         return
     rt.board.apply(alert)
-    rt.budget.observe(alert, datetime.fromtimestamp(timestamp_ms / 1000.0, tz=UTC))
+    rt.budget.observe(alert, datetime.fromtimestamp(timestamp_ms / 1000.0, tz=UTC), now)
 
 
 def register(pulse: Pulse) -> None:

@@ -103,9 +103,12 @@ class NotificationBudget:
         window.held[key] = (alert.rule_id, alert.severity)
         return False
 
-    def observe(self, alert: Mapping[str, Any], at: datetime) -> None:
-        """Record one alert read from ``crm.alerts`` (``at``: its Kafka timestamp)."""
+    def observe(self, alert: Mapping[str, Any], at: datetime, now: datetime | None = None) -> None:
+        """Record one alert read from ``crm.alerts`` (``at``: its Kafka timestamp); alerts
+        of windows ended more than a window before ``now`` are of no use and skipped."""
         if self.per_hour <= 0:
+            return
+        if now is not None and self.window_of(at) < self.window_of(now) - self.window_s:
             return
         owner = alert.get("owner_id")
         status = alert.get("status")
@@ -146,13 +149,14 @@ class NotificationBudget:
             end = window.start + self.window_s
             if ts < end + self.grace_s:
                 continue
-            if window.held and not window.digested and owns(window.owner):
-                window.digested = True
-                out.append(self._digest(window))
-            if ts >= end + self.window_s + self.grace_s:
+            if ts >= end + self.window_s + self.grace_s:  # too old to be digested now
                 del self._windows[key]
                 for alert_key in (*window.sent, *window.held):
                     self._where.pop(alert_key, None)
+                continue
+            if window.held and not window.digested and owns(window.owner):
+                window.digested = True
+                out.append(self._digest(window))
         return out
 
     def counts(self, owner: str, now: datetime) -> tuple[int, int]:

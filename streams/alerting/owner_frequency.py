@@ -42,10 +42,10 @@ def owner_partition(owner: str, partitions: int) -> int:
     return zlib.crc32(owner.encode()) % partitions
 
 
-def owner_rules(rules: RuleSet) -> list[CompiledRule]:
-    """Enabled ``frequency`` rules counted per owner."""
+def owner_rules(rules: RuleSet) -> list[tuple[CompiledRule, FrequencyRule]]:
+    """Enabled ``frequency`` rules counted per owner (compiled, and their model)."""
     return [
-        c for c in rules.rules
+        (c, c.rule) for c in rules.rules
         if c.rule.enabled and isinstance(c.rule, FrequencyRule) and c.rule.per == "owner"
     ]  # fmt: skip
 
@@ -79,8 +79,7 @@ def owner_hits(rules: RuleSet, changes: Sequence[Change]) -> OwnerHits:
         return out
     for change in changes:
         owner = change.owner or change.event.owner_id
-        for compiled in scoped:
-            rule: FrequencyRule = compiled.rule  # type: ignore[assignment]
+        for compiled, rule in scoped:
             if not _applies(rule, change, owner or ""):
                 continue
             try:

@@ -356,4 +356,4 @@ async def test_every_worker_holds_every_rule_and_seeding_happens_once(
     _, listing = http(second, "GET", "/rules")
     _, listing_first = http(first, "GET", "/rules")
     assert listing["version"] == listing_first["version"]
-    assert len(listing["rules"]) == 23
+    assert len(listing["rules"]) == 24

@@ -99,3 +99,21 @@ def test_windows_grace_silences_and_never_held_statuses() -> None:
     assert gated(budget, [alert(6)], T0 + timedelta(seconds=70))[0].notify
     budget.digests(T0 + timedelta(minutes=3))
     assert budget.counts("rep-1", T0 + timedelta(seconds=10)) == (0, 0)
+
+
+def test_history_older_than_a_window_is_neither_kept_nor_digested() -> None:
+    now = T0 + timedelta(hours=5, minutes=1)
+    budget = NotificationBudget(per_hour=1)
+    old = gated(NotificationBudget(per_hour=1), [alert(1), alert(2)], T0)  # 5 hours ago
+    last = gated(NotificationBudget(per_hour=1), [alert(3), alert(4)],
+                 T0 + timedelta(hours=4, minutes=30))  # the previous window  # fmt: skip
+    for record, at in [
+        *((r, T0) for r in on_topic(old)),
+        *((r, T0 + timedelta(hours=4, minutes=30)) for r in on_topic(last)),
+    ]:
+        budget.observe(record, at, now)  # fmt: skip
+    assert budget.counts("rep-1", T0) == (0, 0)  # skipped: five hours old
+    # the previous window ended without a digest on the topic: it is sent now, once
+    [digest] = budget.digests(now)
+    assert digest.evidence["alert_ids"] == ["a4"]
+    assert budget.digests(now + timedelta(hours=1)) == []

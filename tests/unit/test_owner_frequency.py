@@ -80,7 +80,7 @@ def test_tally_replayed_hits_never_count_twice() -> None:
 def test_owner_hits_pick_matching_changes_keyed_by_owner() -> None:
     rules = RuleSet.build([rule(**LOST), rule(id="per-record", type="frequency", count=2,
                                              window="P1D")])  # fmt: skip
-    assert [c.id for c in owner_rules(rules)] == ["lost-3"]
+    assert [c.id for c, _ in owner_rules(rules)] == ["lost-3"]
     lost = change({"stage": "Proposal"}, {"stage": "Lost"}, owner="rep-7", event_id="x1")
     won = change({"stage": "Proposal"}, {"stage": "Won"}, owner="rep-7")
     amount = change({"stage": "Lost"}, {"amount": 5.0}, owner="rep-7")
