@@ -43,8 +43,12 @@ class Pulse:
         return value if value is None or isinstance(value, bytes) else bytes(value)
 
     def swap_rules(self, rules: RuleSet) -> None:
-        """Atomically replace the live rule set (the next batch uses it)."""
+        """Atomically replace the live rule set (the next batch uses it); then calls the
+        ``rule_hooks`` in ``extras`` with the previous and the new set."""
+        previous = self.engine.rules
         self.engine.rules = rules
+        for hook in self.extras.get("rule_hooks", ()):
+            hook(previous, rules)
         self.metrics.rule_reloads.labels(result="ok").inc()
         self.metrics.rules_live.set(sum(1 for c in rules.rules if c.rule.enabled))
         self.metrics.rules_version.clear()
@@ -108,10 +112,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     pulse.swap_rules(initial_rules(settings))
 
     from streams import web, web_alerts
-    from streams.agents import alerting, housekeeping, ingest, kpis, rules_feed
+    from streams.agents import alerting, frequency, housekeeping, ingest, kpis, rules_feed
     from streams.api import rules as rules_api
 
     alerting.register(pulse)
+    frequency.register(pulse)
     ingest.register(pulse)
     rules_feed.register(pulse)
     housekeeping.register(pulse)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.alerting.retired import retire_record
 from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.deadletter import DeadLetter
@@ -151,6 +152,10 @@ class Engine:
             state["o"] = event.owner_id
         if event.op is Op.DELETE:
             state["x"] = True
+        if state.get("a"):  # open episodes of deleted or retyped rules end on this touch
+            result.alerts.extend(
+                retire_record(state, rules, event.entity.value, event.entity_id, now)
+            )
         if not changed:
             stats.no_change += 1
             return state

@@ -9,7 +9,8 @@ id; ``sequence`` increases with each status of the episode. Reminders follow the
 is an ESCALATED alert to the owner's manager.
 
 Episode state: ``{"id", "seq", "at" (fired, epoch s), "ev" (cause), "n" (reminders sent),
-"next" (next reminder, epoch s), "esc" (manager escalated to)}``.
+"next" (next reminder, epoch s), "esc" (manager escalated to), "rv"/"sv" (rule version and
+severity it opened with)}``.
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def _alert(
 
 def _episode_id(compiled: CompiledRule, ctx: AlertContext) -> str:
     subject = ctx.subject
-    where = subject.entity if subject.kind == "entity" else f"kpi:{subject.scope}"
+    if subject.kind == "entity":
+        where = subject.entity
+    elif subject.kind == "owner":
+        where = "owner"
+    else:
+        where = f"kpi:{subject.scope}"
     return make_alert_id(compiled.id, where or "", subject.id, ctx.cause)
 
 
@@ -133,6 +139,8 @@ def step_context(
         opened: Episode = {
             "id": alert_id, "seq": 1, "at": now.timestamp(), "ev": ctx.cause, "n": 0,
             "evd": dict(outcome.evidence),
+            # enough to close it even once the rule is gone (streams.alerting.retired)
+            "rv": compiled.rule.version, "sv": compiled.rule.severity.value,
         }  # fmt: skip
         nxt = _next_reminder(compiled, 0, now.timestamp())
         if nxt is not None:

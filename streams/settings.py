@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     notify_budget_per_hour: int = Field(
         0, ge=0, description="Notifications per owner per hour before digesting (0: no limit)."
     )
+    notify_budget_window_s: float = Field(
+        3600.0, gt=0, description="Length of the budget window (s, UTC-aligned; one hour)."
+    )
     org_directory_file: Path | None = Field(
         None, description="CSV/YAML org directory: owner -> manager, team, region, timezone."
     )
@@ -173,6 +176,11 @@ class Settings(BaseSettings):
     @property
     def kpi_facts_topic(self) -> str:
         return self.topic("kpi-facts")
+
+    @property
+    def frequency_topic(self) -> str:
+        """Internal: matching changes of ``frequency`` rules counted per owner, keyed by owner."""
+        return self.topic("frequency")
 
     @property
     def bootstrap_servers(self) -> str:

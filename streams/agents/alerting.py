@@ -5,7 +5,9 @@
 * the ``alert-timers`` timer (every ``alert_tick_s``): due records and KPI series are
   judged again (:func:`streams.alerting.timed.fire_due`), reminders and digests go out.
 * the ``alert-feeds`` task: reads ``crm.silences`` and ``crm.alerts`` (every partition,
-  no consumer group) into the silence book and the alert board.
+  no consumer group) into the silence book, the alert board and the notification budget
+  (rebuilt from the topic after a start before the first alert is gated; digests are sent
+  by the worker owning the owner's partition of the owner-keyed topic).
 
 Every writer of the entity table (ingest, KPI rules, timers) reads, judges and applies its
 new states without awaiting in between, then hands the result to the ingest shipper
@@ -19,12 +21,17 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+
+import orjson
 
 from streams.alerting.board import AlertBoard
 from streams.alerting.budget import NotificationBudget
 from streams.alerting.gate import Gate
+from streams.alerting.owner_frequency import owner_partition
+from streams.alerting.retired import retired_ids, retired_rules
 from streams.alerting.silences import SilenceBook
 from streams.alerting.timed import fire_due, process_kpis
 from streams.app import RAW, RAW_SER, Pulse
@@ -33,10 +40,18 @@ from streams.contracts.alerts import AlertEvent
 from streams.decode import RawRecord
 from streams.engine import BatchResult
 from streams.org import OrgDirectory
+from streams.rules.ruleset import RuleSet
 from streams.state import decode_state
 from streams.timers import TimerIndex
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds after a budget window ends before its digests go out (the other workers' alerts
+#: of that window are read back from crm.alerts meanwhile).
+DIGEST_GRACE_S = 5.0
+#: Longest wait of the gate for crm.alerts to be read up to its end after a start.
+GATE_WAIT_S = 30.0
 
 
 @dataclass
@@ -49,6 +64,9 @@ class AlertingRuntime:
     index: TimerIndex = field(default_factory=TimerIndex)
     generation: tuple[int, int] | None = None
     silences_topic: Any = None
+    #: Set once crm.alerts has been read up to its end as of the start (budget rebuilt).
+    alerts_read: asyncio.Event = field(default_factory=asyncio.Event)
+    gate_wait_over: bool = False
 
 
 def runtime(pulse: Pulse) -> AlertingRuntime:
@@ -66,6 +84,20 @@ def gate_alerts(pulse: Pulse, alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
     for (rule, reason), n in counts.items():
         pulse.metrics.alerts_muted.labels(rule=rule, reason=reason).inc(n)
     return gated
+
+
+async def gate_ready(pulse: Pulse) -> None:
+    """Before the first alert is gated after a start, wait until the budget has been rebuilt
+    from crm.alerts (at most ``GATE_WAIT_S``; then gate with what has been read, and say so)."""
+    rt = pulse.extras.get("alerting")
+    if rt is None or rt.gate_wait_over or rt.budget.per_hour <= 0 or rt.alerts_read.is_set():
+        return
+    try:
+        await asyncio.wait_for(rt.alerts_read.wait(), timeout=GATE_WAIT_S)
+    except TimeoutError:
+        rt.gate_wait_over = True
+        log.warning("crm.alerts not read to its end after %.0f s: the notification budget "
+                    "goes on with the alerts read so far", GATE_WAIT_S)  # fmt: skip
 
 
 def after_write(pulse: Pulse, result: BatchResult) -> None:
@@ -91,19 +123,45 @@ def _assigned(pulse: Pulse) -> set[int] | None:
             if tp.topic == pulse.settings.events_topic}  # fmt: skip
 
 
+def _owner_partitions(pulse: Pulse) -> set[int] | None:
+    """Partitions of the owner-keyed topic this worker owns: the owners whose digests it
+    sends (every owner belongs to one partition, so to one worker)."""
+    consumer = pulse.app.consumer
+    if consumer is None:
+        return None
+    topic = pulse.settings.frequency_topic
+    return {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+
+
 def rebuild_index(pulse: Pulse, partitions: set[int]) -> int:
-    """Rebuild the timer heap from the table (after recovery or a rebalance)."""
+    """Rebuild the timer heap from the table (after recovery, a rebalance, or a rule set that
+    lost or retyped a rule)."""
     rt = runtime(pulse)
     rt.index.clear()
     from streams.engine import next_due
 
+    rules = pulse.engine.rules
     for key, blob in list(pulse.entity_table.data.items()):
         state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
         if state is None or state.get("p") not in partitions:
             continue
-        rt.index.schedule(bytes(key), next_due(state))
+        # episodes of deleted or retyped rules: resolved at the next scan
+        due = 0.0 if retired_rules(state, rules) else next_due(state)
+        rt.index.schedule(bytes(key), due)
     pulse.metrics.timers_pending.set(len(rt.index))
     return len(rt.index)
+
+
+def on_rules_swapped(pulse: Pulse, before: RuleSet, after: RuleSet) -> None:
+    """A rule deleted or retyped: rebuild the timer index at the next tick, which schedules
+    the states holding its open episodes (one table pass per such rule change, none per
+    event)."""
+    gone = retired_ids(before, after)
+    rt = pulse.extras.get("alerting")
+    if gone and rt is not None:
+        rt.generation = None
+        log.info("rule(s) %s deleted or retyped: their open episodes resolve at the next "
+                 "timer scan", sorted(gone))  # fmt: skip
 
 
 async def timer_tick(pulse: Pulse) -> int:
@@ -123,7 +181,12 @@ async def timer_tick(pulse: Pulse) -> int:
     # read, judge and apply without awaiting in between; the shipper keeps the order
     keys = rt.index.pop_due(now.timestamp(), pulse.settings.timer_batch)
     result = fire_due(pulse.engine.rules, keys, pulse.state_get, now, rt.org, partitions)
-    result.alerts.extend(rt.budget.digests(now))
+    owners = _owner_partitions(pulse)
+    if owners is not None and rt.alerts_read.is_set():
+        parts = pulse.settings.topic_partitions
+        result.alerts.extend(
+            rt.budget.digests(now, lambda owner: owner_partition(owner, parts) in owners)
+        )
     if not keys and not result.alerts:
         return 0
     await submit(pulse, result)
@@ -135,6 +198,8 @@ async def feed_loop(pulse: Pulse) -> None:
     """Silences and alerts (all partitions) into the silence book and the board."""
     from aiokafka import AIOKafkaConsumer
 
+    from streams.rules.live import behind
+
     rt = runtime(pulse)
     s = pulse.settings
     consumer = AIOKafkaConsumer(
@@ -142,6 +207,7 @@ async def feed_loop(pulse: Pulse) -> None:
         auto_offset_reset="earliest", group_id=None, enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()
+    ends: dict[Any, int] | None = None  # where crm.alerts ended when this read began
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
@@ -152,10 +218,32 @@ async def feed_loop(pulse: Pulse) -> None:
                         if error:
                             log.warning("silence %r refused: %s", record.key, error)
                     else:
-                        rt.board.apply_record(record.value)
+                        read_alert(rt, record.value, record.timestamp, pulse.engine.clock())
             pulse.metrics.silences_active.set(len(rt.silences.active(utcnow())))
+            if rt.alerts_read.is_set():
+                continue
+            if ends is None:  # every partition is assigned at once (no consumer group)
+                tps = [tp for tp in consumer.assignment() if tp.topic == s.alerts_topic]
+                ends = await consumer.end_offsets(tps) if tps else None
+            if ends is not None and not await behind(consumer, ends):
+                rt.alerts_read.set()
+                log.info("alerts read to their end: notification budget rebuilt")
     finally:
         await consumer.stop()
+
+
+def read_alert(rt: AlertingRuntime, value: bytes | None, timestamp_ms: int, now: datetime) -> None:
+    """One crm.alerts record into the board and the budget (at its Kafka timestamp)."""
+    if not value:
+        return
+    try:
+        alert = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(alert, dict):
+        return
+    rt.board.apply(alert)
+    rt.budget.observe(alert, datetime.fromtimestamp(timestamp_ms / 1000.0, tz=UTC), now)
 
 
 def register(pulse: Pulse) -> None:
@@ -164,13 +252,16 @@ def register(pulse: Pulse) -> None:
     org = OrgDirectory.load(settings.org_directory_file)
     pulse.engine.org = org
     silences = SilenceBook()
-    budget = NotificationBudget(settings.notify_budget_per_hour)
+    budget = NotificationBudget(
+        settings.notify_budget_per_hour, settings.notify_budget_window_s, DIGEST_GRACE_S
+    )
     rt = AlertingRuntime(
         org=org, silences=silences, budget=budget, gate=Gate(silences, budget, org),
         board=AlertBoard(settings.alert_board_keep),
     )  # fmt: skip
     rt.silences_topic = app.topic(settings.silences_topic, partitions=1, **RAW, **RAW_SER)
     pulse.extras["alerting"] = rt
+    pulse.extras.setdefault("rule_hooks", []).append(partial(on_rules_swapped, pulse))
     kpis_topic = app.topic(
         settings.kpis_topic, partitions=settings.topic_partitions, **RAW, **RAW_SER
     )

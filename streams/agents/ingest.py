@@ -49,12 +49,14 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     """
     send = pulse.app.producer.send
     settings = pulse.settings
-    from streams.agents.alerting import after_write, gate_alerts
+    from streams.agents.alerting import after_write, gate_alerts, gate_ready
 
+    if result.alerts:
+        await gate_ready(pulse)  # after a start: the budget is rebuilt from crm.alerts first
     result.alerts = gate_alerts(pulse, result.alerts)  # silences + budget: notify or not
-    on_changes = pulse.extras.get("on_changes")  # KPI facts: acked before the state writes
-    if on_changes is not None and result.changes:
-        await on_changes(result)
+    if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
+        for on_changes in pulse.extras.get("change_hooks", ()):
+            await on_changes(result)
     futures = []
     for raw, dead in result.dead:
         futures.append(

@@ -1,7 +1,7 @@
 """The KPI agent: facts from the ingest batches, per-scope day buckets, snapshots out.
 
 The ingest agent hands each batch's accepted changes to :func:`forward` (hook
-``pulse.extras["on_changes"]``), which sends one message per scope to the internal
+``pulse.extras["change_hooks"]``), which sends one message per scope to the internal
 ``<prefix>.kpi-facts`` topic (key = scope) and awaits the acks before the ingest agent
 writes the entity states. The ``kpis`` agent applies them to the ``kpi-buckets`` table
 (changelogged, co-partitioned with the facts topic); a timer publishes the changed
@@ -92,7 +92,7 @@ def register(pulse: Pulse) -> None:
         await asyncio.gather(*futures)
         runtime.messages_sent += len(futures)
 
-    pulse.extras["on_changes"] = forward
+    pulse.extras.setdefault("change_hooks", []).append(forward)
     within = settings.batch_within_ms / 1000.0
 
     @app.agent(facts_topic, name="kpis")

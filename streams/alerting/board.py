@@ -29,8 +29,15 @@ class AlertBoard:
             return False
         try:
             alert = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return False
+        return self.apply(alert)
+
+    def apply(self, alert: Any) -> bool:
+        """Fold one decoded alert; ``False`` when unreadable or not newer than known."""
+        try:
             alert_id, sequence, status = alert["alert_id"], int(alert["sequence"]), alert["status"]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             return False
         known = self._open.get(alert_id) or self._closed.get(alert_id)
         if known is not None and int(known["sequence"]) >= sequence:

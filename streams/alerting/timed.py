@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from streams.alerting.retired import retire, retire_record
 from streams.contracts.alerts import AlertEvent, Subject
 from streams.contracts.events import ChangeEvent, Op
 from streams.decode import RawRecord
@@ -108,6 +109,8 @@ def _fire_record(
 ) -> None:  # fmt: skip
     change = _timer_change(key, state, now, org.timezone_of(state.get("o")))
     entity = change.event.entity.value
+    # open episodes of deleted or retyped rules end first (their rule cannot judge them)
+    result.alerts.extend(retire_record(state, rules, entity, change.event.entity_id, now))
     if state.get("x"):  # deleted: every open episode ends
         gone = Outcome(holds=False, evidence={"reason": "record deleted"})
         for rid in list(state.get("a", {})):
@@ -136,6 +139,9 @@ def _fire_series(
     point = read_point(state.get("k"), now)
     if isinstance(point, str):
         return
+    subject = Subject(kind="kpi", id=point.kpi, scope=point.scope)
+    owner = point.scope_id if point.scope_kind == "owner" else None
+    result.alerts.extend(retire(state, rules, subject, owner, now))
     for compiled in rules.kpi_rules(point.kpi):
         rid = compiled.id
         rule_state = state.get("r", {}).get(rid)

@@ -48,7 +48,8 @@ class _Type:
         return self.name
 
 
-TYPES = {name: _Type(name) for name in ("bool", "int", "double", "string", "null_type", "list", "map", "type")}  # fmt: skip
+_TYPE_NAMES = ("bool", "int", "double", "string", "null_type", "list", "map", "type")
+TYPES = {name: _Type(name) for name in _TYPE_NAMES}
 
 
 def type_of(value: Any) -> _Type:
@@ -92,7 +93,7 @@ def _tokens(source: str) -> list[tuple[str, str]]:
     while pos < len(source):
         m = _TOKEN.match(source, pos)
         if m is None or m.end() == pos:
-            raise Unsupported(f"unexpected text at {pos}: {source[pos:pos + 10]!r}")
+            raise Unsupported(f"unexpected text at {pos}: {source[pos : pos + 10]!r}")
         kind = m.lastgroup
         assert kind is not None
         out.append((kind, m.group(kind)))
@@ -370,7 +371,9 @@ def _div(a: Any, b: Any) -> Any:
         q = abs(a) // abs(b)
         return q if (a >= 0) == (b >= 0) else -q
     if b == 0:
-        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)  # fmt: skip
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
     return a / b
 
 
@@ -493,10 +496,14 @@ _CREATE = ("lit", "create")
 def _on_create(node: Node) -> bool:
     if node[0] == "and":
         return _on_create(node[1]) or _on_create(node[2])
-    return node[0] == "bin" and node[1] == "==" and (node[2], node[3]) in ((_OP, _CREATE), (_CREATE, _OP))
+    return (
+        node[0] == "bin"
+        and node[1] == "=="
+        and (node[2], node[3]) in ((_OP, _CREATE), (_CREATE, _OP))
+    )
 
 
-def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one case per node
+def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:
     tag = node[0]
     if tag == "lit":
         value = node[1]
@@ -511,7 +518,7 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:  # noqa: C901 - one
         name = node[1]
         if name in TYPES:
             tvalue = TYPES[name]
-            return lambda act: act[name] if name in act else tvalue
+            return lambda act: act.get(name, tvalue)
         reads.add((name, "*"))
         return lambda act: _variable(act, name)
     if tag == "sel":

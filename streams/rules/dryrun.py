@@ -1,14 +1,17 @@
 """``crm-pulse rules test``: run rules over saved events offline, through the very code
-the worker runs (:meth:`Engine.process`), with an in-memory state dict instead of the
-Faust table. Same events and rules in, same alerts out."""
+the worker runs (:meth:`Engine.process`, and the per-owner counting of ``frequency`` rules),
+with in-memory state dicts instead of the Faust tables. Same events and rules in, same
+alerts out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
+from streams.alerting.owner_frequency import count_hits, owner_hits
 from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
 from streams.decode import RawRecord
@@ -33,6 +36,20 @@ def _key(line: bytes) -> bytes | None:
     return str(entity_id).encode() if entity_id is not None else None
 
 
+def _owner_counts(
+    rules: RuleSet, result: BatchResult, counts: dict[bytes, bytes], now: datetime
+) -> list[AlertEvent]:
+    """``frequency`` rules counted per owner, as the worker does after its repartition."""
+    found = owner_hits(rules, result.changes)
+    if not found.messages:
+        return []
+    records = [RawRecord("owners", 0, i, owner.encode(), value)
+               for i, (owner, value) in enumerate(found.messages)]  # fmt: skip
+    counted = count_hits(rules, records, counts.get, now)
+    counts.update({key: blob for key, (_, blob) in counted.writes.items()})
+    return counted.alerts
+
+
 def run_events(
     rules: RuleSet,
     lines: Iterable[bytes],
@@ -44,6 +61,7 @@ def run_events(
     """Feed JSONL lines (one ChangeEvent each; blank lines skipped) through the engine."""
     engine = Engine(rules, dedup_window=dedup_window, clock=clock)
     state: dict[bytes, bytes] = {}
+    counts: dict[bytes, bytes] = {}  # frequency per owner: (rule, owner) -> count state
     out = DryRun()
     batch: list[RawRecord] = []
 
@@ -52,6 +70,7 @@ def run_events(
         for key, (_, blob) in result.writes.items():
             state[key] = blob
         out.alerts.extend(result.alerts)
+        out.alerts.extend(_owner_counts(rules, result, counts, engine.clock()))
         for raw, dead in result.dead:
             out.refused.append((raw.offset, dead.reason, dead.detail))
         for rid, n in result.stats.rule_errors.items():

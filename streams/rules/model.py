@@ -181,13 +181,20 @@ class OverdueRule(RuleBase):
 class FrequencyRule(RuleBase):
     """Fires when ``count`` matching changes happen within ``window`` for one key.
 
-    Counted per record; ``condition`` (CEL on the change) selects the matching changes.
+    ``per: record`` counts the changes of each record; ``per: owner`` counts the changes of
+    all the records of one owner (e.g. deals lost by one rep), across partitions.
+    ``condition`` (CEL on the change) selects the matching changes.
     """
 
     type: Literal["frequency"]
     count: int = Field(ge=2, description="Matching changes needed within the window.")
     window: timedelta = Field(description="Sliding window length.")
     fields: list[str] | None = Field(None, description="Only changes of these fields count.")
+    per: Literal["record", "owner"] = Field(
+        "record",
+        description="Counting key: each record, or each owner (all the records of one "
+        "owner_id, repartitioned by owner).",
+    )
 
 
 class KpiRuleBase(RuleBase):

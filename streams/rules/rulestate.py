@@ -4,9 +4,11 @@ Each record's state holds ``r`` (rule id -> rule state: counters, baselines), ``
 -> open alert episode) and ``t`` (rule id -> the rule type that wrote them). On a reload:
 
 - same ``id`` and same ``type`` (any other edit, e.g. a threshold): the state is kept;
-- same ``id``, another ``type``: the old state means nothing to the new type and is dropped
-  (an open episode is dropped without a RESOLVED alert);
+- same ``id``, another ``type``: the old state means nothing to the new type and is dropped;
 - rule deleted: its state is dropped from each record the next time the record changes.
+
+Open episodes of such rules are closed with a RESOLVED alert before this runs
+(:mod:`streams.alerting.retired`).
 
 State written before ``t`` existed is adopted by the current rule of that id.
 """

@@ -268,3 +268,53 @@ async def test_timers_move_with_their_partitions_on_rebalance(
         fired_at = datetime.fromisoformat(firing[0]["fired_at"])
         # on time: not before the deadline, late at most by the failover (session timeout)
         assert due <= fired_at <= due + timedelta(seconds=15), (d, fired_at, due)
+
+
+async def test_budget_survives_a_sigkill_and_digests_once(
+    worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path / "rules", [{
+        "id": "zero-amount", "type": "condition", "condition": "deal.amount <= 0.0",
+        "message": "{subject.id} has amount {deal.amount}",
+    }])  # fmt: skip
+    window = 60.0
+    env = {"rules_dir": str(rules), "notify_budget_per_hour": "2",
+           "notify_budget_window_s": str(window), "session_timeout_s": "6"}  # fmt: skip
+    first = worker_factory(**env)
+    s = first.settings
+    left = window - time.time() % window
+    if left < 45.0:  # room in this window for the alerts, a crash and a restart
+        await asyncio.sleep(left + 0.5)
+    start = datetime.fromtimestamp(time.time() - time.time() % window, tz=UTC)
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event(f"D-b{i}", "create", owner="rep-b", stage="Proposal", amount=0.0)
+        for i in range(3)
+    ])  # fmt: skip
+    alerts = await wait_alerts(s, lambda a: len(by(a, "zero-amount")) == 3)
+    before = by(alerts, "zero-amount")
+    assert len(before) == 3, (alerts, first.log_tail())
+    assert sorted(a["notify"] for a in before) == [False, True, True]
+    [held] = [a for a in before if a["held_back"]]
+    first.kill()  # the in-memory counts die with it
+    second = worker_factory(**env)
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-b3", "create", owner="rep-b", stage="Proposal", amount=0.0),
+        now_event("D-c0", "create", owner="rep-c", stage="Proposal", amount=0.0),
+    ])  # fmt: skip
+    alerts = await wait_alerts(s, lambda a: bool(by(a, "zero-amount", "D-b3"))
+                               and bool(by(a, "zero-amount", "D-c0")))  # fmt: skip
+    [after] = {a["sequence"]: a for a in by(alerts, "zero-amount", "D-b3")}.values()
+    assert after["held_back"] and not after["notify"], (after, second.log_tail())
+    assert by(alerts, "zero-amount", "D-c0")[0]["notify"]  # another owner: its own budget
+    assert time.time() < start.timestamp() + window, "the restart left the window"
+    # the window ends: one digest for rep-b, listing what both workers held back
+    alerts = await wait_alerts(s, lambda a: bool(by(a, "crm-pulse.digest")),
+                               timeout=window + 30.0)  # fmt: skip
+    everything = values(await read_all(s.bootstrap_servers, s.alerts_topic, settle=3.0))
+    digests = by(everything, "crm-pulse.digest")
+    assert len(digests) == 1, (digests, second.log_tail())
+    digest = digests[0]
+    assert digest["owner_id"] == "rep-b" and digest["status"] == "DIGEST"
+    assert digest["evidence"]["held"] == 2
+    assert set(digest["evidence"]["alert_ids"]) == {held["alert_id"], after["alert_id"]}
+    assert digest["evidence"]["window_start"] == start.isoformat()

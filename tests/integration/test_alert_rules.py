@@ -245,3 +245,108 @@ async def check_cli(worker: Any) -> None:
     removed = crm_pulse(worker, "silences", "remove", "maint-1")
     assert removed.returncode == 0
     assert "0 silence(s)" in crm_pulse(worker, "silences", "list").stdout
+
+
+async def test_deleting_or_retyping_a_rule_resolves_its_open_episodes(
+    worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    keep = {"id": "keep", "type": "condition", "condition": "deal.amount > 1000000.0",
+            "message": "{subject.id} is huge"}  # fmt: skip
+    doomed = {"id": "doomed", "type": "condition", "condition": "deal.amount <= 0.0",
+              "severity": "critical", "message": "{subject.id} has no amount"}  # fmt: skip
+    morph = {"id": "morph", "type": "condition", "condition": "deal.amount <= 0.0",
+             "message": "{subject.id} has no amount"}  # fmt: skip
+    rules = write_rules(tmp_path / "rules", [keep, doomed, morph])
+    worker = worker_factory(rules_dir=str(rules))
+    s = worker.settings
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-gone", "create", stage="Proposal", amount=0.0),
+    ])  # fmt: skip
+    alerts = await wait_alerts(s, lambda a: len(by(a, "doomed") + by(a, "morph")) == 2)
+    [fired] = by(alerts, "doomed", "D-gone", "FIRING")
+    [fired_morph] = by(alerts, "morph", "D-gone", "FIRING")
+    # delete `doomed` and turn `morph` into another type, with the CLI; the record never
+    # changes again: the timer scan closes both episodes
+    morphed = {"id": "morph", "type": "required_fields", "fields": ["next_step"],
+               "version": 2, "message": "{subject.id} lacks a next step"}  # fmt: skip
+    write_rules(tmp_path / "rules", [keep, morphed])
+    applied = crm_pulse(worker, "rules", "apply", "--prune", str(rules))
+    assert applied.returncode == 0, applied
+    assert "deleted    doomed" in applied.stdout, applied.stdout
+
+    def closed(alerts: list[dict[str, Any]]) -> bool:
+        return bool(by(alerts, "doomed", "D-gone", "RESOLVED")) and bool(
+            by(alerts, "morph", "D-gone", "RESOLVED"))  # fmt: skip
+
+    alerts = await wait_alerts(s, closed)
+    assert closed(alerts), (alerts, worker.log_tail())
+    [resolved] = by(alerts, "doomed", "D-gone", "RESOLVED")
+    assert (resolved["alert_id"], resolved["sequence"]) == (fired["alert_id"], 2)
+    assert resolved["evidence"] == {"reason": "rule deleted"}
+    assert resolved["severity"] == "critical" and resolved["owner_id"] == "rep-001"
+    [changed] = by(alerts, "morph", "D-gone", "RESOLVED")
+    assert (changed["alert_id"], changed["sequence"]) == (fired_morph["alert_id"], 2)
+    assert changed["evidence"] == {"reason": "rule changed"}
+    # a later change of the record opens nothing for the deleted rule, nor closes it twice
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-gone", "update", amount=-5.0, next_step="call"),
+    ])  # fmt: skip
+    await asyncio.sleep(2.0)
+    alerts = await wait_alerts(s, lambda a: False, timeout=3.0)
+    assert len(by(alerts, "doomed")) == 2 and len(by(alerts, "morph", status="RESOLVED")) == 1
+
+
+def _on_partitions(prefix: str, partitions: int, wanted: int) -> list[str]:
+    """Record ids whose events land on every partition of the input topic, in turn."""
+    from aiokafka.partitioner import murmur2
+
+    found: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    i = 0
+    while min(len(ids) for ids in found.values()) < wanted:
+        rid = f"{prefix}-{i}"
+        found[(murmur2(rid.encode()) & 0x7FFFFFFF) % partitions].append(rid)
+        i += 1
+    return [rid for group in zip(*found.values(), strict=False) for rid in group]
+
+
+async def test_frequency_per_owner_counts_across_partitions(
+    worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path / "rules", [{
+        "id": "owner-lost", "type": "frequency", "per": "owner", "count": 3, "window": "PT1H",
+        "fields": ["stage"], "condition": "deal.stage == 'Lost'",
+        "message": "{owner.id} lost {evidence.count} deals ({evidence.records_text})",
+    }])  # fmt: skip
+    worker = worker_factory(rules_dir=str(rules))
+    s = worker.settings
+    deals = _on_partitions("D-own", s.topic_partitions, 3)[:5]
+    lost = [now_event(d, "update", owner="rep-x", stage="Lost") for d in deals[:3]]
+    await produce(s.bootstrap_servers, s.events_topic, [
+        *[now_event(d, "create", owner="rep-x", stage="Proposal") for d in deals],
+        now_event("D-y1", "create", owner="rep-y", stage="Lost"),
+        now_event("D-y2", "create", owner="rep-y", stage="Lost"),
+        *lost,
+        lost[1],  # the same event again: counted once
+    ])  # fmt: skip
+    alerts = await wait_alerts(s, lambda a: bool(by(a, "owner-lost")))
+    [alert] = by(alerts, "owner-lost")
+    assert alert["status"] == "FIRING" and alert["owner_id"] == "rep-x"
+    assert alert["subject"] == {"kind": "owner", "entity": None, "id": "rep-x", "scope": None}
+    assert sorted(alert["evidence"]["records"]) == sorted(deals[:3])
+    assert len(alert["event_ids"]) == 3
+    # counted again from zero: two more losses of rep-x and rep-y's two fire nothing; a
+    # third of rep-x fires a second, different alert
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event(deals[3], "update", owner="rep-x", stage="Lost"),
+        now_event(deals[4], "update", owner="rep-x", stage="Lost"),
+    ])  # fmt: skip
+    await asyncio.sleep(3.0)
+    alerts = await wait_alerts(s, lambda a: False, timeout=2.0)
+    assert len(by(alerts, "owner-lost")) == 1, by(alerts, "owner-lost")
+    await produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-own-late", "create", owner="rep-x", stage="Lost"),
+    ])  # fmt: skip
+    alerts = await wait_alerts(s, lambda a: len(by(a, "owner-lost")) == 2)
+    second = by(alerts, "owner-lost")
+    assert len(second) == 2 and second[0]["alert_id"] != second[1]["alert_id"], second
+    assert not [a for a in alerts if a["owner_id"] == "rep-y"]

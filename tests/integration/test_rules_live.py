@@ -189,7 +189,7 @@ async def test_apply_edit_delete_without_restart(
     assert "deal-late-stage-missing-amount-or-next-step" in gone
     assert "test-big-deal" not in gone
     assert worker.proc is not None and worker.proc.pid == pid and worker.proc.poll() is None
-    assert metric(worker, "crm_pulse_rules_live") == 22.0
+    assert metric(worker, "crm_pulse_rules_live") == 23.0
 
 
 async def test_invalid_rule_is_refused_and_previous_version_keeps_firing(
@@ -345,7 +345,7 @@ async def test_every_worker_holds_every_rule_and_seeding_happens_once(
     second = worker_factory()  # same topics and group: partitions are split, rules are not
     s = first.settings
     seeded = await read_all(s.bootstrap_servers, s.rules_topic, settle=0.5)
-    assert len(seeded) == 22, [r.key for r in seeded]  # seeded once, by the first worker
+    assert len(seeded) == 23, [r.key for r in seeded]  # seeded once, by the first worker
     body = orjson.dumps({
         "id": "test-both", "type": "condition", "condition": "deal.amount > 10.0",
         "message": "m",
@@ -356,4 +356,4 @@ async def test_every_worker_holds_every_rule_and_seeding_happens_once(
     _, listing = http(second, "GET", "/rules")
     _, listing_first = http(first, "GET", "/rules")
     assert listing["version"] == listing_first["version"]
-    assert len(listing["rules"]) == 23
+    assert len(listing["rules"]) == 24

@@ -51,9 +51,9 @@ def agree(source: str, activation: dict[str, Any]) -> None:
     fast = compile_fast(source)
     want = outcome(lambda: reference.execute(cel.Context(activation)))
     got = outcome(lambda: fast.fn(activation))
-    if want[0] == "value" and got[0] == "value" and not isinstance(want[1], bool | str):
-        if want[1] == got[1] or repr(want[1]) == repr(got[1]):
-            return
+    numbers = want[0] == got[0] == "value" and not isinstance(want[1], bool | str)
+    if numbers and (want[1] == got[1] or repr(want[1]) == repr(got[1])):
+        return
     assert got == want, f"{source!r} over {activation!r}: compiled {got}, library {want}"
 
 

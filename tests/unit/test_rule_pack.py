@@ -90,3 +90,18 @@ def test_lasting_situation_resolves_when_fixed(pack: RuleSet) -> None:
     mine = [a for a in alerts if a.rule_id == "deal-amount-not-positive"]
     assert [a.status.value for a in mine] == ["FIRING", "RESOLVED"]
     assert mine[0].alert_id == mine[1].alert_id
+
+
+def test_deals_lost_by_one_owner_within_a_day(pack: RuleSet) -> None:
+    lines = []
+    for i, owner in enumerate(["rep-1", "rep-1", "rep-2", "rep-1"]):
+        deal = f"D{i}"
+        lines += [
+            event(deal, "create", owner=owner, **CLEAN),
+            event(deal, "update", 60 * i, owner=owner, stage="Lost", lost_reason="price"),
+        ]
+    alerts = [a for a in fired(pack, *lines) if a.rule_id == "deals-lost-by-owner"]
+    [alert] = alerts  # rep-1 lost D0, D1 and D3; rep-2 only one
+    assert alert.subject.kind == "owner" and alert.owner_id == "rep-1"
+    assert alert.title == "rep-1 lost 3 deals in a day"
+    assert "(D0, D1, D3)" in alert.message and "{" not in alert.message

@@ -45,4 +45,4 @@ def test_validate_prints_errors_and_warnings(
     assert f"warning: {rules}:2: rule 'warn-me' field 'condition': integer literal 10" in out.err
     assert "1 valid rule(s), 1 error(s), 1 warning(s)" in out.out
     assert main(["rules", "validate"]) == 0  # the starter pack: no error, no warning
-    assert "22 valid rule(s), 0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert "23 valid rule(s), 0 error(s), 0 warning(s)" in capsys.readouterr().out

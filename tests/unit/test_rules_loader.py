@@ -61,4 +61,5 @@ def test_starter_pack_is_valid_and_large_enough() -> None:
     result = load_paths([REPO / "rules"])
     assert result.ok, [str(p) for p in result.problems]
     assert len(result.rules) >= 20
-    assert {r.rule.type for r in result.rules} == {"condition", "transition", "required_fields"}
+    assert {r.rule.type for r in result.rules} == {
+        "condition", "transition", "required_fields", "frequency"}  # fmt: skip

@@ -1,5 +1,6 @@
 """Rule reloads in the engine: per-rule state kept for same id and type, dropped on a type
-change or a delete; a raising rule is isolated and counted."""
+change or a delete (open episodes then end with a RESOLVED); a raising rule is isolated and
+counted."""
 
 from __future__ import annotations
 
@@ -66,9 +67,11 @@ def test_state_dropped_when_type_changes_then_rebuilt() -> None:
     assert h.rule_state("D1")["r"] is None  # the transition counter is gone
     assert h.rule_state("D1")["t"] == {"pushed": "condition"}
     h.engine.rules = ruleset(PUSHED.format(n=2))  # back to transition: count starts anew
-    assert h.send(event("D1", "update", 3, close_date="2026-06-01")) == []
+    # the condition's open episode ends with a RESOLVED (rule changed)
+    assert h.send(event("D1", "update", 3, close_date="2026-06-01")) == [
+        ("pushed", "D1", "RESOLVED")]  # fmt: skip
     assert h.rule_state("D1")["r"] == {"pushed": {"pushes": 1}}
-    assert h.rule_state("D1")["a"] is None  # the condition's open episode was dropped
+    assert h.rule_state("D1")["a"] is None
 
 
 def test_deleted_rule_state_is_dropped_on_next_change() -> None:
