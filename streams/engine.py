@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from streams.alerting.retired import retire_record
@@ -31,6 +32,7 @@ from streams.state import EntityState, decode_state, encode_state, merge_fields,
 log = logging.getLogger(__name__)
 
 StateLookup = Callable[[bytes], bytes | None]
+_NO_STATE: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass
@@ -173,9 +175,18 @@ class Engine:
         rule_states, episodes = live_rule_state(state, rules)
         for compiled in candidates:
             rid = compiled.id
+            episode = episodes.get(rid)
             try:
-                outcome = compiled.evaluate(change, rule_states.get(rid, {}))
-                alerts, episode = step(compiled, change, outcome, episodes.get(rid))
+                if episode is None:
+                    possible = compiled.possible
+                    if possible is not None and not possible(change):
+                        continue  # cannot hold, no state to change: the common case
+                outcome = compiled.evaluate(change, rule_states.get(rid, _NO_STATE))
+                if episode is None and not outcome.holds:
+                    if outcome.state is not None or outcome.skip is not None:
+                        record_outcome(rid, outcome, [], None, rule_states, episodes, result)
+                    continue
+                alerts, episode = step(compiled, change, outcome, episode)
             except Exception as exc:  # isolate: one rule never stops the others
                 stats.rule_errors[rid] += 1
                 if self._error_log.should_log(rid):

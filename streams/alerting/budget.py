@@ -23,6 +23,7 @@ a rebalance does not send a second one (its ``alert_id`` is stable anyway).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,9 @@ class NotificationBudget:
         self._where: dict[AlertKey, tuple[str, float]] = {}
 
     def window_of(self, when: datetime) -> float:
-        ts = when.timestamp()
-        return ts - ts % self.window_s
+        # floor(ts / w) * w: one exact value per window (ts - ts % w can land a hair below
+        # the boundary, which would split one window in two keys)
+        return math.floor(when.timestamp() / self.window_s) * self.window_s
 
     def _window(self, owner: str, start: float) -> _Window:
         window = self._windows.get((owner, start))

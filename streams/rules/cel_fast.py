@@ -25,6 +25,7 @@ index a rule by them: a rule that reads only ``deal.stage`` is not judged again 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -565,6 +566,22 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:
     raise Unsupported(f"node {tag}")  # pragma: no cover - the parser makes no other
 
 
+#: ``type(x) == <name>`` without building a type value (the activation never names a
+#: variable after a type: CEL reserves them).
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "double": lambda v: v.__class__ is float,
+    "int": lambda v: v.__class__ is int,
+    "string": lambda v: v.__class__ is str,
+    "bool": lambda v: v.__class__ is bool,
+    "null_type": lambda v: v is None,
+    "list": lambda v: isinstance(v, list | tuple),
+    "map": lambda v: isinstance(v, Mapping),
+}
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}  # fmt: skip
+
+
 def _specialised(node: Node, reads: set[tuple[str, str]]) -> Fn | None:
     """Faster closures for the most common shapes, with the same results:
     ``x == "lit"``/``x != "lit"``, ``x == null``, ``x in ["a", "b"]`` (string literals)."""
@@ -583,6 +600,24 @@ def _specialised(node: Node, reads: set[tuple[str, str]]) -> Fn | None:
             if op == "==":
                 return lambda act: left(act) is None
             return lambda act: left(act) is not None
+    if op in ("==", "!=") and right_node[0] == "id" and right_node[1] in _TYPE_CHECKS:
+        call = left_node
+        if call[0] == "call" and call[1] == "type" and call[2] is None and len(call[3]) == 1:
+            arg, check = _compile(call[3][0], reads), _TYPE_CHECKS[right_node[1]]
+            if op == "==":
+                return lambda act: check(arg(act))
+            return lambda act: not check(arg(act))
+    if op in _ORDER and right_node[0] == "lit" and _is_num(right_node[1]):
+        left, bound, compare = _compile(left_node, reads), right_node[1], _ORDER[op]
+        slow = _BINARY[op]
+
+        def ordered(act: Activation) -> bool:
+            value = left(act)
+            if value.__class__ is float and value == value:  # a double, not NaN
+                return compare(value, bound)
+            return bool(slow(value, bound))
+
+        return ordered
     if (
         op == "in"
         and right_node[0] == "list"

@@ -31,6 +31,8 @@ Evaluate = Callable[[Any, Change, Mapping[str, Any], CelExpression | None], Outc
 #: KPI rule types: ``(rule, point, series state, now) -> Outcome``.
 EvaluateKpi = Callable[[Any, KpiPoint, Mapping[str, Any], datetime], Outcome]
 
+Possible = Callable[[Any, Change, CelExpression | None], bool]
+
 #: How a rule type is driven. ``event``: on each record change. ``timer``: on each record
 #: change *and* when the deadline kept in its state (``due``) comes (same pure function,
 #: ``change.timer`` set). ``kpi``: on each ``crm.kpis`` snapshot of its KPI, and when ``due``
@@ -51,6 +53,9 @@ class RuleType:
     watched_fields: Watched
     kind: Kind = "event"
     evaluate_kpi: EvaluateKpi | None = None
+    #: ``possible(rule, change, guard)``: ``False`` when ``evaluate`` would surely return
+    #: "not holding" and no new state (lets the engine skip most rules at little cost).
+    possible: Possible | None = None
 
 
 def _condition_fields(rule: ConditionRule, reads: frozenset[str] | None) -> frozenset[str] | None:
@@ -88,12 +93,23 @@ def _not_event_driven(
 
 REGISTRY: Mapping[str, RuleType] = MappingProxyType(
     {
-        "condition": RuleType("condition", condition.evaluate, _condition_fields),
-        "transition": RuleType("transition", transition.evaluate, _transition_fields),
-        "required_fields": RuleType("required_fields", required_fields.evaluate, _required_fields),
+        "condition": RuleType(
+            "condition", condition.evaluate, _condition_fields, possible=condition.possible
+        ),
+        "transition": RuleType(
+            "transition", transition.evaluate, _transition_fields, possible=transition.possible
+        ),
+        "required_fields": RuleType(
+            "required_fields",
+            required_fields.evaluate,
+            _required_fields,
+            possible=required_fields.possible,
+        ),
         "inactivity": RuleType("inactivity", inactivity.evaluate, _any_field, kind="timer"),
         "overdue": RuleType("overdue", overdue.evaluate, _any_field, kind="timer"),
-        "frequency": RuleType("frequency", frequency.evaluate, _frequency_fields),
+        "frequency": RuleType(
+            "frequency", frequency.evaluate, _frequency_fields, possible=frequency.possible
+        ),
         "kpi_threshold": RuleType(
             "kpi_threshold",
             _not_event_driven,

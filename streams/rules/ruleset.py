@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,17 @@ class CompiledRule:
     guard: CelExpression | None
     resolve: CelExpression | None
     watched: frozenset[str] | None
+    id: str = ""
+    #: ``possible(change)`` is ``False`` when the rule can neither hold nor change its state
+    #: on ``change`` (a cheap pre-check the engine runs when no episode is open).
+    possible: Callable[[Change], bool] | None = None
 
-    @property
-    def id(self) -> str:
-        return self.rule.id
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", self.rule.id)
+        check = self.spec.possible
+        if check is not None:
+            rule, guard = self.rule, self.guard
+            object.__setattr__(self, "possible", lambda change: check(rule, change, guard))
 
     @property
     def create_only(self) -> bool:

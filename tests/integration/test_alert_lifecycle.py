@@ -285,7 +285,7 @@ async def test_budget_survives_a_sigkill_and_digests_once(
     left = window - time.time() % window
     if left < 45.0:  # room in this window for the alerts, a crash and a restart
         await asyncio.sleep(left + 0.5)
-    start = datetime.fromtimestamp(time.time() - time.time() % window, tz=UTC)
+    start = datetime.fromtimestamp(int(time.time() // window * window), tz=UTC)
     await produce(s.bootstrap_servers, s.events_topic, [
         now_event(f"D-b{i}", "create", owner="rep-b", stage="Proposal", amount=0.0)
         for i in range(3)

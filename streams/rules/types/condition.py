@@ -20,3 +20,8 @@ def evaluate(
     assert guard is not None, "condition rules always carry their compiled condition"
     holds = guard.holds(change)
     return Outcome(holds=holds, evidence={"condition": rule.condition}, point=rule.each_time)
+
+
+def possible(rule: ConditionRule, change: Change, guard: CelExpression | None) -> bool:
+    """Not holding means nothing to do unless an episode is open (the engine knows)."""
+    return guard is None or guard.holds(change)

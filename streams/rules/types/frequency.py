@@ -123,3 +123,8 @@ def _pending(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cap(ids: list[list[Any]]) -> list[list[Any]]:
     return sorted(ids, key=lambda x: float(x[0]))[-MAX_IDS:]
+
+
+def possible(rule: FrequencyRule, change: Change, guard: CelExpression | None) -> bool:
+    """Only a matching change counts on the record (per-owner rules count elsewhere)."""
+    return rule.per == "record" and matches(rule, change, guard)

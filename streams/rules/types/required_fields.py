@@ -33,3 +33,10 @@ def evaluate(
             "stage": after.get("stage"),
         },
     )
+
+
+def possible(rule: RequiredFieldsRule, change: Change, guard: CelExpression | None) -> bool:
+    """Out of the rule's stages, or its condition false: nothing can be missing."""
+    if rule.when_stages is not None and change.after.get("stage") not in rule.when_stages:
+        return False
+    return guard is None or guard.holds(change)

@@ -69,3 +69,8 @@ def evaluate(
     if guard is not None and not guard.holds(change):
         return Outcome(holds=False, evidence=evidence, state=new_state)
     return Outcome(holds=True, evidence=evidence, point=True, state=new_state)
+
+
+def possible(rule: TransitionRule, change: Change, guard: CelExpression | None) -> bool:
+    """A transition needs its field to have changed on an existing record."""
+    return change.before is not None and rule.field in change.changed

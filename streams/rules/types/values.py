@@ -47,6 +47,9 @@ def as_date(value: Any) -> date | None:
     return None
 
 
+_FLAT = frozenset({str, float, bool, type(None)})
+
+
 def as_cel(value: Any) -> Any:
     """A JSON value made friendly to CEL: every number (not bool) becomes a double.
 
@@ -54,6 +57,12 @@ def as_cel(value: Any) -> Any:
     for the same field. With doubles everywhere, rule authors compare and multiply record
     values freely (literals in arithmetic are then written ``1.5``, ``10.0``).
     """
+    kind = value.__class__
+    if kind is dict:  # a record: one pass, recursing only into nested containers
+        return {
+            str(k): float(v) if v.__class__ is int else v if v.__class__ in _FLAT else as_cel(v)
+            for k, v in value.items()
+        }
     if isinstance(value, bool) or value is None or isinstance(value, str | float):
         return value
     if isinstance(value, int):
