@@ -29,6 +29,7 @@ from typing import Any
 from streams.app import Pulse
 from streams.decode import RawRecord
 from streams.engine import BatchResult
+from streams.produce import send_batched
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,13 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     m.produced.labels(kind="alert").inc(len(result.alerts))
     m.produced.labels(kind="dead_letter").inc(len(result.dead))
     m.produced.labels(kind="changelog").inc(len(result.writes))
-    changelog = pulse.changelog_topic
-    # not awaited one by one: the producer flush Faust runs before every offset commit
-    # delivers them, and the input is acked only after this function returns
-    for key, (partition, blob) in result.writes.items():
-        await send(changelog, key, blob, partition, None, None)
+    # not awaited: the producer flush Faust runs before every offset commit delivers them,
+    # and the input is acked only after this function returns
+    await send_batched(
+        pulse.app.producer._ensure_producer(),
+        pulse.changelog_topic,
+        ((partition, key, blob) for key, (partition, blob) in result.writes.items()),
+    )
     after_write(pulse, result)  # timer deadlines of the new states
     observe_latency(pulse, result, done - received)
 

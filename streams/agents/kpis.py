@@ -28,6 +28,7 @@ from streams.kpis.facts import FactRules, facts_by_scope
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
+from streams.produce import send_batched, send_keyed
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,16 @@ def register(pulse: Pulse) -> None:
         if not by_scope:
             return
         wm = max(c.event.occurred_at.timestamp() for c in result.changes)
-        futures = [
-            await facts_topic.send(key=scope.encode(), value=orjson.dumps({"wm": wm, "ev": ev}))
-            for scope, ev in by_scope.items()
-        ]
+        futures = await send_keyed(
+            app.producer._ensure_producer(),
+            facts_topic.get_topic_name(),
+            (
+                (scope.encode(), orjson.dumps({"wm": wm, "ev": ev}))
+                for scope, ev in by_scope.items()
+            ),
+        )
         await asyncio.gather(*futures)
-        runtime.messages_sent += len(futures)
+        runtime.messages_sent += len(by_scope)
 
     pulse.extras.setdefault("change_hooks", []).append(forward)
     within = settings.batch_within_ms / 1000.0
@@ -130,14 +135,12 @@ def register(pulse: Pulse) -> None:
                     pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
                         result.duplicates
                     )
-            # awaited sends batch in the producer (send_changelog drains one by one)
-            futures = [
-                await table.changelog_topic.send(
-                    key=key, value=value, partition=partition,
-                    key_serializer=table.key_serializer, value_serializer=table.value_serializer,
-                )
-                for key, (partition, value) in pending.items()
-            ]  # fmt: skip
+            # whole batches to the producer (Faust's send_changelog goes one by one)
+            futures = await send_batched(
+                app.producer._ensure_producer(),
+                table.changelog_topic.get_topic_name(),
+                ((partition, key, value) for key, (partition, value) in pending.items()),
+            )
             await asyncio.gather(*futures)
 
     @app.task
@@ -172,7 +175,11 @@ async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:
     snaps = runtime.collect()
     if not snaps:
         return 0
-    futures = [await topic.send(key=key.encode(), value=orjson.dumps(body)) for key, body in snaps]
+    futures = await send_keyed(
+        pulse.app.producer._ensure_producer(),
+        topic.get_topic_name(),
+        ((key.encode(), orjson.dumps(body)) for key, body in snaps),
+    )
     await asyncio.gather(*futures)
     pulse.metrics.kpi_snapshots.inc(len(snaps))
     assert runtime.watermark is not None
