@@ -102,35 +102,73 @@ def _is_open(fields: Mapping[str, Any] | None, rules: FactRules) -> bool:
     return fields is not None and fields.get(STAGE) not in rules.closed_stages
 
 
+Scopes = tuple[str, ...]
+
+
 class _Sink:
-    """Collects flow items and state deltas per scope for one event."""
+    """Collects flow items and state deltas of one event, per group of scopes.
+
+    The scopes of one owner (owner, team, region, global) get the same facts, so they are
+    computed once per group and shared; only an owner change splits them per scope.
+    """
 
     def __init__(self) -> None:
-        self.flows: dict[str, list[list[Any]]] = defaultdict(list)
-        self.deltas: dict[str, dict[int, dict[str, int]]] = defaultdict(dict)
+        self.flows: dict[Scopes, list[list[Any]]] = {}
+        self.deltas: dict[Scopes, dict[int, dict[str, int]]] = {}
 
     def flow(self, scopes: Iterable[str], item: list[Any]) -> None:
-        for scope in scopes:
-            self.flows[scope].append(item)
+        group = tuple(scopes)
+        if group:
+            self.flows.setdefault(group, []).append(item)
 
     def delta(self, scopes: Iterable[str], day: int, comps: Mapping[str, int], sign: int) -> None:
-        for scope in scopes:
-            per_day = self.deltas[scope].setdefault(day, {})
-            for comp, value in comps.items():
-                per_day[comp] = per_day.get(comp, 0) + sign * value
+        group = tuple(scopes)
+        if not group:
+            return
+        per_day = self.deltas.setdefault(group, {}).setdefault(day, {})
+        for comp, value in comps.items():
+            per_day[comp] = per_day.get(comp, 0) + sign * value
 
     def result(self, position: list[int] | None, day: int) -> dict[str, EventFacts]:
+        groups = self.flows.keys() | self.deltas.keys()
+        if len(groups) == 1:
+            (group,) = groups
+            fact = _fact(position, day, self.flows.get(group, []), self.deltas.get(group, {}))
+            return dict.fromkeys(group, fact) if fact is not None else {}
+        flows: dict[str, list[list[Any]]] = defaultdict(list)
+        deltas: dict[str, dict[int, dict[str, int]]] = defaultdict(dict)
+        for group, items in self.flows.items():
+            for scope in group:
+                flows[scope].extend(items)
+        for group, per_day in self.deltas.items():
+            for scope in group:
+                target = deltas[scope]
+                for d, comps in per_day.items():
+                    into = target.setdefault(d, {})
+                    for comp, value in comps.items():
+                        into[comp] = into.get(comp, 0) + value
         out: dict[str, EventFacts] = {}
-        for scope in set(self.flows) | set(self.deltas):
-            deltas = {
-                str(d): {c: v for c, v in comps.items() if v}
-                for d, comps in self.deltas.get(scope, {}).items()
-            }
-            deltas = {d: comps for d, comps in deltas.items() if comps}
-            flows = self.flows.get(scope, [])
-            if flows or deltas:
-                out[scope] = [position, day, flows, deltas]
+        for scope in flows.keys() | deltas.keys():
+            fact = _fact(position, day, flows.get(scope, []), deltas.get(scope, {}))
+            if fact is not None:
+                out[scope] = fact
         return out
+
+
+def _fact(
+    position: list[int] | None,
+    day: int,
+    flows: list[list[Any]],
+    per_day: Mapping[int, Mapping[str, int]],
+) -> EventFacts | None:
+    deltas: dict[str, dict[str, int]] = {}
+    for d, comps in per_day.items():
+        kept = {c: v for c, v in comps.items() if v}
+        if kept:
+            deltas[str(d)] = kept
+    if not flows and not deltas:
+        return None
+    return [position, day, flows, deltas]
 
 
 def _deal(change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink) -> None:
