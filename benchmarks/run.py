@@ -16,6 +16,7 @@ import importlib.metadata
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -473,8 +474,18 @@ def write(result: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the ``finally`` blocks stop the worker and broker."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_sigterm()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # leadership of fresh topics settles while we produce; aiokafka retries and says so
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
