@@ -160,7 +160,7 @@ def measure_pulse(
     seconds = progress.seconds
     processed_in_window = progress.last_n - progress.first_n
     if seconds <= 0:  # all done before the second sample: count from the first sample
-        seconds, processed_in_window = 0.25, progress.last_n
+        seconds, processed_in_window = 0.5, progress.last_n
     batches = m.get("crm_pulse_batch_size_count", 0.0)
     run = report.run_figure(
         expected=expected,

@@ -156,7 +156,7 @@ class Progress:
         return (self.last_n - self.first_n) / self.seconds if self.seconds > 0 else 0.0
 
 
-def watch(worker: Worker, expected: int, budget_s: float, interval: float = 0.25) -> Progress:
+def watch(worker: Worker, expected: int, budget_s: float, interval: float = 0.5) -> Progress:
     """Poll ``/metrics`` until ``expected`` events are handled, or ``budget_s`` seconds after
     the first handled event (or after the start, if none ever is)."""
     progress = Progress()

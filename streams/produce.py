@@ -39,14 +39,26 @@ async def send_batched(
     return futures
 
 
+#: (topic, partition count) -> key -> partition: scope and snapshot keys recur every batch.
+_PARTITIONS: dict[tuple[str, int], dict[bytes, int]] = {}
+_MAX_CACHED = 200_000
+
+
 async def send_keyed(
     producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]
 ) -> list[asyncio.Future[Any]]:
     """Send ``(key, value)`` records to the partition the producer's own partitioner picks
     for each key (as ``producer.send`` would), in batches."""
     await producer.client._wait_on_metadata(topic)
+    count = len(producer.client.cluster.partitions_for_topic(topic) or ())
+    cache = _PARTITIONS.setdefault((topic, count), {})
+    if len(cache) > _MAX_CACHED:
+        cache.clear()
 
     def partition_of(key: bytes) -> int:
-        return int(producer._partition(topic, None, None, None, key, None))
+        found = cache.get(key)
+        if found is None:  # the partitioner hashes in pure Python: once per key
+            found = cache[key] = int(producer._partition(topic, None, None, None, key, None))
+        return found
 
     return await send_batched(producer, topic, ((partition_of(k), k, v) for k, v in records))
