@@ -58,10 +58,13 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed kafka ## Run the throughput/latency benchmark (BENCH_ARGS=--quick)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+bench-stages: $(STAMP) ## Offline cost per event of each worker stage (engine, KPI facts...), no Kafka
+	$(BIN)/python benchmarks/stages.py
+
 bench-anomaly: $(STAMP) ## Cost per point of the anomaly detector (ns/point, with a baseline)
 	$(BIN)/python benchmarks/anomaly_detector.py
 
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench bench-anomaly clean
+.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench bench-stages bench-anomaly clean

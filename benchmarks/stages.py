@@ -1,0 +1,119 @@
+"""Offline cost per event of each stage of the worker, on the benchmark's events, no Kafka.
+
+The same code the worker runs (``Engine.process``, ``facts_by_scope``, the KPI store and
+its snapshots) over an in-memory state, so a change to one stage can be measured alone.
+It prints microseconds per event, with the engine without rules as the baseline.
+
+Run: ``make bench-stages`` or ``python benchmarks/stages.py [--events N] [--rules DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.events import generate
+from streams.decode import RawRecord, decode_event
+from streams.engine import Engine
+from streams.kpis.catalog import load_catalog
+from streams.kpis.compute import Context
+from streams.kpis.directory import ReloadingDirectory
+from streams.kpis.facts import FactRules, facts_by_scope
+from streams.kpis.runtime import KpiRuntime
+from streams.kpis.store import KpiStore
+from streams.rules.loader import load_paths
+from streams.rules.ruleset import RuleSet
+from streams.settings import Settings
+
+
+@dataclass
+class Seconds:
+    engine: float = 0.0
+    facts: float = 0.0
+    store: float = 0.0
+    snapshots: float = 0.0
+    alerts: int = 0
+
+
+def run(records: list[RawRecord], rules: RuleSet, settings: Settings, kpis: bool) -> Seconds:
+    catalog = load_catalog(settings.kpi_catalog)
+    fact_rules = FactRules(catalog.params, settings.closed_stages)
+    directory = ReloadingDirectory(settings.kpi_directory).get()
+    runtime = KpiRuntime(
+        store=KpiStore({}), catalog=catalog, context=Context(stage_order=settings.stage_order)
+    )
+    engine = Engine(rules)
+    state: dict[bytes, bytes] = {}
+    out = Seconds()
+    step = settings.batch_max
+    for start in range(0, len(records), step):
+        t0 = time.perf_counter()
+        result = engine.process(records[start : start + step], state.get)
+        for key, (_, blob) in result.writes.items():
+            state[key] = blob
+        out.alerts += len(result.alerts)
+        t1 = time.perf_counter()
+        out.engine += t1 - t0
+        if not kpis or not result.changes:
+            continue
+        wire = {
+            scope: orjson.dumps({"ev": facts})
+            for scope, facts in facts_by_scope(result.changes, fact_rules, directory).items()
+        }
+        t2 = time.perf_counter()
+        watermark = max(c.event.occurred_at.timestamp() for c in result.changes)
+        for scope, body in wire.items():
+            runtime.apply(scope, orjson.loads(body)["ev"])
+            runtime.advance(watermark)
+        t3 = time.perf_counter()
+        runtime.collect()  # the worker publishes every second; here once per batch
+        t4 = time.perf_counter()
+        out.facts += t2 - t1
+        out.store += t3 - t2
+        out.snapshots += t4 - t3
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rules", default="rules")
+    args = parser.parse_args()
+    settings = Settings()
+    workload = generate(args.events)
+    records = [
+        RawRecord("bench", 0, i, key, value)
+        for i, (key, value) in enumerate(zip(workload.keys, workload.values, strict=True))
+    ]
+    n = len(records)
+    rules = RuleSet.build(r.compiled for r in load_paths([Path(args.rules)]).rules)
+
+    def per_event(seconds: float) -> str:
+        return f"{seconds / n * 1e6:8.1f} µs/event"
+
+    t = time.perf_counter()
+    for record in records:
+        decode_event(record)
+    decode = time.perf_counter() - t
+    bare = run(records, RuleSet(), settings, kpis=False)
+    full = run(records, rules, settings, kpis=True)
+    total = full.engine + full.facts + full.store + full.snapshots
+    print(f"{n} events, {len(rules)} rules, KPI catalog {settings.kpi_catalog or 'default'}")
+    print(f"  decode + validate (in the engine)  {per_event(decode)}")
+    print(f"  engine without rules (baseline)    {per_event(bare.engine)}")
+    print(f"  engine with the rules              {per_event(full.engine)}  ({full.alerts} alerts)")
+    print(f"  KPI facts: extract + encode        {per_event(full.facts)}")
+    print(f"  KPI store: decode + apply          {per_event(full.store)}")
+    print(f"  KPI snapshots (once per batch)     {per_event(full.snapshots)}")
+    print(f"  total                              {per_event(total)}  = {n / total:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

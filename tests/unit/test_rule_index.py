@@ -1,0 +1,72 @@
+"""Which rules an event meets: the index by the record fields a rule's CEL reads, creations
+meeting every rule, create-only point rules. Observed through rules that raise (each
+evaluation is counted as a rule error) and through the alerts."""
+
+from __future__ import annotations
+
+from streams.clock import ManualClock
+from streams.decode import RawRecord
+from streams.engine import Engine
+from tests.unit.rulekit import T0, event, ruleset
+
+#: Raises a type error on every evaluation (a string stage times a double), so the error
+#: count says how often the rule was judged.
+READS_STAGE = """
+rules:
+  - id: reads-stage
+    type: condition
+    condition: 'deal.stage * 2.0 > 1.0'
+    message: m
+  - id: reads-old
+    type: condition
+    condition: 'old.stage * 2.0 > 1.0 || deal.stage * 2.0 > 1.0'
+    message: m
+  - id: on-create
+    type: condition
+    each_time: true
+    condition: 'event.op == "create" && deal.stage * 2.0 > 1.0'
+    message: m
+"""
+
+REQUIRED = """
+id: name-missing
+type: required_fields
+fields: [name]
+message: m
+"""
+
+
+class Harness:
+    def __init__(self, text: str) -> None:
+        self.engine = Engine(ruleset(text), clock=ManualClock(T0))
+        self.state: dict[bytes, bytes] = {}
+        self.offset = 0
+        self.errors: dict[str, int] = {}
+
+    def send(self, *lines: bytes) -> list[tuple[str, str, str]]:
+        records = []
+        for line in lines:
+            self.offset += 1
+            records.append(RawRecord("t", 0, self.offset, b"k", line))
+        result = self.engine.process(records, self.state.get)
+        self.state.update({k: blob for k, (_, blob) in result.writes.items()})
+        for rule, n in result.stats.rule_errors.items():
+            self.errors[rule] = self.errors.get(rule, 0) + n
+        return [(a.rule_id, a.subject.id, a.status.value) for a in result.alerts]
+
+
+def test_a_rule_is_judged_only_when_a_field_it_reads_changes() -> None:
+    h = Harness(READS_STAGE)
+    h.send(event("D1", "create", stage="Proposal", amount=10))
+    assert h.errors == {"reads-stage": 1, "reads-old": 1, "on-create": 1}  # creation: all
+    h.send(event("D1", "update", 1, amount=20))  # stage unchanged
+    assert h.errors == {"reads-stage": 1, "reads-old": 2, "on-create": 1}  # old.* reads: any
+    h.send(event("D1", "update", 2, stage="Negotiation"))
+    assert h.errors == {"reads-stage": 2, "reads-old": 3, "on-create": 1}  # create-only: never
+
+
+def test_a_creation_meets_a_required_field_it_does_not_carry() -> None:
+    h = Harness(REQUIRED)
+    assert h.send(event("D1", "create", stage="Proposal")) == [("name-missing", "D1", "FIRING")]
+    assert h.send(event("D1", "update", 1, amount=5)) == []  # name still missing: no change
+    assert h.send(event("D1", "update", 2, name="Acme")) == [("name-missing", "D1", "RESOLVED")]
