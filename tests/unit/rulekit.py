@@ -10,9 +10,12 @@ import orjson
 
 from streams.clock import ManualClock
 from streams.contracts.alerts import AlertEvent
+from streams.decode import RawRecord
+from streams.engine import Engine
 from streams.rules.dryrun import run_events
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet
+from streams.state import decode_state, record_key
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -38,3 +41,29 @@ def fired(rules: RuleSet, *lines: bytes) -> list[AlertEvent]:
 
 def pairs(alerts: list[AlertEvent]) -> list[tuple[str, str, str]]:
     return [(a.rule_id, a.subject.id, a.status.value) for a in alerts]
+
+
+class EngineHarness:
+    """One engine over an in-memory state: ``send`` events, read alerts as triples, the
+    rule errors counted so far and a record's rule state."""
+
+    def __init__(self, text: str) -> None:
+        self.engine = Engine(ruleset(text), clock=ManualClock(T0))
+        self.state: dict[bytes, bytes] = {}
+        self.offset = 0
+        self.errors: dict[str, int] = {}
+
+    def send(self, *lines: bytes) -> list[tuple[str, str, str]]:
+        records = []
+        for line in lines:
+            self.offset += 1
+            records.append(RawRecord("t", 0, self.offset, b"k", line))
+        result = self.engine.process(records, self.state.get)
+        self.state.update({k: blob for k, (_, blob) in result.writes.items()})
+        for rule, n in result.stats.rule_errors.items():
+            self.errors[rule] = self.errors.get(rule, 0) + n
+        return [(a.rule_id, a.subject.id, a.status.value) for a in result.alerts]
+
+    def rule_state(self, deal: str) -> dict[str, object]:
+        state = decode_state(self.state[record_key("deal", deal)]) or {}
+        return {k: state.get(k) for k in ("r", "a", "t")}

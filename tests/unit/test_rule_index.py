@@ -4,10 +4,7 @@ evaluation is counted as a rule error) and through the alerts."""
 
 from __future__ import annotations
 
-from streams.clock import ManualClock
-from streams.decode import RawRecord
-from streams.engine import Engine
-from tests.unit.rulekit import T0, event, ruleset
+from tests.unit.rulekit import EngineHarness, event
 
 #: Raises a type error on every evaluation (a string stage times a double), so the error
 #: count says how often the rule was judged.
@@ -36,23 +33,7 @@ message: m
 """
 
 
-class Harness:
-    def __init__(self, text: str) -> None:
-        self.engine = Engine(ruleset(text), clock=ManualClock(T0))
-        self.state: dict[bytes, bytes] = {}
-        self.offset = 0
-        self.errors: dict[str, int] = {}
-
-    def send(self, *lines: bytes) -> list[tuple[str, str, str]]:
-        records = []
-        for line in lines:
-            self.offset += 1
-            records.append(RawRecord("t", 0, self.offset, b"k", line))
-        result = self.engine.process(records, self.state.get)
-        self.state.update({k: blob for k, (_, blob) in result.writes.items()})
-        for rule, n in result.stats.rule_errors.items():
-            self.errors[rule] = self.errors.get(rule, 0) + n
-        return [(a.rule_id, a.subject.id, a.status.value) for a in result.alerts]
+Harness = EngineHarness
 
 
 def test_a_rule_is_judged_only_when_a_field_it_reads_changes() -> None:

@@ -4,11 +4,7 @@ counted."""
 
 from __future__ import annotations
 
-from streams.clock import ManualClock
-from streams.decode import RawRecord
-from streams.engine import Engine
-from streams.state import decode_state, record_key
-from tests.unit.rulekit import T0, event, ruleset
+from tests.unit.rulekit import EngineHarness, event, ruleset
 
 PUSHED = """
 id: pushed
@@ -27,25 +23,7 @@ message: m
 """
 
 
-class Harness:
-    def __init__(self, text: str) -> None:
-        self.engine = Engine(ruleset(text), clock=ManualClock(T0))
-        self.state: dict[bytes, bytes] = {}
-        self.offset = 0
-
-    def send(self, *lines: bytes) -> list[tuple[str, str, str]]:
-        records = []
-        for line in lines:
-            self.offset += 1
-            records.append(RawRecord("t", 0, self.offset, b"k", line))
-        result = self.engine.process(records, self.state.get)
-        self.state.update({k: blob for k, (_, blob) in result.writes.items()})
-        self.errors = result.stats.rule_errors
-        return [(a.rule_id, a.subject.id, a.status.value) for a in result.alerts]
-
-    def rule_state(self, deal: str) -> dict[str, object]:
-        state = decode_state(self.state[record_key("deal", deal)]) or {}
-        return {k: state.get(k) for k in ("r", "a", "t")}
+Harness = EngineHarness
 
 
 def test_state_survives_an_edit_with_same_id_and_type() -> None:
