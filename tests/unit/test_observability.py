@@ -62,6 +62,8 @@ def test_housekeeping_refreshes_gauges_from_one_pass_over_states() -> None:
         b"deal:1": orjson.dumps({**deal("Proposal"), "a": {"r1": {"id": "a1"}}}),
         b"deal:2": orjson.dumps({**deal("Won"), "a": {"r1": {"id": "a2"}}}),
         b"lead:1": orjson.dumps({"f": {"x": 1}, "a": {"r2": {"id": "a3"}}}),
+        b"lead:2": orjson.dumps({"f": {"a": {"r1": 1}}}),  # a field named "a": no episode
+        b"lead:3": orjson.dumps({"f": {"x": 2}}),
     }
     pulse = SimpleNamespace(
         metrics=metrics,
@@ -70,7 +72,7 @@ def test_housekeeping_refreshes_gauges_from_one_pass_over_states() -> None:
     )
     refresh_state_gauges(pulse)  # type: ignore[arg-type]
     get = metrics.registry.get_sample_value
-    assert get("crm_pulse_tracked_records") == 3
+    assert get("crm_pulse_tracked_records") == 5
     assert get("crm_pulse_active_alerts", {"rule": "r1"}) == 2
     assert get("crm_pulse_active_alerts", {"rule": "r2"}) == 1
     assert get("crm_pulse_active_alerts", {"rule": "gone"}) is None
