@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     kpi_publish_interval_s: float = Field(
         1.0, gt=0, description="How often changed KPI snapshots are published."
     )
+    kpi_publish_max_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Most of the worker's time KPI publication may take: under a backlog, "
+        "rounds are spaced out so that computing snapshots takes at most this share.",
+    )
     kpi_publish_recent_days: int = Field(
         14, ge=0, description="Day/week windows published this many days behind the watermark."
     )

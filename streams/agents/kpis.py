@@ -145,16 +145,23 @@ def register(pulse: Pulse) -> None:
 
     @app.task
     async def publish() -> None:
-        """Publish changed snapshots every interval; computing takes at most about half the
-        time (a busy replay moves the watermark every round and makes every scope dirty)."""
+        """Publish changed snapshots every interval. A busy replay moves the watermark every
+        round and makes every scope dirty: rounds are then spaced out so that publication
+        takes at most ``kpi_publish_max_share`` of the time (snapshots come less often, the
+        events go through faster)."""
         while True:
             started = time.monotonic()
             try:
                 await publish_now(pulse, runtime, kpis_topic)
             except Exception:
                 log.exception("KPI publication failed; retrying next round")
-            spent = time.monotonic() - started
-            await asyncio.sleep(max(settings.kpi_publish_interval_s, spent))
+            await asyncio.sleep(
+                publish_pause(
+                    time.monotonic() - started,
+                    settings.kpi_publish_interval_s,
+                    settings.kpi_publish_max_share,
+                )
+            )
 
     @app.page("/kpis")
     async def get_kpis(web: Any, request: Any) -> Any:
@@ -169,6 +176,12 @@ def register(pulse: Pulse) -> None:
         return web.json(runtime.status())
 
     pulse.extras["kpis_agent"] = kpis
+
+
+def publish_pause(spent: float, interval: float, max_share: float) -> float:
+    """Seconds to wait after a publication round that took ``spent`` seconds: the interval,
+    or longer so that rounds take at most ``max_share`` of the time."""
+    return max(interval - spent, spent * (1.0 - max_share) / max_share, 0.0)
 
 
 async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:

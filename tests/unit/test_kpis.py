@@ -344,3 +344,12 @@ def test_facts_sent_twice_count_once_by_input_position() -> None:
     assert (result.applied, result.duplicates) == (2, 1)
     assert store.load("global:all").buckets[100]["w"] == 4
     assert store.meta("global:all")["hw"] == {"0": 12, "1": 11}
+
+
+def test_publication_takes_at_most_its_share_of_the_time() -> None:
+    from streams.agents.kpis import publish_pause
+
+    assert publish_pause(0.05, 1.0, 0.1) == pytest.approx(0.95)  # idle: one round a second
+    pause = publish_pause(0.5, 1.0, 0.1)  # a replay: a round takes half a second
+    assert 0.5 / (0.5 + pause) == pytest.approx(0.1)
+    assert publish_pause(0.0, 1.0, 1.0) == 1.0
