@@ -100,58 +100,48 @@ def register(pulse: Pulse) -> None:
     pulse.extras.setdefault("change_hooks", []).append(forward)
     within = settings.batch_within_ms / 1000.0
 
-    async def apply_facts(messages: list[Any]) -> None:
-        """Apply one batch of facts messages to the buckets, then their changelog."""
-        runtime.recover_watermark()
-        # each key is sent to the changelog once per batch, with its last value
-        pending: dict[bytes, tuple[int, bytes]] = {}
-        for msg in messages:
-            payload = orjson.loads(msg.value)
-            scope = msg.key.decode()
-
-            def write(
-                key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
-            ) -> None:
-                table.data[key] = value
-                out[key] = (partition, value)
-
-            runtime.store.write = write
-            result = runtime.apply(scope, payload["ev"])  # judged on the watermark so far
-            runtime.advance(float(payload["wm"]))
-            runtime.messages_applied += 1
-            kind = scope.partition(":")[0]
-            if result.late:
-                pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
-                log.warning(
-                    "%d event(s) for %s arrived after the allowed lateness (%d days): "
-                    "counted as late, not applied",
-                    result.late,
-                    scope,
-                    settings.kpi_allowed_lateness_days,
-                )
-            if result.duplicates:
-                pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(result.duplicates)
-        # whole batches to the producer (Faust's send_changelog goes one by one); not
-        # awaited: Faust flushes the producer before it commits the offsets acked here
-        await send_batched(
-            app.producer._ensure_producer(),
-            table.changelog_topic.get_topic_name(),
-            ((partition, key, value) for key, (partition, value) in pending.items()),
-        )
-
-    async def on_facts(messages: list[Any]) -> None:
-        await apply_facts(messages)
-        app.consumer.ack_many(messages)
-
-    if settings.batch_consumer:  # one list per fetch, as for the input (streams.transport)
-        app.batch_handlers[facts_topic.get_topic_name()] = on_facts
-
-    # Subscribes the facts topic (acks on). With the batch consumer on, its records reach
-    # ``on_facts`` and this stream stays idle; with it off, this is Faust's per-record path.
     @app.agent(facts_topic, name="kpis")
     async def kpis(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max, within=within):
-            await apply_facts([event.message for event in events])
+            runtime.recover_watermark()
+            # each key is sent to the changelog once per batch, with its last value
+            pending: dict[bytes, tuple[int, bytes]] = {}
+            for event in events:
+                msg = event.message
+                payload = orjson.loads(msg.value)
+                scope = msg.key.decode()
+
+                def write(
+                    key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
+                ) -> None:
+                    table.data[key] = value
+                    out[key] = (partition, value)
+
+                runtime.store.write = write
+                result = runtime.apply(scope, payload["ev"])  # judged on the watermark so far
+                runtime.advance(float(payload["wm"]))
+                runtime.messages_applied += 1
+                kind = scope.partition(":")[0]
+                if result.late:
+                    pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
+                    log.warning(
+                        "%d event(s) for %s arrived after the allowed lateness (%d days): "
+                        "counted as late, not applied",
+                        result.late,
+                        scope,
+                        settings.kpi_allowed_lateness_days,
+                    )
+                if result.duplicates:
+                    pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
+                        result.duplicates
+                    )
+            # whole batches to the producer (Faust's send_changelog goes one by one)
+            futures = await send_batched(
+                app.producer._ensure_producer(),
+                table.changelog_topic.get_topic_name(),
+                ((partition, key, value) for key, (partition, value) in pending.items()),
+            )
+            await asyncio.gather(*futures)
 
     @app.task
     async def publish() -> None:
