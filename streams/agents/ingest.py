@@ -5,9 +5,8 @@ engine, applies the new record states to the in-memory table (so the next batch 
 and hands the batch to the :class:`Shipper`. The shipper, one task, in batch order:
 
 1. sends dead letters and alerts and waits for the broker's acknowledgements;
-2. only then writes the record states to the changelog;
-3. only then acks the batch's input events, so Faust may commit their offsets (it flushes
-   the producer, changelog included, before each commit).
+2. only then writes the record states to the changelog, and waits for those acks too;
+3. only then acks the batch's input events, so Faust may commit their offsets.
 
 So a crash at any point replays from the last committed offset: an alert is never lost
 (it is acknowledged before the state that remembers its event), and a replayed event either
@@ -77,13 +76,15 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     m.produced.labels(kind="alert").inc(len(result.alerts))
     m.produced.labels(kind="dead_letter").inc(len(result.dead))
     m.produced.labels(kind="changelog").inc(len(result.writes))
-    # not awaited: the producer flush Faust runs before every offset commit delivers them,
-    # and the input is acked only after this function returns
-    await send_batched(
+    # delivered before the input is acked (the caller acks after this returns): a crash
+    # after the ack finds every state of the batch in the changelog
+    written = await send_batched(
         pulse.app.producer._ensure_producer(),
         pulse.changelog_topic,
         ((partition, key, blob) for key, (partition, blob) in result.writes.items()),
     )
+    if written:
+        await asyncio.gather(*written)
     after_write(pulse, result)  # timer deadlines of the new states
     observe_latency(pulse, result, done - received)
 
