@@ -551,8 +551,6 @@ def _compile(node: Node, reads: set[tuple[str, str]]) -> Fn:
             return special
         op, left, right = node[1], _compile(node[2], reads), _compile(node[3], reads)
         fn = _BINARY[op]
-        if op == "==":
-            return lambda act: cel_eq(left(act), right(act))
         return lambda act: fn(left(act), right(act))
     if tag == "and":
         return _and(_compile(node[1], reads), _compile(node[2], reads))
