@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.events import generate
 from streams.decode import RawRecord, decode_event
 from streams.engine import Engine
+from streams.gc_policy import apply_gc_policy
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--rules", default="rules")
     args = parser.parse_args()
     settings = Settings()
+    apply_gc_policy(settings)  # the worker's collector policy (CRM_PULSE_GC_GEN0_THRESHOLD)
     workload = generate(args.events)
     records = [
         RawRecord("bench", 0, i, key, value)

@@ -17,10 +17,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from streams.app import create_app
+    from streams.gc_policy import apply_gc_policy, freeze_startup_objects
     from streams.topics import ensure_topics
 
     asyncio.run(ensure_topics(settings))
     pulse = create_app(settings)
+    thresholds = apply_gc_policy(settings)
+    frozen = freeze_startup_objects()
+    logging.getLogger(__name__).info(
+        "garbage collector thresholds %s, %d start-up objects frozen", thresholds, frozen
+    )
     worker = faust.Worker(pulse.app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")
     dedup_window: int = Field(8, ge=0, description="Event ids remembered per record.")
+    gc_gen0_threshold: int = Field(
+        20_000,
+        ge=0,
+        description="Allocations between young-generation garbage collections of the worker "
+        "(Python's default 700 rescans the batch's live objects many times per batch); "
+        "0 keeps Python's defaults. See docs/performance.md.",
+    )
     stage_order: tuple[str, ...] = Field(DEFAULT_STAGE_ORDER, description="Pipeline order.")
     closed_stages: tuple[str, ...] = Field(("Won", "Lost"), description="Terminal stages.")
 

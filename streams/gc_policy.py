@@ -1,0 +1,34 @@
+"""The worker's garbage-collector policy.
+
+CPython runs a young-generation collection every 700 net container allocations (its
+default). A batch of 2,000 events allocates hundreds of thousands of dicts and lists that
+live until the batch is shipped, so each batch paid for dozens of collections that found
+nothing to free and rescanned the batch's live objects each time. Raising the young
+threshold (and the next generation's) keeps cyclic garbage collected, only less often.
+Objects that live as long as the process (imported modules, the Faust app, compiled
+rules) are frozen once at start so that no collection scans them again.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from streams.settings import Settings
+
+#: Collections of generation 0 between two of generation 1, and of 1 between two of 2.
+OLDER_EVERY = 10
+
+
+def apply_gc_policy(settings: Settings) -> tuple[int, int, int]:
+    """Set the collector's thresholds from ``settings``; returns the thresholds in force."""
+    if settings.gc_gen0_threshold:
+        gc.set_threshold(settings.gc_gen0_threshold, OLDER_EVERY, OLDER_EVERY)
+    return gc.get_threshold()
+
+
+def freeze_startup_objects() -> int:
+    """Collect once, then move every object alive now out of the collector's reach
+    (``gc.freeze``). Returns how many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
