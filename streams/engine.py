@@ -104,7 +104,7 @@ class Engine:
                 result.stats.invalid[decoded.reason] += 1
                 result.dead.append((raw, dead_letter(raw, decoded, now)))
                 continue
-            key = record_key(decoded.entity.value, decoded.entity_id)
+            key = record_key(decoded.entity, decoded.entity_id)  # a StrEnum is its value
             if key in cache:
                 state = cache[key]
             else:
@@ -141,7 +141,8 @@ class Engine:
         if self.dedup_window:
             ids.append(event.event_id)
             state["ids"] = ids[-self.dedup_window :]
-        stats.events[(event.entity.value, event.op.value, event.source)] += 1
+        entity = event.entity  # StrEnum members are their str values (no ``.value`` lookup)
+        stats.events[(entity, event.op, event.source)] += 1
         existed = bool(state.get("f")) or "c" in state
         before = state["f"] if existed else None
         last_seen, owner_before = state.get("u"), state.get("o")
@@ -169,7 +170,7 @@ class Engine:
             owner=state.get("o"), position=position,
         )  # fmt: skip
         result.changes.append(change)
-        candidates = rules.candidates(event.entity.value, changed, create=before is None)
+        candidates = rules.candidates(entity, changed, create=before is None)
         if not candidates and "r" not in state and "a" not in state:
             return state  # nothing to judge, no rule state to keep up to date
         rule_states, episodes = live_rule_state(state, rules)

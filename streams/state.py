@@ -43,9 +43,12 @@ def merge_fields(
     keeps the last fields (the state is flagged deleted). ``event.changed`` is trusted
     only for fields whose value really differs, so a no-op update changes nothing.
     """
-    if event.op is Op.CREATE or before is None:
+    if before is None:  # a new record: every field it has is new
         after = dict(event.fields)
-        base: Mapping[str, Any] = before or {}
+        return after, frozenset(after)
+    if event.op is Op.CREATE:
+        after = dict(event.fields)
+        base: Mapping[str, Any] = before
         names: Iterable[str] = set(after) | set(base)
     elif event.op is Op.UPDATE:
         after = dict(before)
@@ -54,10 +57,7 @@ def merge_fields(
         names = event.fields.keys()
     else:
         return dict(before), frozenset()
-    changed = frozenset(n for n in names if base.get(n) != after.get(n))
-    if before is None:
-        changed = frozenset(after)
-    return after, changed
+    return after, frozenset(n for n in names if base.get(n) != after.get(n))
 
 
 def remember_event(state: EntityState, event_id: str, window: int) -> bool:

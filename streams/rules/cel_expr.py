@@ -42,7 +42,9 @@ class CelExpression:
         isolates them, counts them and logs them.
         """
         try:
-            if self.fast is not None and isinstance(activation, Mapping):
+            if self.fast is not None and (
+                activation.__class__ is dict or isinstance(activation, Mapping)
+            ):
                 result = self.fast.fn(activation)
             else:
                 result = self.program.execute(activation)
@@ -53,10 +55,20 @@ class CelExpression:
         return result
 
     def holds(self, source: CelSource) -> bool:
-        """Evaluate on a change: compiled closure when there is one, else the library."""
-        if self.fast is not None:
-            return self.evaluate_bool(source.cel_variables())
-        return self.evaluate_bool(source.cel_context())
+        """Evaluate on a change: compiled closure when there is one, else the library.
+
+        The closure path is :meth:`evaluate_bool` inlined (it runs for most rule and change
+        pairs): a missing field does not hold, a non-boolean result is an error."""
+        fast = self.fast
+        if fast is None:
+            return self.evaluate_bool(source.cel_context())
+        try:
+            result = fast.fn(source.cel_variables())
+        except KeyError:
+            return False
+        if result is True or result is False:
+            return result
+        raise TypeError(f"CEL expression returned {type(result).__name__}, not bool")
 
 
 def compile_cel(source: str) -> CelExpression:

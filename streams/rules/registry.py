@@ -31,7 +31,8 @@ Evaluate = Callable[[Any, Change, Mapping[str, Any], CelExpression | None], Outc
 #: KPI rule types: ``(rule, point, series state, now) -> Outcome``.
 EvaluateKpi = Callable[[Any, KpiPoint, Mapping[str, Any], datetime], Outcome]
 
-Possible = Callable[[Any, Change, CelExpression | None], bool]
+#: ``possible(rule, guard)``: the rule's pre-check, bound once per compiled rule, or ``None``.
+Possible = Callable[[Any, CelExpression | None], Callable[[Change], bool] | None]
 
 #: How a rule type is driven. ``event``: on each record change. ``timer``: on each record
 #: change *and* when the deadline kept in its state (``due``) comes (same pure function,
@@ -53,8 +54,9 @@ class RuleType:
     watched_fields: Watched
     kind: Kind = "event"
     evaluate_kpi: EvaluateKpi | None = None
-    #: ``possible(rule, change, guard)``: ``False`` when ``evaluate`` would surely return
-    #: "not holding" and no new state (lets the engine skip most rules at little cost).
+    #: ``possible(rule, guard)`` returns ``check(change)``: ``False`` when ``evaluate`` would
+    #: surely return "not holding" and no new state (lets the engine skip most rules at
+    #: little cost).
     possible: Possible | None = None
 
 

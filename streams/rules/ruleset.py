@@ -36,10 +36,9 @@ class CompiledRule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", self.rule.id)
-        check = self.spec.possible
-        if check is not None:
-            rule, guard = self.rule, self.guard
-            object.__setattr__(self, "possible", lambda change: check(rule, change, guard))
+        bind = self.spec.possible
+        if bind is not None:  # bound once: the engine calls it on most (rule, change) pairs
+            object.__setattr__(self, "possible", bind(self.rule, self.guard))
 
     @property
     def create_only(self) -> bool:

@@ -6,7 +6,7 @@ every change where it holds fires on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.rules.cel_expr import CelExpression
@@ -22,6 +22,7 @@ def evaluate(
     return Outcome(holds=holds, evidence={"condition": rule.condition}, point=rule.each_time)
 
 
-def possible(rule: ConditionRule, change: Change, guard: CelExpression | None) -> bool:
-    """Not holding means nothing to do unless an episode is open (the engine knows)."""
-    return guard is None or guard.holds(change)
+def possible(rule: ConditionRule, guard: CelExpression | None) -> Callable[[Change], bool] | None:
+    """Not holding means nothing to do unless an episode is open (the engine knows): the
+    pre-check is the condition itself."""
+    return None if guard is None else guard.holds

@@ -16,7 +16,7 @@ replay gives the same alerts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,11 @@ def _cap(ids: list[list[Any]]) -> list[list[Any]]:
     return sorted(ids, key=lambda x: float(x[0]))[-MAX_IDS:]
 
 
-def possible(rule: FrequencyRule, change: Change, guard: CelExpression | None) -> bool:
+def possible(rule: FrequencyRule, guard: CelExpression | None) -> Callable[[Change], bool]:
     """Only a matching change counts on the record (per-owner rules count elsewhere)."""
-    return rule.per == "record" and matches(rule, change, guard)
+    per_record = rule.per == "record"
+
+    def check(change: Change) -> bool:
+        return per_record and matches(rule, change, guard)
+
+    return check

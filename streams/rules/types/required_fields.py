@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.rules.cel_expr import CelExpression
@@ -35,8 +35,14 @@ def evaluate(
     )
 
 
-def possible(rule: RequiredFieldsRule, change: Change, guard: CelExpression | None) -> bool:
+def possible(rule: RequiredFieldsRule, guard: CelExpression | None) -> Callable[[Change], bool]:
     """Out of the rule's stages, or its condition false: nothing can be missing."""
-    if rule.when_stages is not None and change.after.get("stage") not in rule.when_stages:
-        return False
-    return guard is None or guard.holds(change)
+    stages = rule.when_stages
+    holds = guard.holds if guard is not None else None
+
+    def check(change: Change) -> bool:
+        if stages is not None and change.after.get("stage") not in stages:
+            return False
+        return holds is None or holds(change)
+
+    return check

@@ -8,7 +8,7 @@ Every firing is a point-in-time episode.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.rules.cel_expr import CelExpression
@@ -71,6 +71,11 @@ def evaluate(
     return Outcome(holds=True, evidence=evidence, point=True, state=new_state)
 
 
-def possible(rule: TransitionRule, change: Change, guard: CelExpression | None) -> bool:
+def possible(rule: TransitionRule, guard: CelExpression | None) -> Callable[[Change], bool]:
     """A transition needs its field to have changed on an existing record."""
-    return change.before is not None and rule.field in change.changed
+    name = rule.field
+
+    def check(change: Change) -> bool:
+        return change.before is not None and name in change.changed
+
+    return check
