@@ -97,41 +97,72 @@ def _mib(value: int | None) -> str:
 def format_table(result: Mapping[str, Any]) -> str:
     """The one table of a run: events/s, ratios, latency percentiles and memory."""
     limit, pulse, peer = result["limit"], result["pulse"], result["peer"]
+    floor = result.get("floor") or {"events": 0, "runs": [], "median_eps": None}
+    ratios = result["ratios"]
     latency = pulse.get("latency") or {}
-    rows: list[tuple[str, str, str, str]] = [
+    rows: list[tuple[str, ...]] = [
         (
             "events/s (median)",
             _fmt(limit["median_eps"]),
+            _fmt(floor["median_eps"]),
             _fmt(pulse["median_eps"]),
             _fmt(peer["median_eps"]),
         ),
         (
             "ratio to limit",
             "1.00" if limit["median_eps"] else "-",
-            _fmt(result["ratios"]["pulse_to_limit"], ".3f"),
-            _fmt(result["ratios"]["peer_to_limit"], ".3f"),
+            _fmt(ratio(floor["median_eps"], limit["median_eps"]), ".3f"),
+            _fmt(ratios["pulse_to_limit"], ".3f"),
+            _fmt(ratios["peer_to_limit"], ".3f"),
+        ),
+        (
+            "ratio to floor",
+            "",
+            "1.00" if floor["median_eps"] else "-",
+            _fmt(ratio(pulse["median_eps"], floor["median_eps"]), ".3f"),
+            _fmt(ratio(peer["median_eps"], floor["median_eps"]), ".3f"),
         ),
         (
             "ratio to peer",
             "",
-            _fmt(result["ratios"]["pulse_to_peer"], ".3f"),
+            "",
+            _fmt(ratios["pulse_to_peer"], ".3f"),
             "1.00" if peer["median_eps"] else "-",
         ),
-        ("events measured", str(limit["events"]), str(pulse["events"]), str(peer["events"])),
-        ("runs finished", _finished(limit), _finished(pulse), _finished(peer)),
-        ("alert latency p50", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),
-        ("alert latency p95", "", _fmt(latency.get("p95_ms"), ",.1f", " ms"), ""),
-        ("alert latency p99", "", _fmt(latency.get("p99_ms"), ",.1f", " ms"), ""),
-        ("peak RSS", "", _mib(pulse.get("peak_rss_bytes")), _mib(peer.get("peak_rss_bytes"))),
+        (
+            "events measured",
+            str(limit["events"]),
+            str(floor["events"]),
+            str(pulse["events"]),
+            str(peer["events"]),
+        ),
+        ("runs finished", _finished(limit), _finished(floor), _finished(pulse), _finished(peer)),
+        ("alert latency p50", "", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),
+        ("alert latency p95", "", "", _fmt(latency.get("p95_ms"), ",.1f", " ms"), ""),
+        ("alert latency p99", "", "", _fmt(latency.get("p99_ms"), ",.1f", " ms"), ""),
+        (
+            "peak RSS",
+            "",
+            "",
+            _mib(pulse.get("peak_rss_bytes")),
+            _mib(peer.get("peak_rss_bytes")),
+        ),
         (
             "state bytes/deal",
+            "",
             "",
             _fmt(pulse.get("state_bytes_per_deal"), ",.0f", " B"),
             _fmt(peer.get("state_bytes_per_deal"), ",.0f", " B"),
         ),
     ]
-    header = ("", "limit (aiokafka)", "CRM Pulse", f"peer ({peer.get('name', 'peer')})")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    header = (
+        "",
+        "limit (aiokafka)",
+        "floor (Faust)",
+        "CRM Pulse",
+        f"peer ({peer.get('name', 'peer')})",
+    )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(
             cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
@@ -193,6 +224,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "machine": {"type": "object", "required": ["cpus", "under_load"]},
         "config": {"type": "object", "required": ["events", "repeat", "rules", "kpis"]},
         "limit": _SECTION,
+        "floor": _SECTION,
         "pulse": {
             "allOf": [_SECTION],
             "required": ["latency", "peak_rss_bytes", "state_bytes_per_deal"],

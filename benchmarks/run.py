@@ -297,6 +297,37 @@ def measure_peer(
     return run
 
 
+def measure_floor(
+    bootstrap: str, topic: str, work: Path, expected: int, budget: float, index: int
+) -> dict[str, Any]:
+    """The Faust floor (``benchmarks/faust_floor.py``): a Faust app built like the worker
+    that only validates and acks, in a subprocess with a fresh consumer group."""
+    group = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    out = work / f"{group}.json"
+    cmd = [
+        sys.executable, "-m", "benchmarks.faust_floor", "--bootstrap", bootstrap,
+        "--topic", topic, "--group", group, "--expected", str(expected),
+        "--budget", str(budget), "--out", str(out),
+    ]  # fmt: skip
+    with open(work / f"{group}.log", "wb") as logf:
+        proc = subprocess.run(
+            cmd, cwd=REPO, stdout=logf, stderr=subprocess.STDOUT, timeout=budget + 120, check=False
+        )
+    if proc.returncode != 0 or not out.exists():
+        tail = (work / f"{group}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"floor job failed ({proc.returncode}):\n{tail}")
+    got = orjson.loads(out.read_bytes())
+    run = report.run_figure(
+        expected=expected,
+        processed=got["processed"],
+        seconds=got["seconds"],
+        budget_s=budget,
+        valid=got["valid"],
+    )
+    log(f"floor run {index}: {report.describe_run(run)}")
+    return run
+
+
 def peer_version() -> str:
     try:
         return importlib.metadata.version("quixstreams")
@@ -358,6 +389,11 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
         log(f"limit run {i}: {report.describe_run(figure)}")
         limit_runs.append(figure)
 
+    floor_runs = [
+        measure_floor(bootstrap, topic, work, args.events, args.limit_budget, i)
+        for i in range(1, args.repeat + 1)
+    ]
+
     pulse_runs = [
         measure_pulse(
             bootstrap,
@@ -406,6 +442,7 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
     rss = [r["peak_rss_bytes"] for r in pulse_runs if r.get("peak_rss_bytes")]
     peer_rss = [r["peak_rss_bytes"] for r in peer_runs if r.get("peak_rss_bytes")]
     limit_s = section(limit_runs, args.events)
+    floor_s = section(floor_runs, args.events)
     pulse_s = section(
         pulse_runs,
         args.pulse_events,
@@ -455,6 +492,7 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
             },
         },
         "limit": limit_s,
+        "floor": floor_s,
         "pulse": pulse_s,
         "peer": peer_s,
         "ratios": report.ratios(limit_s["median_eps"], pulse_s["median_eps"], peer_s["median_eps"]),

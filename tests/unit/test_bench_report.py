@@ -214,3 +214,26 @@ def test_handled_events_are_valid_plus_refused_plus_duplicates() -> None:
     metrics = parse_metrics(text)
     assert handled(metrics) == 18
     assert metrics["crm_pulse_alerts_total"] == 7.0
+
+
+def test_table_shows_the_faust_floor_and_the_ratios_to_it() -> None:
+    result = _result()
+    runs = [
+        report.run_figure(expected=1000, processed=1000, seconds=1000 / e, budget_s=60)
+        for e in (20_000.0, 25_000.0, 30_000.0)
+    ]
+    result["floor"] = {"events": 1000, "runs": runs, "median_eps": report.median_eps(runs)}
+    jsonschema.validate(result, report.RESULT_SCHEMA)
+    lines = report.format_table(result).splitlines()
+    assert "floor (Faust)" in lines[0]
+    rows = {line.split("  ")[0].strip(): line for line in lines[2:]}
+    assert "25,000" in rows["events/s (median)"]
+    assert "0.250" in rows["ratio to limit"]  # floor: 25,000 / 100,000
+    assert "0.040" in rows["ratio to floor"]  # CRM Pulse: 1,000 / 25,000
+    assert "0.180" in rows["ratio to floor"]  # peer: 4,500 / 25,000
+
+
+def test_a_result_without_a_floor_still_renders() -> None:
+    rows = report.format_table(_result()).splitlines()
+    floor_row = next(line for line in rows if line.startswith("ratio to floor"))
+    assert floor_row.split()[3] == "-"  # "ratio to floor" then the floor's own cell
