@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write(result, args.out_dir)
     print()
     print(report.format_table(result))
-    for name in ("limit", "pulse", "peer"):
+    for name in ("limit", "floor", "pulse", "peer"):
         for i, figure in enumerate(result[name]["runs"], 1):
             print(f"  {name} run {i}: {report.describe_run(figure)}")
     if result["pulse"]["subset"]:
