@@ -59,19 +59,19 @@ def register(pulse: Pulse) -> None:
     )
     pulse.extras["frequency_topic"] = topic
 
-    async def forward(result: BatchResult) -> None:
+    async def forward(result: BatchResult) -> list[Any]:
+        """Send the owner hits of a batch; returns the delivery futures (the shipper awaits
+        them with the alerts', before the record states are written)."""
         found = owner_hits(pulse.engine.rules, result.changes)
         for (rule, reason), n in found.skips.items():
             pulse.metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
         for rule, n in found.errors.items():
             pulse.metrics.rule_errors.labels(rule=rule).inc(n)
-        futures = [
+        return [
             await topic.send(key=owner.encode(), value=value,
                              partition=owner_partition(owner, parts))
             for owner, value in found.messages
         ]  # fmt: skip
-        if futures:
-            await asyncio.gather(*futures)
 
     pulse.extras.setdefault("change_hooks", []).append(forward)
     within = settings.batch_within_ms / 1000.0

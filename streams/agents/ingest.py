@@ -4,9 +4,14 @@ The agent never waits for the broker: it takes a batch (without acking it), runs
 engine, applies the new record states to the in-memory table (so the next batch sees them)
 and hands the batch to the :class:`Shipper`. The shipper, one task, in batch order:
 
-1. sends dead letters and alerts and waits for the broker's acknowledgements;
+1. sends dead letters, alerts and what the change hooks derive from the batch (KPI facts,
+   owner-frequency hits) and waits for the broker's acknowledgements of all of them;
 2. only then writes the record states to the changelog, and waits for those acks too;
 3. only then acks the batch's input events, so Faust may commit their offsets.
+
+Batches that queued up while the shipper waited for the broker are shipped together (a
+group commit: one round of sends and acks for all of them, then their acks in order), so
+the time a batch waits for the broker does not grow with the number of batches.
 
 So a crash at any point replays from the last committed offset: an alert is never lost
 (it is acknowledged before the state that remembers its event), and a replayed event either
@@ -54,10 +59,10 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     if result.alerts:
         await gate_ready(pulse)  # after a start: the budget is rebuilt from crm.alerts first
     result.alerts = gate_alerts(pulse, result.alerts)  # silences + budget: notify or not
+    futures: list[Any] = []
     if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
         for on_changes in pulse.extras.get("change_hooks", ()):
-            await on_changes(result)
-    futures = []
+            futures.extend(await on_changes(result))
     for raw, dead in result.dead:
         futures.append(
             await send(settings.dlq_topic, raw.key, raw.value, None, None, dlq_headers(dead))
@@ -142,13 +147,48 @@ class Shipper:
         await self.queue.put((result, ack, received))
 
     async def _run(self) -> None:
+        queue = self.queue
         while True:
-            result, ack, received = await self.queue.get()
+            taken = [await queue.get()]
+            while not queue.empty():  # group commit: what queued meanwhile goes out too
+                taken.append(queue.get_nowait())
             try:
-                await ship(self.pulse, result, received)
-                ack()
+                result = merge_results([r for r, _, _ in taken])
+                await ship(self.pulse, result, min(received for _, _, received in taken))
+                for _, ack, _ in taken:
+                    ack()
+            except Exception as exc:
+                # nothing of these batches is acked: the worker stops (a supervisor restarts
+                # it) and the input is replayed from the last commit. Waiting for the next
+                # batch to notice would stall the worker silently when none comes.
+                log.exception("shipping failed; the worker stops, its unacked input is replayed")
+                crash = getattr(getattr(self.pulse, "app", None), "crash", None)
+                if crash is not None:
+                    await crash(exc)
+                raise
             finally:
-                self.queue.task_done()
+                for _ in taken:
+                    queue.task_done()
+
+
+def merge_results(results: Sequence[BatchResult]) -> BatchResult:
+    """Consecutive batch results as one, in order: outputs concatenated, each record's
+    last state kept (a later batch saw the earlier one's states, so its write supersedes).
+    Only the statistics the shipper still records (rule skips) are summed; the others
+    were counted when each batch was queued."""
+    if len(results) == 1:
+        return results[0]
+    merged = BatchResult()
+    for result in results:
+        merged.alerts.extend(result.alerts)
+        merged.dead.extend(result.dead)
+        merged.changes.extend(result.changes)
+        for key, write in result.writes.items():
+            merged.writes.pop(key, None)  # re-inserted: the changelog order follows batches
+            merged.writes[key] = write
+        merged.due.update(result.due)
+        merged.stats.skips.update(result.stats.skips)
+    return merged
 
 
 def apply_writes(pulse: Pulse, result: BatchResult) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -79,23 +80,22 @@ def register(pulse: Pulse) -> None:
     )
     pulse.extras["kpi_runtime"] = runtime
 
-    async def forward(result: BatchResult) -> None:
+    async def forward(result: BatchResult) -> list[Any]:
+        """Send a batch's facts, one message per scope (or more for a big scope); returns the
+        delivery futures (the shipper awaits them with the alerts', before the record
+        states are written)."""
         if not result.changes:
-            return
+            return []
         by_scope = facts_by_scope(result.changes, rules, directory.get())
         if not by_scope:
-            return
+            return []
         wm = max(c.event.occurred_at.timestamp() for c in result.changes)
+        messages = list(facts_messages(by_scope, wm))
         futures = await send_keyed(
-            app.producer._ensure_producer(),
-            facts_topic.get_topic_name(),
-            (
-                (scope.encode(), orjson.dumps({"wm": wm, "ev": ev}))
-                for scope, ev in by_scope.items()
-            ),
+            app.producer._ensure_producer(), facts_topic.get_topic_name(), messages
         )
-        await asyncio.gather(*futures)
-        runtime.messages_sent += len(by_scope)
+        runtime.messages_sent += len(messages)
+        return list(futures)
 
     pulse.extras.setdefault("change_hooks", []).append(forward)
     within = settings.batch_within_ms / 1000.0
@@ -178,14 +178,48 @@ def register(pulse: Pulse) -> None:
     pulse.extras["kpis_agent"] = kpis
 
 
+#: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets
+#: one fact per event of the shipment; the message must stay far below the broker's size
+#: limit (1 MiB by default) whatever the batch size: about 150 bytes a fact.
+FACTS_PER_MESSAGE = 1000
+
+
+def facts_messages(
+    by_scope: dict[str, list[Any]], watermark: float, per_message: int = FACTS_PER_MESSAGE
+) -> Iterator[tuple[bytes, bytes]]:
+    """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
+    ``per_message`` facts each (same key, so same partition: applied in order, and each
+    fact's input position still deduplicates a replay)."""
+    for scope, facts in by_scope.items():
+        key = scope.encode()
+        for start in range(0, len(facts), per_message):
+            chunk = facts[start : start + per_message]
+            yield key, orjson.dumps({"wm": watermark, "ev": chunk})
+
+
 def publish_pause(spent: float, interval: float, max_share: float) -> float:
     """Seconds to wait after a publication round that took ``spent`` seconds: the interval,
     or longer so that rounds take at most ``max_share`` of the time."""
     return max(interval - spent, spent * (1.0 - max_share) / max_share, 0.0)
 
 
+#: Longest stretch a publication round computes snapshots without letting the ingest path
+#: (and every other task) run.
+PUBLISH_SLICE_S = 0.005
+
+
 async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:
-    snaps = runtime.collect()
+    """One publication round. Snapshots are computed one scope at a time, and the round
+    yields to the event loop every ``PUBLISH_SLICE_S``: a round over hundreds of scopes
+    would otherwise hold back the batches (and their alerts) for its whole duration. The
+    caller spaces rounds by their wall-clock duration, turns of other tasks included."""
+    snaps: list[tuple[str, dict[str, Any]]] = []
+    slice_started = time.monotonic()
+    for part in runtime.collect_parts():
+        snaps.extend(part)
+        if time.monotonic() - slice_started > PUBLISH_SLICE_S:
+            await asyncio.sleep(0)
+            slice_started = time.monotonic()
     if not snaps:
         return 0
     futures = await send_keyed(

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,10 +80,17 @@ class KpiRuntime:
 
     def collect(self) -> list[tuple[str, dict[str, Any]]]:
         """Snapshots of the dirty scopes whose content changed since last published."""
+        return [snap for part in self.collect_parts() for snap in part]
+
+    def collect_parts(self) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """:meth:`collect`, one dirty scope at a time, so that a caller on the event loop
+        can let other tasks run between scopes (a round over every scope takes a while).
+        The dirty set is taken when the first part is asked for; facts applied meanwhile
+        mark their scopes dirty for the next round."""
         if self.watermark is None or (
             not self.dirty and day_of(self.watermark) == self.published_day
         ):
-            return []
+            return
         wm = datetime.fromtimestamp(self.watermark, tz=dt_of(0).tzinfo)
         wd = day_of(self.watermark)
         if self.published_day is not None and wd > self.published_day:
@@ -99,7 +106,6 @@ class KpiRuntime:
         self.published_day = wd
         dirty, self.dirty = self.dirty, {}
         now = self.clock()
-        out: list[tuple[str, dict[str, Any]]] = []
 
         def unchanged(ident: tuple[Any, ...], sig: tuple[Any, ...]) -> bool:
             if self._signatures.get(ident) == sig:
@@ -111,6 +117,7 @@ class KpiRuntime:
             data = self.store.load(scope)
             if not data.days:
                 continue
+            out: list[tuple[str, dict[str, Any]]] = []
             windows = windows_to_publish(
                 self.catalog.windows, data.days[0], dirty_from, wd, self.recent_days
             )
@@ -133,7 +140,7 @@ class KpiRuntime:
                 )
                 self.published[key] = snap
                 out.append((key, snap))
-        return out
+            yield out
 
     def _forget_before(self, day: int) -> None:
         """Drop old day/week windows from memory (they stay on the topic and in the table)."""

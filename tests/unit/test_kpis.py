@@ -353,3 +353,38 @@ def test_publication_takes_at_most_its_share_of_the_time() -> None:
     pause = publish_pause(0.5, 1.0, 0.1)  # a replay: a round takes half a second
     assert 0.5 / (0.5 + pause) == pytest.approx(0.1)
     assert publish_pause(0.0, 1.0, 1.0) == 1.0
+
+
+def _apply_only(h: Harness, *events: dict[str, Any]) -> None:
+    """Like ``Harness.send`` without the publication round."""
+    records = []
+    for event in events:
+        records.append(RawRecord("t", 0, h.offset, b"k", orjson.dumps(event)))
+        h.offset += 1
+    result = h.engine.process(records, h.states.get)
+    for key, (_, blob) in result.writes.items():
+        h.states[key] = blob
+    for scope, facts in facts_by_scope(result.changes, h.rules, h.directory).items():
+        h.runtime.apply(scope, facts)
+    for change in result.changes:
+        h.runtime.advance(change.event.occurred_at.timestamp())
+
+
+def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wait() -> None:
+    h = Harness()
+    _apply_only(
+        h,
+        deal("d1", "create", T0, owner="ann", stage="Prospecting", amount=100, **FULL),
+        deal("d2", "create", T0, owner="cid", stage="Prospecting", amount=50, **FULL),
+    )
+    parts = h.runtime.collect_parts()
+    first = next(parts)
+    assert first and len({body["scope"]["id"] for _, body in first}) == 1  # one scope
+    # a fact applied between two parts: its scope is dirty for the next round
+    _apply_only(h, deal("d3", "create", T0, owner="bob", stage="Prospecting", amount=7, **FULL))
+    rest = [snap for part in parts for snap in part]
+    scopes = {f"{b['scope']['kind']}:{b['scope']['id']}" for _, b in first + rest}
+    assert {"owner:ann", "owner:cid", "team:mia", "team:lou", "global:all"} <= scopes
+    assert "owner:bob" not in scopes
+    later = {f"{b['scope']['kind']}:{b['scope']['id']}" for _, b in h.runtime.collect()}
+    assert "owner:bob" in later and "owner:ann" not in later
