@@ -59,8 +59,12 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
                 await self.sleep(0)
                 batches: dict[str, list[Any]] = {}
+                others: list[tuple[Any, Any]] = []
                 if not self.should_stop:
                     async for tp, message in ait:
+                        if message.topic not in handlers:
+                            others.append((tp, message))  # after the batches (see below)
+                            continue
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is not None and offset < r_offset:
@@ -68,11 +72,24 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
-                        if message.topic in handlers:
-                            track_message(message)
-                            batches.setdefault(message.topic, []).append(message)
-                            set_read_offset(tp, offset)
-                            continue
+                        track_message(message)
+                        batches.setdefault(message.topic, []).append(message)
+                        set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+                # The batch topics first (the input: its alerts should not wait for the
+                # per-record dispatch of the internal topics' records of the same fetch),
+                # then the other records one by one, each partition in order, as Faust does.
+                for topic, messages in batches.items():
+                    await handlers[topic](messages)
+                if others:
+                    for tp, message in others:
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is not None and offset < r_offset:
+                            continue  # already read (Faust drops these too)
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, r_offset + 1, offset)
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)
@@ -82,9 +99,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                             await self.commit()
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
-                    unset_flag(CONSUMER_FETCHING)
-                for topic, messages in batches.items():
-                    await handlers[topic](messages)
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()

@@ -267,22 +267,31 @@ def register(pulse: Pulse) -> None:
     )
     within = settings.batch_within_ms / 1000.0
 
+    async def judge_snapshots(messages: Sequence[Any], ack: Any) -> None:
+        from streams.agents.ingest import submit
+
+        records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
+        result = process_kpis(pulse.engine.rules, records, pulse.state_get, pulse.engine.clock())
+        await submit(pulse, result, ack)
+        pulse.metrics.kpi_snapshots_read.labels(result="read").inc(len(records))
+        for reason, n in result.stats.invalid.items():
+            pulse.metrics.kpi_snapshots_read.labels(result=reason).inc(n)
+
+    async def on_snapshots(messages: list[Any]) -> None:
+        for start in range(0, len(messages), settings.batch_max):
+            chunk = messages[start : start + settings.batch_max]
+            await judge_snapshots(chunk, partial(app.consumer.ack_many, chunk))
+
+    if settings.batch_consumer:  # one list per fetch, as for the input (streams.transport)
+        app.batch_handlers[kpis_topic.get_topic_name()] = on_snapshots
+
+    # Subscribes crm.kpis (acks on): idle with the batch consumer on (see ``on_snapshots``).
     @app.agent(kpis_topic, name="kpi-rules")
     async def kpi_rules(stream: Any) -> None:
-        from streams.agents.ingest import ack_events, submit
+        from streams.agents.ingest import ack_events
 
         async for events in stream.noack_take(settings.batch_max, within=within):
-            records = [
-                RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
-                for m in (event.message for event in events)
-            ]
-            result = process_kpis(
-                pulse.engine.rules, records, pulse.state_get, pulse.engine.clock()
-            )
-            await submit(pulse, result, partial(ack_events, events))
-            pulse.metrics.kpi_snapshots_read.labels(result="read").inc(len(records))
-            for reason, n in result.stats.invalid.items():
-                pulse.metrics.kpi_snapshots_read.labels(result=reason).inc(n)
+            await judge_snapshots([event.message for event in events], partial(ack_events, events))
 
     @app.timer(settings.alert_tick_s, name="alert-timers")
     async def alert_timers() -> None:

@@ -215,6 +215,8 @@ def process_kpis(
 ) -> BatchResult:
     """KPI snapshots through the KPI rules watching them (state per series)."""
     result = BatchResult()
+    if not rules.has_kpi_rules:
+        return result  # nothing watches a KPI: the snapshots are only acknowledged
     cache: dict[bytes, EntityState] = {}
     for raw in records:
         point = decode_point(raw.value, now)

@@ -117,6 +117,7 @@ class RuleSet:
     )
     _all: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _order: Mapping[str, int] = field(default_factory=dict, repr=False)
+    _by_kpi: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     #: Every CEL variable the enabled rules refer to (the engine converts only these).
     variables: frozenset[str] = frozenset()
 
@@ -126,7 +127,10 @@ class RuleSet:
         any_field: dict[str, list[CompiledRule]] = defaultdict(list)
         by_field: dict[tuple[str, str], list[CompiledRule]] = defaultdict(list)
         every: dict[str, list[CompiledRule]] = defaultdict(list)
+        by_kpi: dict[str, list[CompiledRule]] = defaultdict(list)
         for c in ordered:
+            if c.rule.enabled and c.spec.kind == "kpi":
+                by_kpi[str(getattr(c.rule, "kpi", ""))].append(c)
             if not c.rule.enabled or c.spec.kind == "kpi":
                 continue
             entity = c.rule.applies_to.entity.value
@@ -150,6 +154,7 @@ class RuleSet:
             _by_field={k: tuple(v) for k, v in by_field.items()},
             _all={k: tuple(v) for k, v in every.items()},
             _order={c.id: i for i, c in enumerate(ordered)},
+            _by_kpi={k: tuple(v) for k, v in by_kpi.items()},
             variables=frozenset(
                 name
                 for c in ordered
@@ -189,11 +194,13 @@ class RuleSet:
         return [c for c in self._any.get(entity, ()) if c.spec.kind == "timer"]
 
     def kpi_rules(self, kpi: str) -> Sequence[CompiledRule]:
-        """Enabled KPI rules watching ``kpi``."""
-        return [
-            c for c in self.rules
-            if c.rule.enabled and c.spec.kind == "kpi" and getattr(c.rule, "kpi", None) == kpi
-        ]  # fmt: skip
+        """Enabled KPI rules watching ``kpi`` (indexed: asked once per KPI snapshot read)."""
+        return self._by_kpi.get(kpi, ())
+
+    @property
+    def has_kpi_rules(self) -> bool:
+        """Whether any enabled rule watches a KPI (else snapshots need no reading at all)."""
+        return bool(self._by_kpi)
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -182,3 +182,19 @@ def test_deleting_a_record_resolves_its_open_episodes() -> None:
     assert [(a.status, a.sequence) for a in done.alerts] == [(AlertStatus.RESOLVED, 2)]
     assert done.alerts[0].evidence == {"reason": "record deleted"}
     assert done.due[b"deal:D-1"] is None
+
+
+def test_kpi_rules_are_indexed_by_kpi_and_snapshots_skipped_when_none_watch() -> None:
+    threshold = rule(id="wr", type="kpi_threshold", kpi="win_rate", min=0.2)
+    other = rule(id="pipe", type="kpi_threshold", kpi="open_pipeline_value", min=1.0)
+    off = rule(id="off", type="kpi_threshold", kpi="win_rate", min=0.5, enabled=False)
+    record = rule(id="rec", type="condition", condition="deal.stage == 'Proposal'")
+    rules = RuleSet.build([threshold, other, off, record])
+    assert rules.has_kpi_rules
+    assert [c.id for c in rules.kpi_rules("win_rate")] == ["wr"]  # enabled ones only
+    assert [c.id for c in rules.kpi_rules("deals_won")] == []
+    without = RuleSet.build([record])
+    assert not without.has_kpi_rules
+    junk = [RawRecord("k", 0, 0, b"k", b"{nope")]
+    assert process_kpis(without, junk, {}.get, T0).stats.invalid == {}  # not even decoded
+    assert process_kpis(rules, junk, {}.get, T0).stats.invalid["kpi_invalid_json"] == 1
