@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from streams.contracts.events import ChangeEvent, Op
+from streams.jsonbytes import dumps_kept
 
 EntityState = dict[str, Any]
 
@@ -31,7 +32,7 @@ def decode_state(blob: bytes | None) -> EntityState | None:
 
 
 def encode_state(state: EntityState) -> bytes:
-    return orjson.dumps(state)
+    return dumps_kept(state)  # kept by the table: right-sized (see streams.jsonbytes)
 
 
 def merge_fields(

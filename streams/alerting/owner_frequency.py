@@ -27,6 +27,7 @@ import orjson
 from streams.contracts.alerts import Subject
 from streams.decode import RawRecord
 from streams.engine import BatchResult, StateLookup
+from streams.jsonbytes import dumps_kept
 from streams.lifecycle import AlertContext, step_context
 from streams.rules.change import Change
 from streams.rules.model import FrequencyRule
@@ -172,5 +173,5 @@ def count_hits(
             continue
         cache[key] = (raw.partition, counted.state)
     for key, (partition, state) in cache.items():
-        result.writes[key] = (partition, orjson.dumps(state))
+        result.writes[key] = (partition, dumps_kept(state))
     return result

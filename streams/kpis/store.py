@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from streams.contracts.kpis import SCHEMA_VERSION
+from streams.jsonbytes import dumps_kept
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import COMPUTERS, Context, Flow, trust
 from streams.kpis.facts import EventFacts
@@ -153,10 +154,10 @@ class KpiStore:
         if not touched or result.applied == 0:
             return result
         for day, b in touched.items():
-            self._put(_key(scope, str(day)), orjson.dumps(b))
+            self._put(_key(scope, str(day)), dumps_kept(b))
             days.add(day)
         meta["days"] = sorted(days)
-        self._put(_key(scope, "meta"), orjson.dumps(meta))
+        self._put(_key(scope, "meta"), dumps_kept(meta))
         return result
 
     def load(self, scope: str) -> ScopeData:
