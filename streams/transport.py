@@ -53,6 +53,19 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
+
+        async def unread(tp: Any, message: Any) -> bool:
+            """``False`` for a record already read (Faust drops these too); otherwise
+            records the gap before it, if any, for the topics with acks."""
+            offset = message.offset
+            r_offset = get_read_offset(tp)
+            if r_offset is not None and offset < r_offset:
+                return False
+            gap = offset - (r_offset or 0)
+            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                await self._add_gap(tp, r_offset + 1, offset)
+            return True
+
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -64,41 +77,28 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     async for tp, message in ait:
                         if message.topic not in handlers:
                             others.append((tp, message))  # after the batches (see below)
-                            continue
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is not None and offset < r_offset:
-                            continue  # already read (Faust drops these too)
-                        gap = offset - (r_offset or 0)
-                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
-                        track_message(message)
-                        batches.setdefault(message.topic, []).append(message)
-                        set_read_offset(tp, offset)
+                        elif await unread(tp, message):
+                            track_message(message)
+                            batches.setdefault(message.topic, []).append(message)
+                            set_read_offset(tp, message.offset)
                     unset_flag(CONSUMER_FETCHING)
                 # The batch topics first (the input: its alerts should not wait for the
                 # per-record dispatch of the internal topics' records of the same fetch),
                 # then the other records one by one, each partition in order, as Faust does.
                 for topic, messages in batches.items():
                     await handlers[topic](messages)
-                if others:
-                    for tp, message in others:
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is not None and offset < r_offset:
-                            continue  # already read (Faust drops these too)
-                        gap = offset - (r_offset or 0)
-                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-                        if commit_every is not None and self._n_acked >= commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
-                        set_read_offset(tp, offset)
+                for tp, message in others:
+                    if not await unread(tp, message):
+                        continue
+                    num_since_yield += 1
+                    if num_since_yield > yield_every:
+                        await sleep(0)
+                        num_since_yield = 0
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await self.wait_first(callback(message), self.suspend_flow.wait())
+                    set_read_offset(tp, message.offset)
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()

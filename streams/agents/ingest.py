@@ -162,9 +162,7 @@ class Shipper:
                 # it) and the input is replayed from the last commit. Waiting for the next
                 # batch to notice would stall the worker silently when none comes.
                 log.exception("shipping failed; the worker stops, its unacked input is replayed")
-                crash = getattr(getattr(self.pulse, "app", None), "crash", None)
-                if crash is not None:
-                    await crash(exc)
+                await self.pulse.app.crash(exc)
                 raise
             finally:
                 for _ in taken:
