@@ -232,6 +232,25 @@ def measure_latency(
     }
 
 
+def run_job(
+    what: str, module: str, args: list[str], work: Path, group: str, timeout: float
+) -> dict[str, Any]:
+    """Run ``python -m <module> <args> --out <work>/<group>.json`` from the repository, its
+    output logged to ``<work>/<group>.log``; returns the JSON it wrote, or raises with the
+    end of its log."""
+    out = work / f"{group}.json"
+    cmd = [sys.executable, "-m", module, *args, "--out", str(out)]
+    with open(work / f"{group}.log", "wb") as logf:
+        proc = subprocess.run(
+            cmd, cwd=REPO, stdout=logf, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
+    if proc.returncode != 0 or not out.exists():
+        tail = (work / f"{group}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{what} job failed ({proc.returncode}):\n{tail}")
+    result: dict[str, Any] = orjson.loads(out.read_bytes())
+    return result
+
+
 def measure_peer(
     bootstrap: str,
     topic: str,
@@ -243,36 +262,12 @@ def measure_peer(
     state_size: bool,
 ) -> dict[str, Any]:
     group = f"bench-quix-{uuid.uuid4().hex[:8]}"
-    out = work / f"{group}.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.peers.quix_job",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--alerts-topic",
-        alerts_topic,
-        "--group",
-        group,
-        "--state-dir",
-        str(work / group),
-        "--expect",
-        str(expected),
-        "--budget",
-        str(budget),
-        "--out",
-        str(out),
-    ]
-    with open(work / f"{group}.log", "wb") as logf:
-        proc = subprocess.run(
-            cmd, cwd=REPO, stdout=logf, stderr=subprocess.STDOUT, timeout=budget + 180, check=False
-        )
-    if proc.returncode != 0 or not out.exists():
-        tail = (work / f"{group}.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"peer job failed ({proc.returncode}):\n{tail}")
-    got = orjson.loads(out.read_bytes())
+    args = [
+        "--bootstrap", bootstrap, "--topic", topic, "--alerts-topic", alerts_topic,
+        "--group", group, "--state-dir", str(work / group), "--expect", str(expected),
+        "--budget", str(budget),
+    ]  # fmt: skip
+    got = run_job("peer", "benchmarks.peers.quix_job", args, work, group, budget + 180)
     run = report.run_figure(
         expected=expected,
         processed=got["processed"],
@@ -303,20 +298,11 @@ def measure_floor(
     """The Faust floor (``benchmarks/faust_floor.py``): a Faust app built like the worker
     that only validates and acks, in a subprocess with a fresh consumer group."""
     group = f"bench-floor-{uuid.uuid4().hex[:8]}"
-    out = work / f"{group}.json"
-    cmd = [
-        sys.executable, "-m", "benchmarks.faust_floor", "--bootstrap", bootstrap,
-        "--topic", topic, "--group", group, "--expected", str(expected),
-        "--budget", str(budget), "--out", str(out),
+    args = [
+        "--bootstrap", bootstrap, "--topic", topic, "--group", group,
+        "--expected", str(expected), "--budget", str(budget),
     ]  # fmt: skip
-    with open(work / f"{group}.log", "wb") as logf:
-        proc = subprocess.run(
-            cmd, cwd=REPO, stdout=logf, stderr=subprocess.STDOUT, timeout=budget + 120, check=False
-        )
-    if proc.returncode != 0 or not out.exists():
-        tail = (work / f"{group}.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"floor job failed ({proc.returncode}):\n{tail}")
-    got = orjson.loads(out.read_bytes())
+    got = run_job("floor", "benchmarks.faust_floor", args, work, group, budget + 120)
     run = report.run_figure(
         expected=expected,
         processed=got["processed"],
