@@ -49,6 +49,11 @@ class Harness:
         self.offset = 0
 
     def send(self, *events: dict[str, Any]) -> None:
+        self.apply(*events)
+        self.runtime.collect()
+
+    def apply(self, *events: dict[str, Any]) -> None:
+        """Engine -> facts -> KPI store, without a publication round."""
         records = []
         for event in events:
             records.append(RawRecord("t", 0, self.offset, b"k", orjson.dumps(event)))
@@ -60,7 +65,6 @@ class Harness:
             self.runtime.apply(scope, facts)
         for change in result.changes:
             self.runtime.advance(change.event.occurred_at.timestamp())
-        self.runtime.collect()
 
     def snap(self, kpi: str, scope: str = "global:all", window: str = "all", **dims: str) -> Any:
         kind, _, sid = scope.partition(":")
@@ -355,25 +359,9 @@ def test_publication_takes_at_most_its_share_of_the_time() -> None:
     assert publish_pause(0.0, 1.0, 1.0) == 1.0
 
 
-def _apply_only(h: Harness, *events: dict[str, Any]) -> None:
-    """Like ``Harness.send`` without the publication round."""
-    records = []
-    for event in events:
-        records.append(RawRecord("t", 0, h.offset, b"k", orjson.dumps(event)))
-        h.offset += 1
-    result = h.engine.process(records, h.states.get)
-    for key, (_, blob) in result.writes.items():
-        h.states[key] = blob
-    for scope, facts in facts_by_scope(result.changes, h.rules, h.directory).items():
-        h.runtime.apply(scope, facts)
-    for change in result.changes:
-        h.runtime.advance(change.event.occurred_at.timestamp())
-
-
 def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wait() -> None:
     h = Harness()
-    _apply_only(
-        h,
+    h.apply(
         deal("d1", "create", T0, owner="ann", stage="Prospecting", amount=100, **FULL),
         deal("d2", "create", T0, owner="cid", stage="Prospecting", amount=50, **FULL),
     )
@@ -381,7 +369,7 @@ def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wai
     first = next(parts)
     assert first and len({body["scope"]["id"] for _, body in first}) == 1  # one scope
     # a fact applied between two parts: its scope is dirty for the next round
-    _apply_only(h, deal("d3", "create", T0, owner="bob", stage="Prospecting", amount=7, **FULL))
+    h.apply(deal("d3", "create", T0, owner="bob", stage="Prospecting", amount=7, **FULL))
     rest = [snap for part in parts for snap in part]
     scopes = {f"{b['scope']['kind']}:{b['scope']['id']}" for _, b in first + rest}
     assert {"owner:ann", "owner:cid", "team:mia", "team:lou", "global:all"} <= scopes
