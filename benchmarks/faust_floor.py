@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,10 @@ def main() -> None:
         marks.setdefault("first", time.perf_counter())
         valid = 0
         if not args.no_validate:
+            now = datetime.now(UTC)
             for m in messages:
                 raw = RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
-                if not isinstance(decode_event(raw), Refusal):
+                if not isinstance(decode_event(raw, now), Refusal):
                     valid += 1
         app.consumer.ack_many(messages)
         counts["handled"] += len(messages)

@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -101,8 +102,9 @@ def main() -> None:
         return f"{seconds / n * 1e6:8.1f} µs/event"
 
     t = time.perf_counter()
+    now = datetime.now(UTC)
     for record in records:
-        decode_event(record)
+        decode_event(record, now)
     decode = time.perf_counter() - t
     bare = run(records, RuleSet(), settings, kpis=False)
     full = run(records, rules, settings, kpis=True)

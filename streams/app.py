@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.decode import DecodeLimits
 from streams.engine import Engine
 from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
@@ -106,7 +107,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
         entity_table=app.Table(
             "entity-state", partitions=parts, help="Latest state per CRM record.", **RAW
         ),
-        engine=Engine(dedup_window=settings.dedup_window),
+        engine=Engine(
+            dedup_window=settings.dedup_window, limits=DecodeLimits.from_settings(settings)
+        ),
         metrics=metrics,
     )
     pulse.swap_rules(initial_rules(settings))

@@ -21,7 +21,14 @@ from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.events import ChangeEvent, Op
-from streams.decode import RawRecord, Refusal, dead_letter, decode_event
+from streams.decode import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
+    RawRecord,
+    Refusal,
+    dead_letter,
+    decode_event,
+)
 from streams.lifecycle import step
 from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
@@ -85,11 +92,13 @@ class Engine:
         dedup_window: int = 8,
         clock: Clock = utcnow,
         org: OrgDirectory | None = None,
+        limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> None:
         self.rules = rules if rules is not None else RuleSet()
         self.org = org if org is not None else OrgDirectory()
         self.dedup_window = dedup_window
         self.clock = clock
+        self.limits = limits
         self._error_log = ThrottledLog()
 
     def process(self, records: Sequence[RawRecord], lookup: StateLookup) -> BatchResult:
@@ -99,7 +108,7 @@ class Engine:
         cache: dict[bytes, EntityState | None] = {}
         partitions: dict[bytes, int] = {}
         for raw in records:
-            decoded = decode_event(raw)
+            decoded = decode_event(raw, now, self.limits)
             if isinstance(decoded, Refusal):
                 result.stats.invalid[decoded.reason] += 1
                 result.dead.append((raw, dead_letter(raw, decoded, now)))

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streams.contracts import AlertEvent, ChangeEvent, DeadLetter, KpiSnapshot
+from streams.contracts import AlertEvent, DeadLetter, KpiSnapshot
+from streams.contracts.events import change_event_schema
 from streams.contracts.silences import Silence
 from streams.rules.model import RULE_ADAPTER
 
@@ -30,7 +31,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     }
     file_schema["$defs"]["Rule"] = rule_schema
     return {
-        "change-event.schema.json": ChangeEvent.model_json_schema(),
+        "change-event.schema.json": change_event_schema(),
         "alert-event.schema.json": AlertEvent.model_json_schema(),
         "dead-letter.schema.json": DeadLetter.model_json_schema(),
         "kpi-snapshot.schema.json": KpiSnapshot.model_json_schema(),

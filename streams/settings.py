@@ -6,6 +6,7 @@ Secrets are :class:`~pydantic.SecretStr`: they print as ``**********`` and are n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -45,6 +46,28 @@ class Settings(BaseSettings):
 
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer session timeout: how fast a dead worker is replaced."
+    )
+
+    # --- input contract (docs/events.md) ------------------------------------------------
+    max_event_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=900 * 1024,
+        description="Largest input record (bytes); larger ones are refused as too_large. "
+        "Well under the broker's 1 MiB message limit, so a refused record and its "
+        "dead-letter header always fit on the DLQ.",
+    )
+    max_event_time_skew_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="How far ahead of the worker's clock an event time may be (seconds, "
+        "default 1 day: clock drift and time zones); later ones are refused as out_of_range.",
+    )
+    min_event_time: datetime = Field(
+        datetime(1990, 1, 1, tzinfo=UTC),
+        description="Earliest accepted event time (RFC 3339 with an offset; default "
+        "1990-01-01T00:00:00Z: admits historical CRM replays such as the 2016-2017 sample, "
+        "refuses epoch-zero and year-1 defaults); earlier ones are refused as out_of_range.",
     )
 
     # --- hot path -----------------------------------------------------------------------
@@ -150,6 +173,13 @@ class Settings(BaseSettings):
         description="Count alerts per owner id (crm_pulse_alerts_by_owner): opt-in, only for "
         "a bounded number of owners.",
     )
+
+    @field_validator("min_event_time")
+    @classmethod
+    def _min_time_is_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("min_event_time needs an offset, e.g. 1990-01-01T00:00:00Z")
+        return value
 
     @field_validator("topic_prefix")
     @classmethod

@@ -117,6 +117,7 @@ def diff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def test(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.decode import DecodeLimits
     from streams.rules.dryrun import run_events
 
     if args.live:
@@ -129,7 +130,8 @@ def test(args: argparse.Namespace, settings: Settings) -> int:
         rules = RuleSet.build(r.compiled for r in loaded.rules)
     with open(args.events, "rb") as handle:
         run = run_events(rules, handle, batch_max=settings.batch_max,
-                         dedup_window=settings.dedup_window)  # fmt: skip
+                         dedup_window=settings.dedup_window,
+                         limits=DecodeLimits.from_settings(settings))  # fmt: skip
     for alert in run.alerts:
         if args.json:
             print(alert.model_dump_json())

@@ -14,7 +14,7 @@ import orjson
 from streams.alerting.owner_frequency import count_hits, owner_hits
 from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
-from streams.decode import RawRecord
+from streams.decode import DEFAULT_LIMITS, DecodeLimits, RawRecord
 from streams.engine import BatchResult, Engine
 from streams.rules.ruleset import RuleSet
 
@@ -57,9 +57,10 @@ def run_events(
     batch_max: int = 2000,
     dedup_window: int = 8,
     clock: Clock = utcnow,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> DryRun:
     """Feed JSONL lines (one ChangeEvent each; blank lines skipped) through the engine."""
-    engine = Engine(rules, dedup_window=dedup_window, clock=clock)
+    engine = Engine(rules, dedup_window=dedup_window, clock=clock, limits=limits)
     state: dict[bytes, bytes] = {}
     counts: dict[bytes, bytes] = {}  # frequency per owner: (rule, owner) -> count state
     out = DryRun()

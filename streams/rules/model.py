@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,11 +20,48 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from streams.contracts.alerts import Severity
 from streams.contracts.events import EntityKind
 
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+#: Longest duration a rule may declare: a timer further out is a typo, and ``now + duration``
+#: must stay far inside the years datetime can hold.
+MAX_DURATION = timedelta(days=3650)
+
+
+def _shown(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    return f"{seconds:g} s" if abs(seconds) < 86_400 else f"{seconds / 86_400:g} days"
+
+
+def _duration_error(text: str, value: timedelta) -> PydanticCustomError:
+    return PydanticCustomError(
+        "duration_range", "{text}, got {got}", {"text": text, "got": _shown(value)}
+    )
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise _duration_error("must be a positive duration", value)
+    if value > MAX_DURATION:
+        raise _duration_error(f"must be at most {MAX_DURATION.days} days", value)
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise _duration_error("must not be negative (0 means none)", value)
+    if value > MAX_DURATION:
+        raise _duration_error(f"must be at most {MAX_DURATION.days} days", value)
+    return value
+
+
+#: A duration greater than zero (a timer, a cadence, a window), at most ``MAX_DURATION``.
+PositiveDuration = Annotated[timedelta, AfterValidator(_positive)]
+#: A duration of zero or more (a tolerance, a sustain, a cooldown), at most ``MAX_DURATION``.
+NonNegativeDuration = Annotated[timedelta, AfterValidator(_not_negative)]
 
 
 class _Strict(BaseModel):
@@ -41,9 +79,11 @@ class AppliesTo(_Strict):
 class Realert(_Strict):
     """Reminder cadence while an alert stays open."""
 
-    every: timedelta = Field(description="First reminder after this duration (ISO 8601 or s).")
+    every: PositiveDuration = Field(
+        description="First reminder after this duration (ISO 8601 or s; > 0)."
+    )
     backoff: float = Field(1.0, ge=1.0, description="Multiply the delay by this each time.")
-    max_every: timedelta | None = Field(None, description="Upper bound of the delay.")
+    max_every: PositiveDuration | None = Field(None, description="Upper bound of the delay.")
 
 
 class RuleBase(_Strict):
@@ -161,7 +201,9 @@ class InactivityRule(RuleBase):
     """
 
     type: Literal["inactivity"]
-    after: timedelta = Field(description="Allowed idle time (ISO 8601 duration or seconds).")
+    after: PositiveDuration = Field(
+        description="Allowed idle time (ISO 8601 duration or seconds; > 0)."
+    )
     activity_fields: list[str] | None = Field(
         None, description="Changes of these fields count as activity (default: any change)."
     )
@@ -174,7 +216,7 @@ class OverdueRule(RuleBase):
 
     type: Literal["overdue"]
     field: str = Field(min_length=1, max_length=200, description="Date or datetime field.")
-    grace: timedelta = Field(timedelta(0), description="Tolerance after the date.")
+    grace: NonNegativeDuration = Field(timedelta(0), description="Tolerance after the date.")
     business_time: BusinessTime | None = None
 
 
@@ -188,7 +230,7 @@ class FrequencyRule(RuleBase):
 
     type: Literal["frequency"]
     count: int = Field(ge=2, description="Matching changes needed within the window.")
-    window: timedelta = Field(description="Sliding window length.")
+    window: PositiveDuration = Field(description="Sliding window length (> 0).")
     fields: list[str] | None = Field(None, description="Only changes of these fields count.")
     per: Literal["record", "owner"] = Field(
         "record",
@@ -214,7 +256,7 @@ class KpiThresholdRule(KpiRuleBase):
     type: Literal["kpi_threshold"]
     min: float | None = None
     max: float | None = None
-    sustain: timedelta = Field(timedelta(0), description="How long it must stay out.")
+    sustain: NonNegativeDuration = Field(timedelta(0), description="How long it must stay out.")
 
     @model_validator(mode="after")
     def _has_band(self) -> KpiThresholdRule:
@@ -231,7 +273,7 @@ class KpiAnomalyRule(KpiRuleBase):
     warmup: int = Field(20, ge=2, description="Points learnt before any firing.")
     half_life: float = Field(30.0, gt=0, description="Points after which weight halves.")
     direction: Literal["both", "up", "down"] = "both"
-    cooldown: timedelta = Field(timedelta(0), description="Quiet time after an episode.")
+    cooldown: NonNegativeDuration = Field(timedelta(0), description="Quiet time after an episode.")
 
 
 Rule = Annotated[
