@@ -152,11 +152,26 @@ def decode_event(
         return refused
     try:
         event = ChangeEvent.model_validate_json(value)
+        if len(value) > limits.max_event_bytes // 5:
+            refused = _reencoded_too_large(event, limits.max_event_bytes)
     except ValidationError as exc:
         return refusal_from(exc)
     except Exception as exc:  # a defect of the contract code: refused, never raised
         return Refusal(R.PROCESSING_ERROR, None, f"stage decode: {type(exc).__name__}")
-    return check_time(event, now, limits) or event
+    return refused or check_time(event, now, limits) or event
+
+
+def _reencoded_too_large(event: ChangeEvent, limit: int) -> Refusal | None:
+    """Whether the event, written back as JSON (as the state and the outputs do), still fits.
+
+    Writing can only grow numbers (``1E15`` becomes ``1000000000000000.0``: under 4x with
+    its separator) and add the absent optional fields (about 60 bytes), so a value under a
+    fifth of the limit always fits and is not re-encoded.
+    """
+    size = len(orjson.dumps(event.model_dump(mode="json")))
+    if size <= limit:
+        return None
+    return Refusal(R.TOO_LARGE, None, f"the event re-encoded has {size} bytes (at most {limit})")
 
 
 def dead_letter(raw: RawRecord, refusal: Refusal, now: datetime) -> DeadLetter:
