@@ -103,8 +103,8 @@ def _not_json_number(value: bytes) -> Refusal | None:
     The byte search is nearly free; only a value containing one of the words (perhaps in a
     string) is parsed again by orjson, which refuses the tokens.
     """
-    if b"NaN" not in value and b"Infinity" not in value:
-        return None
+    if not ((b"N" in value and b"NaN" in value) or (b"I" in value and b"Infinity" in value)):
+        return None  # one-byte searches first: about twice as fast on typical events
     try:
         orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -112,26 +112,40 @@ def _not_json_number(value: bytes) -> Refusal | None:
     return None
 
 
+_window: tuple[datetime, DecodeLimits, float, float] | None = None
+
+
+def _time_window(now: datetime, limits: DecodeLimits) -> tuple[float, float]:
+    """(earliest, latest) accepted epoch seconds; computed once per decoding time (batch)."""
+    global _window
+    cached = _window
+    if cached is not None and cached[0] is now and cached[1] is limits:
+        return cached[2], cached[3]
+    earliest = limits.min_event_time.timestamp()
+    latest = now.timestamp() + limits.max_event_time_skew_s
+    _window = (now, limits, earliest, latest)
+    return earliest, latest
+
+
 def check_time(event: ChangeEvent, now: datetime, limits: DecodeLimits) -> Refusal | None:
     """``occurred_at`` within [min_event_time, now + skew], else ``out_of_range``."""
+    earliest, latest = _time_window(now, limits)
     try:
         ts = event.occurred_at.timestamp()
     except (OverflowError, ValueError):  # an offset pushing the time out of years 1-9999
         ts = float("inf") if event.occurred_at.year > 1 else float("-inf")
-    if ts > now.timestamp() + limits.max_event_time_skew_s:
+    if earliest <= ts <= latest:
+        return None
+    if ts > latest:
         return Refusal(
             R.OUT_OF_RANGE,
             "occurred_at",
             f"occurred_at is more than {limits.max_event_time_skew_s:g} s ahead of the clock "
             f"({now.isoformat()})",
         )
-    if ts < limits.min_event_time.timestamp():
-        return Refusal(
-            R.OUT_OF_RANGE,
-            "occurred_at",
-            f"occurred_at is before {limits.min_event_time.isoformat()}",
-        )
-    return None
+    return Refusal(
+        R.OUT_OF_RANGE, "occurred_at", f"occurred_at is before {limits.min_event_time.isoformat()}"
+    )
 
 
 def decode_event(

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     WithJsonSchema,
-    field_validator,
 )
+from pydantic_core import core_schema as cs
 
 from streams.contracts.limits import (
     EXACT_INT,
@@ -26,7 +25,6 @@ from streams.contracts.limits import (
     MAX_MEMBERS,
     MAX_NAME_CHARS,
     MAX_STRING_CHARS,
-    bound_error,
     check_fields,
 )
 
@@ -54,32 +52,60 @@ RFC3339 = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
-_RFC3339 = re.compile(RFC3339)
 
 
-def _rfc3339_text(value: Any) -> Any:
-    """Only RFC 3339 text reaches the datetime parser (no epoch numbers, no numeric text)."""
-    if isinstance(value, datetime) or (type(value) is str and _RFC3339.match(value)):
-        return value
-    raise bound_error(
-        "invalid_field",
-        "occurred_at",
-        "occurred_at must be an RFC 3339 date-time string with an offset, "
-        "e.g. 2026-03-02T09:14:00+00:00",
-    )
+class _Rfc3339Text:
+    """From JSON, only RFC 3339 text reaches the datetime parser (no epoch numbers, no
+    numeric text); Python callers (timers) pass datetimes. Checked in pydantic-core."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> cs.CoreSchema:
+        parsed = handler(source)
+        text = cs.str_schema(pattern=RFC3339, strip_whitespace=False)
+        return cs.json_or_python_schema(
+            json_schema=cs.custom_error_schema(
+                cs.chain_schema([text, parsed]),
+                custom_error_type="invalid_field",
+                custom_error_message="occurred_at must be an RFC 3339 date-time string with "
+                "an offset, e.g. 2026-03-02T09:14:00+00:00",
+                custom_error_context={"path": "occurred_at"},
+            ),
+            python_schema=parsed,
+        )
 
 
-def _owner_text(value: Any) -> Any:
+class _OwnerText:
     """An owner id written as an integer becomes its decimal string (exact at any size)."""
-    return str(value) if type(value) is int and abs(value) < MAX_ABS_INT else value
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> cs.CoreSchema:
+        number = cs.int_schema(strict=True, gt=-MAX_ABS_INT, lt=MAX_ABS_INT)
+        return cs.custom_error_schema(
+            cs.nullable_schema(
+                cs.union_schema(
+                    [
+                        cs.str_schema(max_length=200),
+                        cs.no_info_after_validator_function(str, number),
+                    ]
+                )
+            ),
+            custom_error_type="invalid_field",
+            custom_error_message="owner_id must be text of at most 200 characters, an integer "
+            "or null",
+            custom_error_context={"path": "owner_id"},
+        )
 
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
 EventTime = Annotated[
     AwareDatetime,
-    BeforeValidator(_rfc3339_text),
+    _Rfc3339Text,
     Field(
-        json_schema_extra={"pattern": RFC3339},
+        json_schema_extra={"format": "date-time", "pattern": RFC3339},
         description="Event time: an RFC 3339 date-time string with an offset (Z or ±hh:mm). "
         "Refused (out_of_range) when later than the decoding time plus "
         "CRM_PULSE_MAX_EVENT_TIME_SKEW_S (1 day) or earlier than CRM_PULSE_MIN_EVENT_TIME "
@@ -87,8 +113,8 @@ EventTime = Annotated[
     ),
 ]
 OwnerId = Annotated[
-    Annotated[str, Field(max_length=200)] | None,
-    BeforeValidator(_owner_text),
+    str | None,
+    _OwnerText,
     WithJsonSchema(
         {
             "anyOf": [
@@ -133,6 +159,7 @@ _FIELDS_DESCRIPTION = (
 )
 Fields = Annotated[
     dict[str, Any],
+    AfterValidator(check_fields),
     WithJsonSchema(
         {
             "type": "object",
@@ -194,11 +221,6 @@ class ChangeEvent(BaseModel):
     changed: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] | None = Field(
         None, max_length=MAX_ITEMS, description="Names of the changed fields."
     )
-
-    @field_validator("fields")
-    @classmethod
-    def _fields_within_bounds(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return check_fields(value)
 
 
 def change_event_schema() -> dict[str, Any]:
