@@ -1,7 +1,7 @@
 """Public message contracts (pydantic models with exported JSON Schemas under ``schemas/``)."""
 
 from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
-from streams.contracts.deadletter import DeadLetter
+from streams.contracts.deadletter import DeadLetter, DeadLetterReason
 from streams.contracts.events import ChangeEvent, EntityKind, Op
 from streams.contracts.kpis import KpiSnapshot
 
@@ -10,6 +10,7 @@ __all__ = [
     "AlertStatus",
     "ChangeEvent",
     "DeadLetter",
+    "DeadLetterReason",
     "EntityKind",
     "KpiSnapshot",
     "Op",

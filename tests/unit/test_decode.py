@@ -179,6 +179,11 @@ def test_the_time_window_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -
         assert isinstance(outcome, Refusal) and outcome.reason is R.OUT_OF_RANGE
 
 
+def test_the_horizon_setting_needs_an_offset() -> None:
+    with pytest.raises(ValueError, match="min_event_time"):
+        Settings(min_event_time="1990-01-01T00:00:00")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "when", [1772442840, "1772442840", "1772442840.5", "2026-03-02", "2026-03-02T09:00:00",
              "2026-03-02 09:00:00+00:00", "2026-03-02T09:00:00+0100", None, [2026]],
