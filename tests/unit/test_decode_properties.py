@@ -219,8 +219,8 @@ def within_bounds(value: Any, level: int = 0) -> None:
         assert -MAX_ABS_NUMBER <= value <= MAX_ABS_NUMBER
 
 
-def check_outcome(data: bytes) -> ChangeEvent | Refusal:
-    outcome = decode_event(RawRecord("crm.events", 0, 0, b"k", data), NOW, LIMITS)
+def check_outcome(data: bytes, limits: DecodeLimits = LIMITS) -> ChangeEvent | Refusal:
+    outcome = decode_event(RawRecord("crm.events", 0, 0, b"k", data), NOW, limits)
     assert isinstance(outcome, ChangeEvent | Refusal)
     label(f"outcome: {outcome.reason if isinstance(outcome, Refusal) else 'accepted'}")
     if isinstance(outcome, Refusal):
@@ -229,8 +229,8 @@ def check_outcome(data: bytes) -> ChangeEvent | Refusal:
         assert outcome.detail
         return outcome
     body = outcome.model_dump(mode="json")
-    assert len(orjson.dumps(body)) <= LIMITS.max_event_bytes
-    assert len(orjson.dumps(outcome.fields)) <= LIMITS.max_event_bytes
+    assert len(orjson.dumps(body)) <= limits.max_event_bytes
+    assert len(orjson.dumps(outcome.fields)) <= limits.max_event_bytes
     within_bounds(outcome.fields, 0)
     amount = outcome.fields.get("amount")
     if isinstance(amount, int | float) and not isinstance(amount, bool):
@@ -242,7 +242,7 @@ def check_outcome(data: bytes) -> ChangeEvent | Refusal:
         # blank is Unicode White_Space (Python's str.strip also strips \x1c-\x1f)
         assert re.match(NOT_BLANK, text[0]) and re.match(NOT_BLANK, text[-1]), repr(text)
     when = outcome.occurred_at
-    assert LIMITS.min_event_time <= when <= NOW + timedelta(seconds=LIMITS.max_event_time_skew_s)
+    assert limits.min_event_time <= when <= NOW + timedelta(seconds=limits.max_event_time_skew_s)
     errors = [e.message for e in schema_validator().iter_errors(body)]
     assert not errors, errors  # what the engine is handed honours the published schema
     return outcome
@@ -265,6 +265,13 @@ def test_every_generated_event_is_accepted_or_refused_with_a_documented_reason(
     event: dict[str, Any],
 ) -> None:
     check_outcome(encoded(event))
+
+
+@examples(300)
+@given(events())
+def test_at_the_default_byte_limit_the_caps_inside_fields_decide(event: dict[str, Any]) -> None:
+    """With 256 KiB allowed, long strings, wide objects and arrays reach their own caps."""
+    check_outcome(encoded(event), DecodeLimits())
 
 
 @examples(500)
