@@ -21,14 +21,7 @@ from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.events import ChangeEvent, Op
-from streams.decode import (
-    DEFAULT_LIMITS,
-    DecodeLimits,
-    RawRecord,
-    Refusal,
-    dead_letter,
-    decode_event,
-)
+from streams.decode import DecodeLimits, RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
 from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
@@ -92,13 +85,13 @@ class Engine:
         dedup_window: int = 8,
         clock: Clock = utcnow,
         org: OrgDirectory | None = None,
-        limits: DecodeLimits = DEFAULT_LIMITS,
+        limits: DecodeLimits | None = None,
     ) -> None:
         self.rules = rules if rules is not None else RuleSet()
         self.org = org if org is not None else OrgDirectory()
         self.dedup_window = dedup_window
         self.clock = clock
-        self.limits = limits
+        self.limits = limits if limits is not None else DecodeLimits()
         self._error_log = ThrottledLog()
 
     def process(self, records: Sequence[RawRecord], lookup: StateLookup) -> BatchResult:
