@@ -1,0 +1,121 @@
+"""Liveness verdicts (pure), the exit watchdog and the exit codes of a stopping worker."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from streams.liveness import Vitals, problems
+from streams.worker import EXIT_CRASHED, EXIT_OK, ExitWatchdog, exit_code
+
+STALL = 60.0
+RUNNING = Vitals(assigned=4, fetch_age_s=0.5)
+
+
+def reasons(v: Vitals) -> list[tuple[str, bool]]:
+    return [(p.reason, p.fatal) for p in problems(v, STALL)]
+
+
+def test_a_running_worker_has_no_problem() -> None:
+    assert problems(RUNNING, STALL) == []
+    assert problems(Vitals(), STALL) == []  # starting: nothing assigned, no fetch yet
+
+
+def test_a_crashed_app_is_fatal_with_its_reason() -> None:
+    v = Vitals(crashed="KafkaTimeoutError()", assigned=4, fetch_age_s=0.1)
+    assert reasons(v) == [("crashed: KafkaTimeoutError()", True)]
+
+
+def test_a_stopping_worker_is_not_healthy_but_not_crashed() -> None:
+    assert reasons(Vitals(stopping=True)) == [("stopping", False)]
+
+
+def test_a_dead_fetch_loop_agent_or_shipper_is_fatal() -> None:
+    v = Vitals(drain_error="TypeError('x')", dead=("agent ingest (crashed)", "shipper (cancelled)"))
+    assert reasons(v) == [
+        ("fetch loop died: TypeError('x')", True),
+        ("agent ingest (crashed) is dead", True),
+        ("shipper (cancelled) is dead", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("vitals", "stuck"),
+    [
+        (Vitals(assigned=2, fetch_age_s=STALL + 1), True),
+        (Vitals(assigned=2, fetch_age_s=STALL - 1), False),  # within the bound
+        (Vitals(assigned=0, fetch_age_s=STALL + 1), False),  # nothing to fetch
+        (Vitals(assigned=2, fetch_age_s=STALL + 1, rebalancing=True), False),
+        (Vitals(assigned=2, fetch_age_s=STALL + 1, flow_active=False), False),  # recovery
+        (Vitals(assigned=2, fetch_age_s=None), False),  # the loop has not started yet
+    ],
+)
+def test_a_stuck_fetch_loop_fails_health_only_while_it_should_turn(
+    vitals: Vitals, stuck: bool
+) -> None:
+    found = reasons(vitals)
+    assert bool(found) is stuck
+    if stuck:
+        assert found[0][0].startswith("fetch loop stuck: no turn for 61s")
+        assert found[0][1] is False  # reported, not fatal: a supervisor decides
+
+
+def test_exit_code_a_crash_wins_over_a_requested_stop() -> None:
+    assert exit_code(crashed=False) == EXIT_OK == 0
+    assert exit_code(crashed=True) == EXIT_CRASHED == 1
+
+
+def test_watchdog_exits_after_the_grace_period_with_the_highest_code() -> None:
+    exited: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def fake_exit(code: int) -> None:
+        exited.append((code, time.monotonic()))
+        done.set()
+
+    dog = ExitWatchdog(grace=0.3, exit=fake_exit)
+    assert not dog.armed
+    started = time.monotonic()
+    dog.arm(EXIT_OK, "SIGTERM")
+    dog.arm(EXIT_CRASHED, "crashed while stopping")  # the code rises, the deadline stays
+    assert done.wait(5)
+    ((code, at),) = exited
+    assert code == EXIT_CRASHED
+    assert 0.25 <= at - started < 3
+
+
+def test_watchdog_second_signal_exits_at_once() -> None:
+    exited: list[int] = []
+    done = threading.Event()
+    dog = ExitWatchdog(grace=30, exit=lambda code: (exited.append(code), done.set()))
+    dog.arm(EXIT_OK, "SIGTERM")
+    dog.exit_now("second SIGTERM")
+    assert done.wait(5)
+    assert exited == [EXIT_OK]
+
+
+EARLY = """
+import sys, time
+from streams.worker import ExitWatchdog, install_early_signal_handlers
+install_early_signal_handlers(ExitWatchdog(5.0))
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)  # e.g. waiting for the broker
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_before_the_worker_runs_ends_the_process_with_code_0(sig: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", EARLY], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
