@@ -87,8 +87,9 @@ class ExitWatchdog:
             self._code = code if self._code is None else max(self._code, code)
             if self._deadline is None or deadline < self._deadline:
                 self._deadline = deadline
-            if first:
-                log.warning("stopping (%s): exit code %d within %gs", reason, self._code, grace)
+            if first:  # a requested stop is routine (INFO), anything else is not
+                level = logging.INFO if self._code == EXIT_OK else logging.WARNING
+                log.log(level, "stopping (%s): exit code %d within %gs", reason, self._code, grace)
                 self._thread = threading.Thread(
                     target=self._run, name="crm-pulse-exit-watchdog", daemon=True
                 )
