@@ -1,11 +1,13 @@
 """Can this worker still make progress? One answer for ``/health``, ``/ready`` and the exit.
 
 :func:`read_vitals` takes a snapshot of the running Faust app (crash, stop, the consumer's
-fetch-loop heartbeat, the agents and the shipper task); :func:`problems` (pure) turns it
-into reasons. ``/health`` answers 503 with the reasons when there are any; the worker
-(:mod:`streams.worker`) stops with exit code 1 when a *fatal* one lasts (a crashed app, a
-dead fetch loop, agent or shipper). A stuck fetch loop only fails ``/health``: it can be a
-long wait for the broker, which a supervisor may judge better than the worker itself.
+fetch-loop heartbeat, the shipper's progress, the agents and the shipper task);
+:func:`problems` (pure) turns it into reasons. ``/health`` answers 503 with the reasons
+when there are any; the worker (:mod:`streams.worker`) stops with exit code 1 when a
+*fatal* one lasts (a crashed app, a dead fetch loop, agent or shipper). A stuck fetch loop
+or shipper only fails ``/health``: it is a wait for the broker, which may come back (the
+producer's request timeout then decides: a shipment not acknowledged in time crashes the
+worker).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Vitals:
     flow_active: bool = True  # False while Faust holds the fetch loop (recovery)
     fetch_age_s: float | None = None  # seconds since the fetch loop's last turn
     drain_error: str | None = None  # what the fetch loop died of
+    ship_wait_s: float | None = None  # seconds the shipper has waited with no shipment done
     dead: tuple[str, ...] = ()  # agents / tasks that ended with an error or were cancelled
 
 
@@ -61,7 +64,40 @@ def problems(v: Vitals, stall_after_s: float) -> list[Problem]:
     if stalled:
         age = f"{v.fetch_age_s:.0f}s (bound {stall_after_s:g}s)"
         found.append(Problem(f"fetch loop stuck: no turn for {age}", False))
+    if v.ship_wait_s is not None and v.ship_wait_s > stall_after_s:
+        wait = f"{v.ship_wait_s:.0f}s (bound {stall_after_s:g}s)"
+        found.append(Problem(f"shipper stuck: no shipment acknowledged for {wait}", False))
     return found
+
+
+class ShipProgress:
+    """The shipper's progress seen from outside: how long it has had work pending without
+    completing a shipment (a broker that does not acknowledge)."""
+
+    def __init__(self) -> None:
+        self._shipped = -1.0
+        self._since = 0.0
+
+    def observe(self, shipped: float, pending: bool, now: float) -> float | None:
+        """``shipped``: shipments done so far; ``None`` while the shipper is idle."""
+        if shipped != self._shipped or not pending:
+            self._shipped, self._since = shipped, now
+        return now - self._since if pending else None
+
+
+def _ship_wait(pulse: Any, now: float) -> float | None:
+    shipper = pulse.extras.get("shipper")
+    if shipper is None:
+        return None
+    pending = getattr(shipper.queue, "_unfinished_tasks", 0) > 0  # queued or being shipped
+    shipped = sum(
+        sample.value
+        for metric in pulse.metrics.ship_seconds.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )
+    progress: ShipProgress = pulse.extras.setdefault("ship_progress", ShipProgress())
+    return progress.observe(shipped, pending, now)
 
 
 def _task_failure(task: asyncio.Future[Any] | None) -> str | None:
@@ -122,5 +158,6 @@ def read_vitals(pulse: Any, *, stopping: bool = False, now: float | None = None)
         flow_active=flow_active,
         fetch_age_s=None if beat is None else max(0.0, now - beat),
         drain_error=drain_error,
+        ship_wait_s=_ship_wait(pulse, now),
         dead=tuple(dead),
     )

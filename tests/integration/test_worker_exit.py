@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -153,7 +154,47 @@ def test_worker_whose_shipments_fail_reports_it_and_exits_non_zero(
         if broker._proc is not None:
             os.killpg(broker._proc.pid, signal.SIGCONT)
         worker.stop()
-        broker.stop()
+        broker.stop(timeout=5)  # it was frozen: no clean stop needed
+
+
+def test_a_stuck_consumer_fails_health_with_its_reason(kafka: LocalKafka, tmp_path: Path) -> None:
+    """The broker freezes under a backlog while shipments may still wait (long producer
+    timeout): nothing is acknowledged any more. /health must say so (503, "shipper stuck"
+    or "fetch loop stuck") soon after the stall bound, and a SIGTERM still ends it."""
+    broker = LocalKafka(cache_dir=kafka.cache_dir, version=kafka.version,
+                        work_dir=tmp_path / "own-kafka")  # fmt: skip
+    broker.start()
+    worker = worker_on(
+        broker.bootstrap, tmp_path, "stuck",
+        producer_request_timeout_s="300", fetch_stall_s="3", shutdown_grace_s="5",
+    )  # fmt: skip
+    try:
+        worker.start()
+        s = worker.settings
+        run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(30_000)))
+        assert broker._proc is not None and worker.proc is not None
+        os.killpg(broker._proc.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        body = ""
+        while time.monotonic() - frozen < 30 and "stuck" not in body:
+            assert worker.proc.poll() is None, worker.log_tail()
+            try:
+                body = worker.http_text("/health")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 503
+                body = exc.read().decode()
+            time.sleep(0.2)
+        print(f"/health after the broker froze ({time.monotonic() - frozen:.1f}s): {body}")
+        assert "stuck" in body, worker.log_tail()
+        took, code = sigterm_time(worker)
+        print(f"SIGTERM while stuck: {took}s, exit code {code}")
+        assert took is not None and took < SIGTERM_BOUND_S, worker.log_tail()
+        assert code == 0, worker.log_tail()
+    finally:
+        if broker._proc is not None:
+            os.killpg(broker._proc.pid, signal.SIGCONT)
+        worker.stop()
+        broker.stop(timeout=5)  # it was frozen: no clean stop needed
 
 
 def test_sigterm_ends_a_worker_waiting_for_its_broker(tmp_path: Path) -> None:
@@ -241,4 +282,4 @@ def test_sigterm_ends_a_worker_whose_crash_stop_is_under_way(
         if broker._proc is not None:
             os.killpg(broker._proc.pid, signal.SIGCONT)
         worker.stop()
-        broker.stop()
+        broker.stop(timeout=5)  # it was frozen: no clean stop needed

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from streams.liveness import Vitals, problems
+from streams.liveness import ShipProgress, Vitals, problems
 from streams.worker import EXIT_CRASHED, EXIT_OK, ExitWatchdog, exit_code
 
 STALL = 60.0
@@ -119,3 +119,20 @@ def test_a_signal_before_the_worker_runs_ends_the_process_with_code_0(sig: int) 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_shipper_waiting_past_the_bound_fails_health_without_being_fatal() -> None:
+    assert reasons(Vitals(assigned=2, fetch_age_s=0.1, ship_wait_s=STALL - 1)) == []
+    ((reason, fatal),) = reasons(Vitals(assigned=2, fetch_age_s=0.1, ship_wait_s=STALL + 1))
+    assert reason == "shipper stuck: no shipment acknowledged for 61s (bound 60s)"
+    assert fatal is False
+
+
+def test_ship_progress_counts_the_wait_only_while_work_is_pending_and_nothing_ships() -> None:
+    p = ShipProgress()
+    assert p.observe(shipped=0, pending=False, now=10.0) is None  # idle
+    assert p.observe(shipped=0, pending=True, now=10.5) == 0.5  # work arrived
+    assert p.observe(shipped=0, pending=True, now=15.0) == 5.0  # nothing shipped since
+    assert p.observe(shipped=1, pending=True, now=16.0) == 0.0  # a shipment completed
+    assert p.observe(shipped=1, pending=True, now=18.0) == 2.0
+    assert p.observe(shipped=1, pending=False, now=19.0) is None
