@@ -230,6 +230,8 @@ def test_sigterm_ends_a_worker_while_starting_running_and_busy(
     assert code == 0, starting.log_tail()
 
     running = worker_factory()
+    assert "/health" in orjson.loads(running.http_text("/"))["endpoints"]  # the index
+    assert orjson.loads(running.http_text("/health"))["problems"] == []
     times["running"], code = sigterm_time(running)
     assert code == 0, running.log_tail()
 
