@@ -175,7 +175,11 @@ class PulseWorker(faust.Worker):
             if crash is not None:
                 self._begin_crash_stop(f"crashed: {crash!r}")
                 return
-            vitals = read_vitals(self.pulse)
+            try:
+                vitals = read_vitals(self.pulse)
+            except Exception:  # a check that fails must not crash a working worker
+                log.exception("liveness check failed; retrying")
+                continue
             fatal = [p.reason for p in problems(vitals, self.stall_after_s) if p.fatal]
             now = time.monotonic()
             if not fatal:
