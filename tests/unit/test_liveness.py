@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from streams.liveness import ShipProgress, Vitals, problems
+from streams.liveness import ShipProgress, Vitals, problems, read_vitals
+from streams.metrics import Metrics
 from streams.worker import EXIT_CRASHED, EXIT_OK, ExitWatchdog, exit_code
 
 STALL = 60.0
@@ -136,3 +139,57 @@ def test_ship_progress_counts_the_wait_only_while_work_is_pending_and_nothing_sh
     assert p.observe(shipped=1, pending=True, now=16.0) == 0.0  # a shipment completed
     assert p.observe(shipped=1, pending=True, now=18.0) == 2.0
     assert p.observe(shipped=1, pending=False, now=19.0) is None
+
+
+class _Flag:
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+def fake_pulse(*, agent_crashed: bool = False, shipper_task: object = None) -> SimpleNamespace:
+    """Just what :func:`read_vitals` reads of a running worker."""
+    consumer = SimpleNamespace(
+        assignment=lambda: {("t", 0), ("t", 1)}, fetch_beat=100.0, drain_error=None,
+        flow_active=True,
+    )  # fmt: skip
+    agent = SimpleNamespace(
+        _started=_Flag(True), _crashed=_Flag(agent_crashed), should_stop=False, _actors=set()
+    )
+    app = SimpleNamespace(crash_reason=None, should_stop=False, rebalancing=False,
+                          _consumer=consumer)  # fmt: skip
+    shipper = SimpleNamespace(_task=shipper_task, queue=asyncio.Queue())
+    return SimpleNamespace(
+        app=app, extras={"ingest_agent": agent, "shipper": shipper}, metrics=Metrics()
+    )
+
+
+def test_read_vitals_of_a_healthy_worker() -> None:
+    v = read_vitals(fake_pulse(), now=101.5)
+    assert (v.assigned, v.fetch_age_s, v.dead, v.crashed) == (2, 1.5, (), None)
+    assert problems(v, STALL) == []
+
+
+def test_read_vitals_sees_a_crashed_agent_and_a_dead_shipper() -> None:
+    async def failing() -> None:
+        raise RuntimeError("broker said no")
+
+    async def scenario() -> Vitals:
+        task = asyncio.create_task(failing())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert task.done()
+        return read_vitals(fake_pulse(agent_crashed=True, shipper_task=task), now=101.0)
+
+    v = asyncio.run(scenario())
+    assert v.dead == ("agent ingest (crashed)", "shipper (RuntimeError('broker said no'))")
+    assert all(p.fatal for p in problems(v, STALL))
+
+
+def test_read_vitals_of_a_stopping_worker_reports_stopping_not_dead_parts() -> None:
+    pulse = fake_pulse(agent_crashed=True)
+    v = read_vitals(pulse, stopping=True, now=101.0)
+    assert v.stopping and v.dead == ()
+    assert reasons(v) == [("stopping", False)]
