@@ -17,6 +17,7 @@ loop is busy; they are installed before anything else (waiting for the broker in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -64,7 +65,7 @@ class ExitWatchdog:
     def __init__(self, grace: float, exit: Callable[[int], Any] = os._exit) -> None:
         self.grace = grace
         self._exit = exit
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may interrupt arm()
         self._code: int | None = None
         self._deadline: float | None = None
         self._wake = threading.Event()
@@ -140,7 +141,8 @@ class PulseWorker(faust.Worker):
             return
         self.pulse.extras["stopping"] = True
         self.watchdog.arm(exit_code(self._crashed_now()), f"{name} received")
-        self.loop.call_soon_threadsafe(self._stop_on_request, signal.Signals(signum))
+        with contextlib.suppress(RuntimeError):  # a closed loop: the watchdog ends it
+            self.loop.call_soon_threadsafe(self._stop_on_request, signal.Signals(signum))
 
     def _stop_on_request(self, sig: signal.Signals) -> None:
         self._flag_as_shutdown_by_signal()
