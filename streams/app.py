@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
         web_graph_enabled=False,
         web_metrics_enabled=False,
         producer_linger_ms=2,
+        producer_request_timeout=settings.producer_request_timeout_s,
         broker_max_poll_records=settings.batch_max,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         table_cleanup_interval=3600.0,

@@ -8,6 +8,7 @@ directory, a KRaft log directory is formatted with ``kafka.tools.StorageTool`` a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import fcntl
@@ -18,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -254,6 +255,57 @@ class LocalKafka:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def wait_until_serving(
+    bootstrap: str, topics: Iterable[str], groups: Iterable[str] = (), timeout: float = 60.0
+) -> None:
+    """Wait until the broker serves every partition of ``topics`` (its leader answers a
+    list-offsets request without error) and coordinates ``groups``.
+
+    A fresh broker announces leaders in its metadata a moment before it acts as one, and
+    creates its group-coordination topic on the first request: clients that start meanwhile
+    log ``NotLeaderForPartitionError`` and ``GroupCoordinatorNotAvailableError`` while
+    they retry. Waiting here, quietly, keeps those out of a fresh start's output.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+    from aiokafka.protocol.offset import OffsetRequest
+
+    names = sorted(set(topics))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        pending_groups = sorted(set(groups))
+        while True:
+            waiting: list[str] = []
+            try:
+                for topic in await admin.describe_topics(names):
+                    parts = topic.get("partitions") or []
+                    leaders = {p.get("leader", -1) for p in parts}
+                    if not parts or -1 in leaders:
+                        waiting.append(f"{topic.get('topic')}: no leader")
+                        continue
+                    for leader in leaders:
+                        ask = [p["partition"] for p in parts if p["leader"] == leader]
+                        request = OffsetRequest(-1, 0, [(topic["topic"], [(p, -1) for p in ask])])
+                        response = await admin._send_request_to_node(leader, request)
+                        for name, answers in response.topics:
+                            waiting += [f"{name}:{a[0]} error {a[1]}" for a in answers if a[1]]
+                for group in list(pending_groups):
+                    await admin.find_coordinator(group)  # raises until the coordinator is up
+                    pending_groups.remove(group)
+            except (TimeoutError, KafkaError, OSError) as exc:
+                waiting.append(f"{type(exc).__name__}: {exc}")
+            if not waiting and not pending_groups:
+                return
+            if loop.time() > deadline:
+                raise BrokerError(f"broker {bootstrap} not serving after {timeout}s: {waiting}")
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
 
 
 @contextlib.contextmanager

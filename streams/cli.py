@@ -14,22 +14,41 @@ from streams.settings import Settings
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    import faust
+    from streams.worker import ExitWatchdog, install_early_signal_handlers, run_worker
+
+    watchdog = ExitWatchdog(settings.shutdown_grace_s)
+    install_early_signal_handlers(watchdog)  # SIGTERM works from the first instant
 
     from streams.app import create_app
     from streams.gc_policy import apply_gc_policy, freeze_startup_objects
-    from streams.topics import ensure_topics
 
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(wait_for_broker(settings))
     pulse = create_app(settings)
     thresholds = apply_gc_policy(settings)
     frozen = freeze_startup_objects()
     logging.getLogger(__name__).info(
         "garbage collector thresholds %s, %d start-up objects frozen", thresholds, frozen
     )
-    worker = faust.Worker(pulse.app, loglevel=settings.log_level, redirect_stdouts=False)
-    worker.execute_from_commandline()
-    return 0
+    run_worker(pulse, watchdog, settings.log_level)
+
+
+async def wait_for_broker(settings: Settings, retry_s: float = 2.0) -> None:
+    """Create the missing topics, waiting (and saying so) until the broker answers."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    from streams.topics import ensure_topics
+
+    log = logging.getLogger(__name__)
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, OSError) as exc:
+            log.warning(
+                "broker %s not reachable (%s: %s); retrying in %gs",
+                settings.bootstrap_servers, type(exc).__name__, exc, retry_s,
+            )  # fmt: skip
+        await asyncio.sleep(retry_s)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -19,10 +20,10 @@ import time
 from pathlib import Path
 
 from streams.alerting.view import format_alert, tail_alerts
-from streams.broker import LocalKafka
+from streams.broker import LocalKafka, wait_until_serving
 from streams.processes import stop_process_group
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, topic_specs
 
 __all__ = ["format_alert", "run_demo", "tail_alerts"]
 
@@ -32,6 +33,9 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
     from streams.simulator import run as simulate
 
     await ensure_topics(settings)
+    # leaders elected and the group coordinator up before anyone produces or joins: a
+    # fresh broker's transient errors would otherwise be the demo's first lines
+    await wait_until_serving(settings.bootstrap_servers, topic_specs(settings), [settings.app_id])
     worker = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"], env=worker_env, start_new_session=True
     )
@@ -78,6 +82,8 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
 def run_demo(
     settings: Settings, *, rate: float = 20.0, duration: float | None = None, kafka_port: int = 0
 ) -> int:
+    if "CRM_PULSE_LOG_LEVEL" not in os.environ:  # the demo shows alerts, not client logs
+        logging.getLogger().setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="crm-pulse-demo-"))
     broker = LocalKafka(cache_dir=settings.cache_dir, version=settings.kafka_version,
                         port=kafka_port, work_dir=work / "kafka")  # fmt: skip

@@ -161,6 +161,23 @@ class Settings(BaseSettings):
 
     log_level: str = Field("info", description="Log level of the worker.")
 
+    # --- process lifecycle --------------------------------------------------------------
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, le=60,
+        description="Seconds a stopping worker (signal or crash) gives Faust to stop cleanly "
+        "before the process exits anyway (exit code 0 on a requested stop, 1 on a crash).",
+    )  # fmt: skip
+    fetch_stall_s: float = Field(
+        60.0, gt=0,
+        description="/health fails when the consumer's fetch loop has not turned for this "
+        "long while partitions are assigned (a stuck worker).",
+    )  # fmt: skip
+    producer_request_timeout_s: float = Field(
+        120.0, gt=0,
+        description="A record not acknowledged by the broker within this time fails its "
+        "shipment: the worker stops (exit code 1) and its input is replayed after a restart.",
+    )  # fmt: skip
+
     # --- observability ------------------------------------------------------------------
     housekeeping_interval_s: float = Field(
         5.0, gt=0, description="Period of the timer refreshing lag, active-alert and KPI gauges."

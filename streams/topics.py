@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
-    """Topic name -> (partitions, config) for every public topic."""
+    """Topic name -> (partitions, config) for every public topic and the internal topics
+    the agents read."""
     parts = settings.topic_partitions
     compacted = {"cleanup.policy": "compact"}
     return {
@@ -22,6 +23,11 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         settings.rules_topic: (1, compacted),
         settings.kpis_topic: (parts, compacted),
         settings.silences_topic: (1, compacted),
+        # internal topics the worker's agents read: created up front, so that the first
+        # group assignment has them (Faust creates them only once its agents start, after
+        # the group formed: the assignor skipped them, logging "missing topic" errors)
+        settings.kpi_facts_topic: (parts, {}),
+        settings.frequency_topic: (parts, {}),
     }
 
 

@@ -16,6 +16,7 @@ the topics that have a *batch handler* are handed over as one list per fetch
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -28,7 +29,15 @@ BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, delivering the records of chosen topics in batches."""
+    """Faust's aiokafka consumer, delivering the records of chosen topics in batches.
+
+    Its drain loop leaves a heartbeat for ``/health`` (:mod:`streams.liveness`):
+    ``fetch_beat`` is the monotonic time of the loop's last turn (``None`` before the first),
+    ``drain_error`` the exception it died of, if it did.
+    """
+
+    fetch_beat: float | None = None
+    drain_error: BaseException | None = None
 
     def ack_many(self, messages: list[Any]) -> None:
         ack = self.ack
@@ -66,8 +75,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 await self._add_gap(tp, r_offset + 1, offset)
             return True
 
+        monotonic = time.monotonic
+        self.drain_error = None
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                self.fetch_beat = monotonic()
                 set_flag(CONSUMER_FETCHING)
                 ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
                 await self.sleep(0)
@@ -113,6 +125,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 return
             raise
         except Exception as exc:
+            self.drain_error = exc
             self.log.exception("Drain messages raised: %r", exc)
             raise
         finally:

@@ -1,4 +1,9 @@
-"""HTTP surfaces on the Faust web server: ``/health``, ``/ready``, ``/metrics``.
+"""HTTP surfaces on the Faust web server: ``/``, ``/health``, ``/ready``, ``/metrics``.
+
+``/health`` (liveness) answers 200 while the worker can make progress and 503 with the
+reasons as soon as it cannot (:mod:`streams.liveness`); ``/ready`` answers 200 only when
+it is healthy *and* has partitions, recovered tables and the live rules. ``/`` lists the
+endpoints (Faust's own ``{"status": "OK"}`` index is replaced).
 
 The server binds ``Settings.web_host`` (127.0.0.1 by default); Faust's table-browsing views
 stay off unless ``web_tables_enabled`` is set (only behind a protecting proxy).
@@ -11,14 +16,45 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import Pulse
+from streams.liveness import problems, read_vitals
+
+#: What ``GET /`` answers: the worker's endpoints (the write API needs the bearer token).
+ENDPOINTS = {
+    "/health": "liveness: 200 while the worker can make progress, else 503 with reasons",
+    "/ready": "readiness: 200 when healthy, assigned, recovered and the live rules are read",
+    "/metrics": "Prometheus metrics",
+    "/rules": "live rules (GET; PUT and DELETE /rules/{id} with the bearer token)",
+    "/alerts": "open and recent alerts (?status=&owner=)",
+    "/silences": "silences (GET; POST and DELETE with the bearer token)",
+    "/kpis": "KPI snapshots (?kpi=&scope_kind=&scope_id=&window=), /kpis/status",
+}
+
+
+def health_problems(pulse: Pulse) -> list[str]:
+    """Why the worker cannot make progress right now (empty: it can)."""
+    try:
+        vitals = read_vitals(pulse, stopping=bool(pulse.extras.get("stopping")))
+    except Exception as exc:  # a snapshot that cannot be read is not a healthy worker
+        return [f"state unreadable: {type(exc).__name__}: {exc}"]
+    return [p.reason for p in problems(vitals, pulse.settings.fetch_stall_s)]
 
 
 def register(pulse: Pulse) -> None:
     app = pulse.app
+    blueprints = app.web.blueprints  # Faust's index ({"status": "OK"}) gives way to ours
+    blueprints._enabled = [(prefix, bp) for prefix, bp in blueprints._enabled
+                           if "production_index" not in str(bp)]  # fmt: skip
+
+    @app.page("/")
+    async def index(web: Any, request: Any) -> Any:
+        return web.json({"app": pulse.settings.app_id, "endpoints": ENDPOINTS})
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app": pulse.settings.app_id})
+        reasons = health_problems(pulse)
+        body = {"status": "fail" if reasons else "ok", "app": pulse.settings.app_id,
+                "problems": reasons}  # fmt: skip
+        return web.json(body, status=503 if reasons else 200)
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
@@ -29,9 +65,11 @@ def register(pulse: Pulse) -> None:
         )
         rules_ready = pulse.extras.get("rules_ready")
         rules_loaded = rules_ready is None or rules_ready.is_set()
-        is_ready = bool(assigned) and not app.rebalancing and rules_loaded
+        reasons = health_problems(pulse)
+        is_ready = bool(assigned) and not app.rebalancing and rules_loaded and not reasons
         body = {
             "ready": is_ready,
+            "problems": reasons,
             "rebalancing": bool(app.rebalancing),
             "assigned": assigned,
             "rules_version": pulse.engine.rules.version,

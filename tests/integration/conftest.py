@@ -68,13 +68,19 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.web_port}"
 
-    def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
+    def start_process(self) -> subprocess.Popen[bytes]:
+        """Start the worker process without waiting for it to be ready."""
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
             env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        return self.proc
+
+    def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
+        self.start_process()
+        assert self.proc is not None
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
