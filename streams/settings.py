@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         "(Python's default 700 rescans the batch's live objects many times per batch); "
         "0 keeps Python's defaults. See docs/performance.md.",
     )
+    max_future_skew_s: float = Field(
+        86400.0,
+        gt=0,
+        description="How far ahead of the wall clock an event time may be (seconds, default "
+        "1 day). The KPI watermark never moves past the wall clock plus this skew; KPI facts "
+        "dated later are not counted (crm_pulse_kpi_skipped{reason=out_of_range}).",
+    )
     stage_order: tuple[str, ...] = Field(DEFAULT_STAGE_ORDER, description="Pipeline order.")
     closed_stages: tuple[str, ...] = Field(("Won", "Lost"), description="Terminal stages.")
 
@@ -116,6 +123,13 @@ class Settings(BaseSettings):
     )
     kpi_publish_recent_days: int = Field(
         14, ge=0, description="Day/week windows published this many days behind the watermark."
+    )
+    kpi_publish_recent_months: int = Field(
+        36,
+        ge=1,
+        description="Month windows published (and kept for GET /kpis) this many months back "
+        "from the watermark's month: publication work and memory are bounded whatever the "
+        "event dates.",
     )
     kpi_metrics_per_owner: bool = Field(
         False, description="Also export per-owner KPI gauges (one series per owner)."

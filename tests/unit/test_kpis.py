@@ -35,7 +35,7 @@ DIRECTORY = "owner,team,region\nann,mia,West\nbob,mia,West\ncid,lou,East\n"
 class Harness:
     """Engine -> facts -> KPI runtime, in memory; ``value()`` reads a published snapshot."""
 
-    def __init__(self, lateness: int = 7, floor: float = 0.5) -> None:
+    def __init__(self, lateness: int = 7, floor: float = 0.5, skew_days: float = 365) -> None:
         self.clock = ManualClock(T0)
         self.engine = Engine(clock=self.clock)
         self.states: dict[bytes, bytes] = {}
@@ -45,6 +45,7 @@ class Harness:
         self.runtime = KpiRuntime(
             store=KpiStore({}), catalog=self.catalog, context=Context(DEFAULT_STAGE_ORDER),
             allowed_lateness_days=lateness, trust_floor=floor, clock=self.clock,
+            max_future_skew_s=skew_days * 86400,  # the manual clock stays at T0
         )  # fmt: skip
         self.offset = 0
 
