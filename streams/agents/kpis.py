@@ -30,7 +30,7 @@ from streams.engine import BatchResult
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
-from streams.kpis.facts import FactRules, facts_by_scope
+from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.skips import ThrottledLog
 from streams.kpis.store import KpiStore
@@ -113,9 +113,9 @@ def register(pulse: Pulse) -> None:
         if not by_scope:
             return []
         # the watermark the facts carry: the latest event time among the changes counted
-        latest = runtime.latest_allowed()
-        times = [c.event.occurred_at.timestamp() for c in result.changes]
-        wm = max((t for t in times if t <= latest), default=latest)
+        wm = batch_watermark(result.changes, runtime.latest_allowed())
+        if wm is None:  # facts exist, so some change was in range; kept total anyway
+            wm = runtime.watermark if runtime.watermark is not None else 0.0
         messages = list(facts_messages(by_scope, wm))
         futures = await send_keyed(
             app.producer._ensure_producer(), facts_topic.get_topic_name(), messages

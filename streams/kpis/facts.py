@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from math import isfinite
 from typing import Any
 
 from streams.kpis.catalog import Params
@@ -106,7 +105,7 @@ def day_of_ts(ts: Any) -> int | None:
     """The UTC day of epoch seconds, or ``None`` when not a finite number of a usable day."""
     if isinstance(ts, bool) or not isinstance(ts, int | float):
         return None
-    if not isfinite(ts) or not MIN_DAY * DAY_S <= ts < (MAX_DAY + 1) * DAY_S:
+    if not MIN_DAY * DAY_S <= ts < (MAX_DAY + 1) * DAY_S:  # NaN fails this too
         return None
     return day_of(float(ts))
 
@@ -350,6 +349,14 @@ def extract(
     extractor(change, rules, directory, sink, skips)
     position = list(change.position) if change.position is not None else None
     return sink.result(position, day)
+
+
+def batch_watermark(changes: Iterable[Change], latest: float) -> float | None:
+    """The latest event time of ``changes`` that is at most ``latest`` (the clock plus the
+    future skew): what a batch moves the KPI watermark to. A change dated later counts
+    for nothing (its facts are refused), so one deal typed in 2099 moves nothing."""
+    times = (c.event.occurred_at.timestamp() for c in changes)
+    return max((t for t in times if t <= latest), default=None)
 
 
 def facts_by_scope(

@@ -95,6 +95,10 @@ class KpiRuntime:
         (a time that is not a finite number is ignored)."""
         if isinstance(event_time, bool) or not isinstance(event_time, int | float):
             return
+        try:
+            event_time = float(event_time)
+        except OverflowError:  # an integer beyond any float
+            return
         if not isfinite(event_time):
             return
         event_time = min(event_time, self.latest_allowed())
