@@ -355,8 +355,15 @@ def batch_watermark(changes: Iterable[Change], latest: float) -> float | None:
     """The latest event time of ``changes`` that is at most ``latest`` (the clock plus the
     future skew): what a batch moves the KPI watermark to. A change dated later counts
     for nothing (its facts are refused), so one deal typed in 2099 moves nothing."""
-    times = (c.event.occurred_at.timestamp() for c in changes)
-    return max((t for t in times if t <= latest), default=None)
+    best: float | None = None
+    for change in changes:
+        try:
+            t = change.event.occurred_at.timestamp()
+        except (OverflowError, ValueError, AttributeError):
+            continue
+        if t <= latest and (best is None or t > best):
+            best = t
+    return best
 
 
 def facts_by_scope(

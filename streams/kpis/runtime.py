@@ -85,8 +85,8 @@ class KpiRuntime:
         :meth:`advance` does: a table written before the clamp existed is safe too)."""
         if self.watermark is not None:
             return
-        known = [d for d in (self.store.load(s).last_event_day for s in self.store.scopes())
-                 if d is not None]  # fmt: skip
+        days = (self.store.stored_meta(s)["last"] for s in self.store.scopes())
+        known = [d for d in days if d is not None]
         if known:
             self.advance(dt_of(max(known)).timestamp())
 
@@ -135,7 +135,7 @@ class KpiRuntime:
             not self.dirty and day_of(self.watermark) == self.published_day
         ):
             return
-        self.watermark = min(self.watermark, MAX_WATERMARK)
+        self.watermark = min(self.watermark, self.latest_allowed())
         wm = datetime.fromtimestamp(self.watermark, tz=UTC)
         wd = day_of(self.watermark)
         forget = self.published_day != wd

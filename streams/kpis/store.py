@@ -213,7 +213,7 @@ class KpiStore:
         changes anything: a bad one is skipped and noted in ``skips``, the others apply."""
         skips = skips if skips is not None else Skips()
         result = ApplyResult()
-        meta = self._meta_or_new(scope)
+        meta = self.stored_meta(scope)
         days = set(meta["days"])
         high = meta.setdefault("hw", {})  # input partition -> highest offset applied
         touched: dict[int, dict[str, Any]] = {}
@@ -277,7 +277,7 @@ class KpiStore:
         self._put(_key(scope, "meta"), dumps_kept(meta))
         return result
 
-    def _meta_or_new(self, scope: str) -> dict[str, Any]:
+    def stored_meta(self, scope: str) -> dict[str, Any]:
         """The scope's meta, or a new one when missing or unreadable (kept days only)."""
         try:
             meta = self.meta(scope)
@@ -303,7 +303,7 @@ class KpiStore:
         return b
 
     def load(self, scope: str) -> ScopeData:
-        meta = self._meta_or_new(scope)
+        meta = self.stored_meta(scope)
         buckets = {day: self._bucket(scope, day) for day in meta["days"]}
         return ScopeData(scope, list(meta["days"]), buckets, meta["last"])
 
@@ -382,6 +382,11 @@ def windows_to_publish(
     return out
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """A KPI value as published: ``None`` (undefined) rather than NaN or infinity."""
+    return value if value is None or isfinite(value) else None
+
+
 def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -434,7 +439,7 @@ def snapshots(
                         "scope": scope,
                         "window": window,
                         "dimensions": dict(value.dimensions),
-                        "value": value.value,
+                        "value": finite_or_none(value.value),
                         "unit": kpi.unit,
                         "sample_size": value.sample,
                         "trust": {
