@@ -35,6 +35,7 @@ from streams.kpis.facts import EventFacts
 from streams.kpis.skips import Skips
 from streams.kpis.windows import (
     MAX_DAY,
+    MIN_DAY,
     Window,
     current,
     day_of,
@@ -78,6 +79,10 @@ def _name(value: Any) -> str:
     return value
 
 
+def _usable_day(day: Any) -> bool:
+    return isinstance(day, int) and not isinstance(day, bool) and in_range(day)
+
+
 def check_flow(item: Any) -> list[Any]:
     """A flow item as :mod:`streams.kpis.facts` builds it, or :class:`InvalidFact`."""
     if not isinstance(item, list) or not item:
@@ -109,7 +114,7 @@ def check_flow(item: Any) -> list[Any]:
 
 def check_deltas(deltas: Any) -> dict[int, dict[str, int]]:
     """State deltas ``{day: {component: delta}}`` with their days as ints, or raises."""
-    if not isinstance(deltas, dict):
+    if type(deltas) is not dict:
         raise InvalidFact("deltas are not an object")
     out: dict[int, dict[str, int]] = {}
     for d, comps in deltas.items():
@@ -117,11 +122,16 @@ def check_deltas(deltas: Any) -> dict[int, dict[str, int]]:
             day = int(d)
         except (TypeError, ValueError) as exc:
             raise InvalidFact("delta day is not a number") from exc
-        if not in_range(day):
+        if not MIN_DAY <= day <= MAX_DAY:
             raise InvalidFact("delta day out of range")
-        if not isinstance(comps, dict):
+        if type(comps) is not dict:
             raise InvalidFact("delta components are not an object")
-        out[day] = {_name(c): _int(v) for c, v in comps.items()}
+        for c, v in comps.items():  # inline: this runs for every fact of every scope
+            if type(c) is not str or len(c) > MAX_NAME:
+                raise InvalidFact("component name is not a short text")
+            if type(v) is not int or not -MAX_INT <= v <= MAX_INT:
+                raise InvalidFact(f"not an integer in -{MAX_INT}..{MAX_INT}")
+        out[day] = comps
     return out
 
 
@@ -217,6 +227,7 @@ class KpiStore:
         days = set(meta["days"])
         high = meta.setdefault("hw", {})  # input partition -> highest offset applied
         touched: dict[int, dict[str, Any]] = {}
+        changed: set[int] = set()
 
         def bucket(day: int) -> dict[str, Any]:
             if day not in touched:
@@ -253,11 +264,12 @@ class KpiStore:
                 result.late += 1
                 continue
             home = bucket(day)
-            peek = {d: touched[d] if d in touched else self._bucket(scope, d) for d in deltas}
-            if _overflows(home, items, peek, deltas):
+            if _overflows(home, items, {d: bucket(d) for d in deltas}, deltas):
                 skips.note("apply", "overflow", scope)
                 result.refused += 1
                 continue
+            changed.add(day)
+            changed.update(deltas)
             for item in items:
                 _add_flow(home, item)
             for d, comps in deltas.items():
@@ -270,8 +282,8 @@ class KpiStore:
             result.dirty_from = low if result.dirty_from is None else min(result.dirty_from, low)
         if result.applied == 0:
             return result
-        for day, b in touched.items():
-            self._put(_key(scope, str(day)), dumps_kept(b))
+        for day in changed:  # buckets only read (a refused fact's) are not written
+            self._put(_key(scope, str(day)), dumps_kept(touched[day]))
             days.add(day)
         meta["days"] = sorted(days)
         self._put(_key(scope, "meta"), dumps_kept(meta))
@@ -281,7 +293,12 @@ class KpiStore:
         """The scope's meta, or a new one when missing or unreadable (kept days only)."""
         try:
             meta = self.meta(scope)
-            days = [d for d in meta["days"] if isinstance(d, int) and in_range(d)]
+            days = meta["days"]
+            if not isinstance(days, list):
+                days = []
+            elif days and not (_usable_day(days[0]) and _usable_day(days[-1])):
+                # written sorted: checking both ends is enough unless something else wrote it
+                days = sorted(d for d in days if _usable_day(d))
             last = meta.get("last")
             hw = meta.get("hw", {})
             if not isinstance(hw, dict):
@@ -315,13 +332,16 @@ def _overflows(
     deltas: dict[int, dict[str, int]],
 ) -> bool:
     """Would applying these facts leave a stored sum outside ``-MAX_INT .. MAX_INT``?"""
+    for item in items:
+        if item[0] == "w" and item[1] is not None and home.get("wc", 0) + item[1] > MAX_INT:
+            return True  # (cents are >= 0: one item at a time is enough, checked below too)
     won = sum(item[1] for item in items if item[0] == "w" and item[1] is not None)
-    if abs(home.get("wc", 0) + won) > MAX_INT:
+    if won and home.get("wc", 0) + won > MAX_INT:
         return True
     for d, comps in deltas.items():
-        per_comp = targets[d]["d"]
+        get = targets[d]["d"].get
         for comp, delta in comps.items():
-            if abs(per_comp.get(comp, 0) + delta) > MAX_INT:
+            if not -MAX_INT <= get(comp, 0) + delta <= MAX_INT:
                 return True
     return False
 
