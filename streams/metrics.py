@@ -97,6 +97,11 @@ class Metrics:
             "crm_pulse_kpi_duplicate_events", "KPI facts ignored as already applied.",
             ["scope_kind"], registry=r,
         )  # fmt: skip
+        self.kpi_skipped = Counter(
+            "crm_pulse_kpi_skipped", "KPI inputs a stage could not use (not applied, or a value "
+            "counted as missing), by stage and reason; see docs/kpis.md.",
+            ["stage", "reason"], registry=r,
+        )  # fmt: skip
         self.kpi_snapshots = Counter(
             "crm_pulse_kpi_snapshots", "KPI snapshots published to the KPI topic.", registry=r
         )

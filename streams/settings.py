@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         86_400.0,
         ge=0,
         description="How far ahead of the worker's clock an event time may be (seconds, "
-        "default 1 day: clock drift and time zones); later ones are refused as out_of_range.",
+        "default 1 day: clock drift and time zones); later ones are refused as out_of_range. "
+        "The KPI watermark never moves past the wall clock plus this skew either.",
     )
     min_event_time: datetime = Field(
         datetime(1990, 1, 1, tzinfo=UTC),
@@ -139,6 +140,13 @@ class Settings(BaseSettings):
     )
     kpi_publish_recent_days: int = Field(
         14, ge=0, description="Day/week windows published this many days behind the watermark."
+    )
+    kpi_publish_recent_months: int = Field(
+        36,
+        ge=1,
+        description="Month windows published (and kept for GET /kpis) this many months back "
+        "from the watermark's month: publication work and memory are bounded whatever the "
+        "event dates.",
     )
     kpi_metrics_per_owner: bool = Field(
         False, description="Also export per-owner KPI gauges (one series per owner)."

@@ -6,6 +6,11 @@ The ingest agent hands each batch's accepted changes to :func:`forward` (hook
 writes the entity states. The ``kpis`` agent applies them to the ``kpi-buckets`` table
 (changelogged, co-partitioned with the facts topic); a timer publishes the changed
 snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges and serves ``GET /kpis``.
+
+Every step is total over what it reads: a change, a facts message, a fact or a scope that
+breaks one of them is skipped and counted in ``crm_pulse_kpi_skipped{stage, reason}``
+(logged at most once per ``SKIP_LOG_INTERVAL_S``), never the agent, the shipment or the
+publication round.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from streams.engine import BatchResult
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
-from streams.kpis.facts import FactRules, facts_by_scope
+from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope
 from streams.kpis.runtime import FILTERS, KpiRuntime
+from streams.kpis.skips import ThrottledLog
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
 from streams.produce import send_batched, send_keyed
@@ -34,6 +40,16 @@ from streams.produce import send_batched, send_keyed
 log = logging.getLogger(__name__)
 
 GAUGE_SCOPES = ("global", "region", "team")
+#: At most one log line of skipped KPI inputs per this many seconds.
+SKIP_LOG_INTERVAL_S = 10.0
+
+
+def count_skips(pulse: Pulse, runtime: KpiRuntime, skip_log: ThrottledLog) -> None:
+    """Move what the KPI stages skipped to the counter and the throttled log."""
+    for stage, reason, n, detail in runtime.skips.drain():
+        pulse.metrics.kpi_skipped.labels(stage=stage, reason=reason).inc(n)
+        skip_log.add(stage, reason, n, detail)
+    skip_log.flush()
 
 
 def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) -> None:
@@ -42,8 +58,11 @@ def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) ->
     m = pulse.metrics
     for snap in snaps:
         scope, window = snap["scope"], snap["window"]
-        start = day_of_date(date.fromisoformat(window["start"][:10]))
-        end = day_of_date(date.fromisoformat(window["end"][:10]))
+        try:
+            start = day_of_date(date.fromisoformat(window["start"][:10]))
+            end = day_of_date(date.fromisoformat(window["end"][:10]))
+        except ValueError:  # a window at the calendar's end: no current gauge
+            continue
         if scope["kind"] not in kinds or not start <= watermark_day < end:
             continue
         kpi = snap["kpi"] + "".join(f":{v}" for _, v in sorted(snap["dimensions"].items()))
@@ -62,7 +81,7 @@ def register(pulse: Pulse) -> None:
     settings = pulse.settings
     app = pulse.app
     catalog = load_catalog(settings.kpi_catalog)
-    rules = FactRules(catalog.params, settings.closed_stages)
+    rules = FactRules(catalog.params, settings.closed_stages, settings.stage_order)
     directory = ReloadingDirectory(settings.kpi_directory)
     parts = settings.topic_partitions
     facts_topic = app.topic(
@@ -77,8 +96,11 @@ def register(pulse: Pulse) -> None:
         allowed_lateness_days=settings.kpi_allowed_lateness_days,
         trust_floor=settings.kpi_trust_floor,
         recent_days=settings.kpi_publish_recent_days,
+        recent_months=settings.kpi_publish_recent_months,
+        max_future_skew_s=settings.max_event_time_skew_s,
     )
     pulse.extras["kpi_runtime"] = runtime
+    skip_log = ThrottledLog(log, SKIP_LOG_INTERVAL_S)
 
     async def forward(result: BatchResult) -> list[Any]:
         """Send a batch's facts, one message per scope (or more for a big scope); returns the
@@ -86,10 +108,14 @@ def register(pulse: Pulse) -> None:
         states are written)."""
         if not result.changes:
             return []
-        by_scope = facts_by_scope(result.changes, rules, directory.get())
+        last_day = runtime.last_day()
+        by_scope = facts_by_scope(result.changes, rules, directory.get(), last_day, runtime.skips)
         if not by_scope:
             return []
-        wm = max(c.event.occurred_at.timestamp() for c in result.changes)
+        # the watermark the facts carry: the latest event time among the changes counted
+        wm = batch_watermark(result.changes, runtime.latest_allowed())
+        if wm is None:  # facts exist, so some change was in range; kept total anyway
+            wm = runtime.watermark if runtime.watermark is not None else 0.0
         messages = list(facts_messages(by_scope, wm))
         futures = await send_keyed(
             app.producer._ensure_producer(), facts_topic.get_topic_name(), messages
@@ -108,8 +134,13 @@ def register(pulse: Pulse) -> None:
             pending: dict[bytes, tuple[int, bytes]] = {}
             for event in events:
                 msg = event.message
-                payload = orjson.loads(msg.value)
-                scope = msg.key.decode()
+                try:
+                    payload = orjson.loads(msg.value)
+                    scope = msg.key.decode()
+                    facts, wm = payload["ev"], float(payload["wm"])
+                except Exception as exc:  # a facts message of the wrong shape: skipped
+                    runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
+                    continue
 
                 def write(
                     key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
@@ -118,8 +149,8 @@ def register(pulse: Pulse) -> None:
                     out[key] = (partition, value)
 
                 runtime.store.write = write
-                result = runtime.apply(scope, payload["ev"])  # judged on the watermark so far
-                runtime.advance(float(payload["wm"]))
+                result = runtime.apply(scope, facts)  # judged on the watermark so far
+                runtime.advance(wm)
                 runtime.messages_applied += 1
                 kind = scope.partition(":")[0]
                 if result.late:
@@ -135,6 +166,7 @@ def register(pulse: Pulse) -> None:
                     pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
                         result.duplicates
                     )
+            count_skips(pulse, runtime, skip_log)
             # whole batches to the producer (Faust's send_changelog goes one by one)
             futures = await send_batched(
                 app.producer._ensure_producer(),
@@ -155,6 +187,7 @@ def register(pulse: Pulse) -> None:
                 await publish_now(pulse, runtime, kpis_topic)
             except Exception:
                 log.exception("KPI publication failed; retrying next round")
+            count_skips(pulse, runtime, skip_log)
             await asyncio.sleep(
                 publish_pause(
                     time.monotonic() - started,

@@ -53,9 +53,11 @@ def ratio(num: int, den: int) -> float | None:
 
 
 def share(ok: int, total: int, what: str) -> tuple[float, str]:
-    if total == 0:
+    """``ok / total`` kept in [0, 1] (a state that a refused fact left unbalanced never
+    makes a trust figure leave its range)."""
+    if total <= 0:
         return 1.0, f"no {what}"
-    return ok / total, f"{ok}/{total} {what}"
+    return min(1.0, max(0.0, ok / total)), f"{ok}/{total} {what}"
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -181,7 +183,7 @@ def sample_factor(sample: int | None, min_sample: int | None) -> tuple[float, st
     if min_sample is None:
         return 1.0, "count: no minimum sample"
     n = sample or 0
-    return min(1.0, n / min_sample), f"{n} input(s), {min_sample} wanted"
+    return min(1.0, max(0.0, n / min_sample)), f"{n} input(s), {min_sample} wanted"
 
 
 def trust(

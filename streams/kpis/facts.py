@@ -10,6 +10,11 @@ after is added to the new owner's. Staleness is scheduled: an open deal last cha
 
 Only changes the engine accepted reach here: duplicates (same event_id) and no-op updates
 never do; an update touching no KPI-relevant field yields only the staleness reset.
+
+Extraction is total: a change dated outside 1970-01-01 .. now + the future skew yields no
+facts (``out_of_range``), an amount that is not a number in ``0 .. MAX_AMOUNT`` or a cycle
+start that is not a date in range counts as missing, and a change whose extraction raises
+anyway yields no facts (``processing_error``); each is noted in a :class:`Skips`.
 """
 
 from __future__ import annotations
@@ -23,13 +28,24 @@ from typing import Any
 
 from streams.kpis.catalog import Params
 from streams.kpis.directory import OrgDirectory
-from streams.kpis.windows import day_of, day_of_date
+from streams.kpis.skips import Skips
+from streams.kpis.windows import DAY_S, MAX_DAY, MIN_DAY, day_of, day_of_date, in_range
 from streams.rules.change import Change
+from streams.settings import DEFAULT_STAGE_ORDER
 
 WON = "Won"
 LOST = "Lost"
 STAGE = "stage"
 AMOUNT = "amount"
+#: Stage name of a transition from or to a stage outside the pipeline (bounded dimension).
+OTHER_STAGE = "(other)"
+#: Largest amount a KPI counts (money units): sums of cents stay exact 64-bit integers
+#: for ninety thousand deals at this amount in one scope.
+MAX_AMOUNT = Decimal(10**12)
+#: Longest text read as a number or a date.
+MAX_TEXT = 64
+#: Longest owner id kept as a scope (scope keys are message keys and metric labels).
+MAX_OWNER = 200
 
 #: one event's facts in one scope: [position, event day, flow items, {day: {comp: delta}}];
 #: ``position`` is ``[partition, offset]`` of the input record (deduplication), or ``None``.
@@ -42,38 +58,93 @@ class FactRules:
 
     params: Params
     closed_stages: tuple[str, ...] = (WON, LOST)
+    stage_order: tuple[str, ...] = DEFAULT_STAGE_ORDER
+
+    def known_stage(self, value: Any) -> str:
+        """A stage as a transition end: itself when the pipeline knows it, else ``(other)``
+        (a typo or hostile value must not create one KPI series per distinct text)."""
+        if isinstance(value, str) and (
+            value in self.stage_order
+            or value in self.closed_stages
+            or value in self.params.stage_probabilities
+        ):
+            return value
+        return OTHER_STAGE
 
 
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def to_cents(value: Any) -> int | None:
-    """An amount as integer cents (half-even), or ``None`` when missing or not a number."""
-    if is_blank(value) or isinstance(value, bool):
-        return None
+def parse_cents(value: Any) -> tuple[int | None, str | None]:
+    """An amount as integer cents (half-even) and why it is unusable: ``(None, None)`` when
+    missing, ``(None, "unusable_amount")`` when not a finite number in ``0 .. MAX_AMOUNT``."""
+    if is_blank(value):
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None, "unusable_amount"
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return None, "unusable_amount"
+    if isinstance(value, int) and not -(10**20) < value < 10**20:  # no huge str() of it
+        return None, "unusable_amount"
     try:
         dec = Decimal(str(value).strip())
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):
+        return None, "unusable_amount"
+    if not dec.is_finite() or not 0 <= dec <= MAX_AMOUNT:
+        return None, "unusable_amount"
+    return int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)), None
+
+
+def to_cents(value: Any) -> int | None:
+    """An amount as integer cents (half-even), or ``None`` when missing or unusable."""
+    return parse_cents(value)[0]
+
+
+def day_of_ts(ts: Any) -> int | None:
+    """The UTC day of epoch seconds, or ``None`` when not a finite number of a usable day."""
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
         return None
-    if not dec.is_finite():
+    if not MIN_DAY * DAY_S <= ts < (MAX_DAY + 1) * DAY_S:  # NaN fails this too
         return None
-    return int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return day_of(float(ts))
 
 
 def to_day(value: Any) -> int | None:
-    """A date or date-time field (ISO text or epoch seconds) as a UTC day number."""
+    """A date or date-time field (ISO text or epoch seconds) as a UTC day number, or
+    ``None`` when missing, not a date, or outside 1970-01-01 .. 9999-11-30."""
     if is_blank(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return day_of(float(value))
-    try:
-        text = str(value).strip()
-        if len(text) == 10:
-            return day_of_date(date.fromisoformat(text))
-        return day_of(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-    except ValueError:
+        return day_of_ts(value)
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
         return None
+    try:
+        text = value.strip()
+        if len(text) == 10:
+            day = day_of_date(date.fromisoformat(text))
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                return None
+            return day_of_ts(parsed.timestamp())
+    except (ValueError, OverflowError):
+        return None
+    return day if in_range(day) else None
+
+
+def owner_key(value: Any, skips: Skips | None = None) -> str | None:
+    """An owner id as a scope id: text up to ``MAX_OWNER`` characters (a number becomes
+    its text); anything else counts as no owner (``unusable_owner``)."""
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value) if abs(value) < 10**20 else None
+    if isinstance(value, str) and len(value) <= MAX_OWNER:
+        return value
+    if skips is not None:
+        skips.note("extract", "unusable_owner", type(value).__name__)
+    return None
 
 
 def weighted_cents(cents: int, probability: float) -> int:
@@ -81,19 +152,23 @@ def weighted_cents(cents: int, probability: float) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def deal_contribution(fields: Mapping[str, Any], rules: FactRules) -> dict[str, int]:
+def deal_contribution(
+    fields: Mapping[str, Any], rules: FactRules, skips: Skips | None = None
+) -> dict[str, int]:
     """What one deal adds to the "at end of day" state of its scopes."""
     params = rules.params
     complete = all(not is_blank(fields.get(name)) for name in params.required_fields)
     contrib = {"deals": 1, "complete": int(complete)}
     stage = fields.get(STAGE)
     if stage not in rules.closed_stages:
-        cents = to_cents(fields.get(AMOUNT))
+        cents, problem = parse_cents(fields.get(AMOUNT))
+        if problem is not None and skips is not None:
+            skips.note("extract", problem, "amount")
         contrib["open"] = 1
         if cents is not None:
             contrib["open_ok"] = 1
             contrib["open_cents"] = cents
-            prob = params.stage_probabilities.get(str(stage), 0.0)
+            prob = params.stage_probabilities.get(stage, 0.0) if isinstance(stage, str) else 0.0
             contrib["wcents"] = weighted_cents(cents, prob)
     return contrib
 
@@ -112,9 +187,11 @@ class _Sink:
     computed once per group and shared; only an owner change splits them per scope.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, last_day: int = MAX_DAY) -> None:
         self.flows: dict[Scopes, list[list[Any]]] = {}
         self.deltas: dict[Scopes, dict[int, dict[str, int]]] = {}
+        #: state deltas scheduled after this day are not kept (see :func:`extract`)
+        self.last_day = last_day
 
     def flow(self, scopes: Iterable[str], item: list[Any]) -> None:
         group = tuple(scopes)
@@ -123,7 +200,7 @@ class _Sink:
 
     def delta(self, scopes: Iterable[str], day: int, comps: Mapping[str, int], sign: int) -> None:
         group = tuple(scopes)
-        if not group:
+        if not group or not in_range(day, self.last_day):
             return
         per_day = self.deltas.setdefault(group, {}).setdefault(day, {})
         for comp, value in comps.items():
@@ -171,19 +248,25 @@ def _fact(
     return [position, day, flows, deltas]
 
 
-def _deal(change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink) -> None:
+def _deal(
+    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+) -> None:
     params = rules.params
     ts = change.event.occurred_at.timestamp()
     day = day_of(ts)
     before, after = change.before, change.after
-    new_scopes = directory.scopes(change.owner)
-    old_scopes = directory.scopes(change.owner_before or change.owner) if before else ()
+    owner = owner_key(change.owner, skips)
+    new_scopes = directory.scopes(owner)
+    old_scopes = directory.scopes(owner_key(change.owner_before) or owner) if before else ()
     if before is not None:
         sink.delta(old_scopes, day, deal_contribution(before, rules), -1)
         if _is_open(before, rules):
-            last = day_of(change.last_seen) if change.last_seen is not None else day
-            sink.delta(old_scopes, max(day, last + params.stale_after_days), {"stale": 1}, -1)
-    sink.delta(new_scopes, day, deal_contribution(after, rules), +1)
+            last = day_of_ts(change.last_seen) if change.last_seen is not None else None
+            sink.delta(
+                old_scopes, max(day, (day if last is None else last) + params.stale_after_days),
+                {"stale": 1}, -1,
+            )  # fmt: skip
+    sink.delta(new_scopes, day, deal_contribution(after, rules, skips), +1)
     if _is_open(after, rules):
         sink.delta(new_scopes, day + params.stale_after_days, {"stale": 1}, +1)
     if before is None:
@@ -193,56 +276,113 @@ def _deal(change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink
     if new_stage == old_stage or is_blank(new_stage):
         return
     if old_stage is not None and not is_blank(old_stage):
-        sink.flow(new_scopes, ["t", str(old_stage), str(new_stage)])
+        sink.flow(new_scopes, ["t", rules.known_stage(old_stage), rules.known_stage(new_stage)])
     if new_stage == WON:
-        start = to_day(after.get(params.cycle_start_field)) if params.cycle_start_field else None
+        start = None
+        if params.cycle_start_field:
+            raw = after.get(params.cycle_start_field)
+            start = to_day(raw)
+            if start is None and not is_blank(raw):
+                skips.note("extract", "unusable_date", params.cycle_start_field)
         if start is None and change.first_seen is not None:
-            start = day_of(change.first_seen)
+            start = day_of_ts(change.first_seen)
         cycle = day - start if start is not None and start <= day else None
-        sink.flow(new_scopes, ["w", to_cents(after.get(AMOUNT)), cycle])
+        cents, problem = parse_cents(after.get(AMOUNT))
+        if problem is not None:
+            skips.note("extract", problem, "amount")
+        sink.flow(new_scopes, ["w", cents, cycle])
     elif new_stage == LOST:
         sink.flow(new_scopes, ["l"])
 
 
-def _lead(change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink) -> None:
+def _lead(
+    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+) -> None:
     params = rules.params
     field, new = params.lead_status_field, params.lead_new_status
     before = change.before
     if before is None or before.get(field) != new or change.after.get(field) == new:
         return
     started = change.first_seen
-    if started is None:
+    if started is None or day_of_ts(started) is None:
         return
     seconds = change.event.occurred_at.timestamp() - started
-    if seconds >= 0:
-        sink.flow(directory.scopes(change.owner), ["r", seconds])
+    if 0 <= seconds <= (MAX_DAY + 1) * DAY_S:
+        sink.flow(directory.scopes(owner_key(change.owner, skips)), ["r", seconds])
 
 
-def _activity(change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink) -> None:
+def _activity(
+    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+) -> None:
     if change.before is None:
-        sink.flow(directory.scopes(change.owner), ["a", change.owner or ""])
+        owner = owner_key(change.owner, skips)
+        sink.flow(directory.scopes(owner), ["a", owner or ""])
 
 
 EXTRACTORS = {"deal": _deal, "lead": _lead, "activity": _activity}
 
 
-def extract(change: Change, rules: FactRules, directory: OrgDirectory) -> dict[str, EventFacts]:
-    """The facts one change contributes, per scope key (``kind:id``)."""
+def extract(
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    last_day: int = MAX_DAY,
+    skips: Skips | None = None,
+) -> dict[str, EventFacts]:
+    """The facts one change contributes, per scope key (``kind:id``).
+
+    ``last_day`` is the latest event day counted (the wall clock plus the future skew): a
+    change dated after it, or before 1970-01-01, contributes nothing (``out_of_range``).
+    State deltas it schedules later than ``last_day + stale_after_days`` (a staleness
+    reset of a record last seen at such a date) are not kept either.
+    """
+    skips = skips if skips is not None else Skips()
     extractor = EXTRACTORS.get(change.event.entity.value)
     if extractor is None:
         return {}
-    sink = _Sink()
-    extractor(change, rules, directory, sink)
+    day = day_of_ts(change.event.occurred_at.timestamp())
+    if day is None or not in_range(day, last_day):
+        skips.note("extract", "out_of_range", change.event.occurred_at.isoformat())
+        return {}
+    sink = _Sink(min(last_day, MAX_DAY - rules.params.stale_after_days)
+                 + rules.params.stale_after_days)  # fmt: skip
+    extractor(change, rules, directory, sink, skips)
     position = list(change.position) if change.position is not None else None
-    return sink.result(position, day_of(change.event.occurred_at.timestamp()))
+    return sink.result(position, day)
+
+
+def batch_watermark(changes: Iterable[Change], latest: float) -> float | None:
+    """The latest event time of ``changes`` that is at most ``latest`` (the clock plus the
+    future skew): what a batch moves the KPI watermark to. A change dated later counts
+    for nothing (its facts are refused), so one deal typed in 2099 moves nothing."""
+    best: float | None = None
+    for change in changes:
+        try:
+            t = change.event.occurred_at.timestamp()
+        except (OverflowError, ValueError, AttributeError):
+            continue
+        if t <= latest and (best is None or t > best):
+            best = t
+    return best
 
 
 def facts_by_scope(
-    changes: Iterable[Change], rules: FactRules, directory: OrgDirectory
+    changes: Iterable[Change],
+    rules: FactRules,
+    directory: OrgDirectory,
+    last_day: int = MAX_DAY,
+    skips: Skips | None = None,
 ) -> dict[str, list[EventFacts]]:
-    """Facts of a batch of changes grouped by scope (one Kafka message per scope)."""
+    """Facts of a batch of changes grouped by scope (one Kafka message per scope). A change
+    whose extraction raises contributes nothing and is noted (``processing_error``)."""
+    skips = skips if skips is not None else Skips()
     out: dict[str, list[EventFacts]] = defaultdict(list)
     for change in changes:
-        for scope, facts in extract(change, rules, directory).items():
+        try:
+            extracted = extract(change, rules, directory, last_day, skips)
+        except Exception as exc:  # one change's facts, never the batch
+            skips.note("extract", "processing_error", type(exc).__name__)
+            continue
+        for scope, facts in extracted.items():
             out[scope].append(facts)
     return dict(out)

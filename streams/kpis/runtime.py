@@ -2,13 +2,20 @@
 
 :class:`KpiRuntime` is driven by the agent (``apply``) and the publish timer
 (``collect``); it is tested with a plain dict as table and a :class:`ManualClock`.
+
+The watermark never goes past the clock plus ``max_future_skew_s`` (nor past 9999-11-30):
+a fact dated later is refused by the facts and the store (``out_of_range``), and a
+watermark carried by a message or recovered from the table is clamped. Publication is
+bounded per scope (``windows_to_publish``) and a scope whose snapshots fail is skipped
+for the round (``publish/processing_error``), never the round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from streams.clock import Clock, utcnow
@@ -16,8 +23,19 @@ from streams.contracts.kpis import snapshot_key
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import EventFacts
+from streams.kpis.skips import Skips
 from streams.kpis.store import ApplyResult, KpiStore, snapshots, windows_to_publish
-from streams.kpis.windows import date_of, day_of, dt_of
+from streams.kpis.windows import DAY_S, MAX_DAY, date_of, day_of, dt_of, months_back
+
+#: Latest watermark at all (end of :data:`MAX_DAY`), in epoch seconds.
+MAX_WATERMARK = float((MAX_DAY + 1) * DAY_S - 1)
+
+
+def iso_of(ts: float) -> str:
+    """ISO text of an epoch-seconds time, clamped to 1970 .. 9999 (never raises)."""
+    clamped = min(max(ts, 0.0), MAX_WATERMARK) if isfinite(ts) else 0.0
+    return datetime.fromtimestamp(clamped, tz=UTC).isoformat()
+
 
 FILTERS = ("kpi", "scope_kind", "scope_id", "window")
 
@@ -30,7 +48,11 @@ class KpiRuntime:
     allowed_lateness_days: int = 7
     trust_floor: float = 0.5
     recent_days: int = 14
+    recent_months: int = 36
+    #: how far ahead of the clock an event time may be (the contract's future skew)
+    max_future_skew_s: float = 86400.0
     clock: Clock = utcnow
+    skips: Skips = field(default_factory=Skips)
     watermark: float | None = None
     dirty: dict[str, int] = field(default_factory=dict)
     #: last published snapshot per key (JSON dict), for change-only publishing and GET /kpis
@@ -40,6 +62,7 @@ class KpiRuntime:
     applied: int = 0
     duplicates: int = 0
     late: int = 0
+    refused: int = 0
     published_day: int | None = None
     _scopes: set[str] | None = None
     _signatures: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
@@ -49,16 +72,36 @@ class KpiRuntime:
             self._scopes = set(self.store.scopes())
         return self._scopes
 
+    def latest_allowed(self) -> float:
+        """Latest event time counted now: the clock plus the future skew."""
+        return min(self.clock().timestamp() + self.max_future_skew_s, MAX_WATERMARK)
+
+    def last_day(self) -> int:
+        """Latest event day counted now (facts dated later are ``out_of_range``)."""
+        return day_of(self.latest_allowed())
+
     def recover_watermark(self) -> None:
-        """After a restart: the latest event day stored in any scope."""
+        """After a restart: the latest event day stored in any scope (clamped as
+        :meth:`advance` does: a table written before the clamp existed is safe too)."""
         if self.watermark is not None:
             return
-        days = [self.store.meta(s)["last"] for s in self.store.scopes()]
+        days = (self.store.stored_meta(s)["last"] for s in self.store.scopes())
         known = [d for d in days if d is not None]
         if known:
-            self.watermark = dt_of(max(known)).timestamp()
+            self.advance(dt_of(max(known)).timestamp())
 
     def advance(self, event_time: float) -> None:
+        """Move the watermark to ``event_time`` if later, never past :meth:`latest_allowed`
+        (a time that is not a finite number is ignored)."""
+        if isinstance(event_time, bool) or not isinstance(event_time, int | float):
+            return
+        try:
+            event_time = float(event_time)
+        except OverflowError:  # an integer beyond any float
+            return
+        if not isfinite(event_time):
+            return
+        event_time = min(event_time, self.latest_allowed())
         if self.watermark is None or event_time > self.watermark:
             self.watermark = event_time
 
@@ -68,10 +111,11 @@ class KpiRuntime:
             if self.watermark is not None
             else -(10**9)
         )
-        result = self.store.apply(scope, events, late_before)
+        result = self.store.apply(scope, events, late_before, self.last_day(), self.skips)
         self.applied += result.applied
         self.duplicates += result.duplicates
         self.late += result.late
+        self.refused += result.refused
         if result.dirty_from is not None:
             self.known_scopes().add(scope)
             old = self.dirty.get(scope)
@@ -91,8 +135,10 @@ class KpiRuntime:
             not self.dirty and day_of(self.watermark) == self.published_day
         ):
             return
-        wm = datetime.fromtimestamp(self.watermark, tz=dt_of(0).tzinfo)
+        self.watermark = min(self.watermark, self.latest_allowed())
+        wm = datetime.fromtimestamp(self.watermark, tz=UTC)
         wd = day_of(self.watermark)
+        forget = self.published_day != wd
         if self.published_day is not None and wd > self.published_day:
             # state KPIs (stale deals) and freshness move with the watermark alone: every
             # scope's windows from the last published watermark day on are recomputed
@@ -101,9 +147,9 @@ class KpiRuntime:
                 self.dirty[scope] = (
                     self.published_day if old is None else min(old, self.published_day)
                 )
-        if self.published_day != wd:
-            self._forget_before(wd - self.recent_days - 7)
         self.published_day = wd
+        if forget:
+            self._forget_before(wd - self.recent_days - 7)
         dirty, self.dirty = self.dirty, {}
         now = self.clock()
 
@@ -114,42 +160,75 @@ class KpiRuntime:
             return False
 
         for scope, dirty_from in sorted(dirty.items()):
-            data = self.store.load(scope)
-            if not data.days:
+            try:
+                out = self._scope_snapshots(scope, dirty_from, wd, wm, now, unchanged)
+            except Exception as exc:  # one scope's round, never the publication
+                self.skips.note("publish", "processing_error", f"{scope}: {type(exc).__name__}")
                 continue
-            out: list[tuple[str, dict[str, Any]]] = []
-            windows = windows_to_publish(
-                self.catalog.windows, data.days[0], dirty_from, wd, self.recent_days
+            if out is not None:
+                yield out
+
+    def _scope_snapshots(
+        self,
+        scope: str,
+        dirty_from: int,
+        wd: int,
+        wm: datetime,
+        now: datetime,
+        unchanged: Any,
+    ) -> list[tuple[str, dict[str, Any]]] | None:
+        """The changed snapshots of one scope, or ``None`` when it holds no day."""
+        data = self.store.load(scope)
+        if not data.days:
+            return None
+        out: list[tuple[str, dict[str, Any]]] = []
+        windows = windows_to_publish(
+            self.catalog.windows,
+            data.days[0],
+            dirty_from,
+            wd,
+            self.recent_days,
+            self.recent_months,
+        )
+        for snap in snapshots(
+            data,
+            windows,
+            self.catalog,
+            self.context,
+            watermark=wm,
+            trust_floor=self.trust_floor,
+            computed_at=now,
+            unchanged=unchanged,
+        ):
+            key = snapshot_key(
+                snap["kpi"],
+                scope,
+                snap["window"]["kind"],
+                snap["window"]["start"][:10],
+                snap["dimensions"],
             )
-            for snap in snapshots(
-                data,
-                windows,
-                self.catalog,
-                self.context,
-                watermark=wm,
-                trust_floor=self.trust_floor,
-                computed_at=now,
-                unchanged=unchanged,
-            ):
-                key = snapshot_key(
-                    snap["kpi"],
-                    scope,
-                    snap["window"]["kind"],
-                    snap["window"]["start"][:10],
-                    snap["dimensions"],
-                )
-                self.published[key] = snap
-                out.append((key, snap))
-            yield out
+            self.published[key] = snap
+            out.append((key, snap))
+        return out
 
     def _forget_before(self, day: int) -> None:
-        """Drop old day/week windows from memory (they stay on the topic and in the table)."""
-        cutoff = date_of(day).isoformat()
+        """Drop old day/week windows, and month windows older than ``recent_months``, from
+        memory (they stay on the topic and in the table): memory does not grow with the
+        span of event dates."""
+        month_day = months_back(self.published_day or day, max(self.recent_months, 1) - 1)
+        cutoff = date_of(max(day, 0)).isoformat()
+        month_cutoff = date_of(month_day).isoformat()
         for key, body in list(self.published.items()):
-            window = body["window"]
-            if window["kind"] in ("day", "week") and window["start"][:10] < cutoff:
+            kind, start = body["window"]["kind"], body["window"]["start"][:10]
+            if (kind in ("day", "week") and start < cutoff) or (
+                kind == "month" and start < month_cutoff
+            ):
                 del self.published[key]
-        for ident in [i for i in self._signatures if i[2] in ("day", "week") and i[3] < day]:
+        for ident in [
+            i
+            for i in self._signatures
+            if (i[2] in ("day", "week") and i[3] < day) or (i[2] == "month" and i[3] < month_day)
+        ]:
             del self._signatures[ident]
 
     def query(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -178,14 +257,13 @@ class KpiRuntime:
 
     def status(self) -> dict[str, Any]:
         return {
-            "watermark": None
-            if self.watermark is None
-            else datetime.fromtimestamp(self.watermark, tz=dt_of(0).tzinfo).isoformat(),
+            "watermark": None if self.watermark is None else iso_of(self.watermark),
             "messages_sent": self.messages_sent,
             "messages_applied": self.messages_applied,
             "events_applied": self.applied,
             "duplicates": self.duplicates,
             "late": self.late,
+            "refused": self.refused,
             "dirty_scopes": len(self.dirty),
             "published": len(self.published),
         }

@@ -10,6 +10,10 @@ Each scope's meta keeps, per input partition, the highest offset applied: input 
 are read in order, so facts sent twice (a crash between send and commit replays the input
 from the last committed offset) are recognised by their position and count once, at a
 cost that does not grow with the number of events.
+
+:meth:`KpiStore.apply` is total: a fact of the wrong shape (``invalid_fact``), dated
+outside 1970-01-01 .. the latest day allowed (``out_of_range``) or that would push a sum
+out of the exact integer range (``overflow``) is skipped and noted, the others apply.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 import orjson
@@ -27,7 +32,18 @@ from streams.jsonbytes import dumps_kept
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import COMPUTERS, Context, Flow, trust
 from streams.kpis.facts import EventFacts
-from streams.kpis.windows import Window, current, day_of, dt_of, tumbling_between
+from streams.kpis.skips import Skips
+from streams.kpis.windows import (
+    MAX_DAY,
+    MIN_DAY,
+    Window,
+    current,
+    day_of,
+    dt_of,
+    in_range,
+    months_back,
+    tumbling_between,
+)
 
 Writer = Callable[[bytes, bytes], None]
 
@@ -40,11 +56,92 @@ def empty_bucket() -> dict[str, Any]:
     return {"d": {}}
 
 
+#: Largest magnitude of a stored sum or delta: integers stay exact in JSON readers that use
+#: doubles for every number, and far inside orjson's 64-bit range.
+MAX_INT = 2**53
+#: Longest stage or owner text kept in a flow fact.
+MAX_NAME = 256
+
+
+class InvalidFact(ValueError):
+    """A fact that does not have the shape :mod:`streams.kpis.facts` gives."""
+
+
+def _int(value: Any, low: int = -MAX_INT, high: int = MAX_INT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidFact(f"not an integer in {low}..{high}")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_NAME:
+        raise InvalidFact("not a short text")
+    return value
+
+
+def _usable_day(day: Any) -> bool:
+    return isinstance(day, int) and not isinstance(day, bool) and in_range(day)
+
+
+def check_flow(item: Any) -> list[Any]:
+    """A flow item as :mod:`streams.kpis.facts` builds it, or :class:`InvalidFact`."""
+    if not isinstance(item, list) or not item:
+        raise InvalidFact("flow item is not a list")
+    kind = item[0]
+    if kind in ("n", "l") and len(item) == 1:
+        return item
+    if kind == "w" and len(item) == 3:
+        if item[1] is not None:
+            _int(item[1], 0)
+        if item[2] is not None:
+            _int(item[2], 0, MAX_DAY)
+        return item
+    if kind == "t" and len(item) == 3:
+        _name(item[1]), _name(item[2])
+        return item
+    if kind == "a" and len(item) == 2:
+        _name(item[1])
+        return item
+    if kind == "r" and len(item) == 2:
+        seconds = item[1]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise InvalidFact("response time is not a number")
+        if not isfinite(seconds) or not 0 <= seconds <= MAX_INT:
+            raise InvalidFact("response time out of range")
+        return item
+    raise InvalidFact(f"unknown flow item {str(kind)[:20]!r}")
+
+
+def check_deltas(deltas: Any) -> dict[int, dict[str, int]]:
+    """State deltas ``{day: {component: delta}}`` with their days as ints, or raises."""
+    if type(deltas) is not dict:
+        raise InvalidFact("deltas are not an object")
+    out: dict[int, dict[str, int]] = {}
+    for d, comps in deltas.items():
+        try:
+            day = int(d)
+        except (TypeError, ValueError) as exc:
+            raise InvalidFact("delta day is not a number") from exc
+        if not MIN_DAY <= day <= MAX_DAY:
+            raise InvalidFact("delta day out of range")
+        if type(comps) is not dict:
+            raise InvalidFact("delta components are not an object")
+        for c, v in comps.items():  # inline: this runs for every fact of every scope
+            if type(c) is not str or len(c) > MAX_NAME:
+                raise InvalidFact("component name is not a short text")
+            if type(v) is not int or not -MAX_INT <= v <= MAX_INT:
+                raise InvalidFact(f"not an integer in -{MAX_INT}..{MAX_INT}")
+        out[day] = comps
+    return out
+
+
 @dataclass
 class ApplyResult:
     applied: int = 0
     duplicates: int = 0
     late: int = 0
+    #: facts out of range or overflowing (noted in the skips with their reason)
+    refused: int = 0
     #: earliest day whose windows changed (None when nothing changed)
     dirty_from: int | None = None
 
@@ -113,60 +210,140 @@ class KpiStore:
             k.decode().rpartition("|")[0] for k in list(self.data.keys()) if k.endswith(b"|meta")
         )
 
-    def apply(self, scope: str, events: Iterable[EventFacts], late_before: int) -> ApplyResult:
-        """Apply one scope's facts; events whose day is before ``late_before`` are late."""
+    def apply(
+        self,
+        scope: str,
+        events: Iterable[EventFacts],
+        late_before: int,
+        last_day: int = MAX_DAY,
+        skips: Skips | None = None,
+    ) -> ApplyResult:
+        """Apply one scope's facts; events whose day is before ``late_before`` are late,
+        after ``last_day`` (or before 1970) out of range. Every fact is checked before it
+        changes anything: a bad one is skipped and noted in ``skips``, the others apply."""
+        skips = skips if skips is not None else Skips()
         result = ApplyResult()
-        meta = self.meta(scope)
+        meta = self.stored_meta(scope)
         days = set(meta["days"])
         high = meta.setdefault("hw", {})  # input partition -> highest offset applied
         touched: dict[int, dict[str, Any]] = {}
+        changed: set[int] = set()
 
         def bucket(day: int) -> dict[str, Any]:
             if day not in touched:
-                raw = self.data.get(_key(scope, str(day)))
-                touched[day] = orjson.loads(raw) if raw else empty_bucket()
+                touched[day] = self._bucket(scope, day)
             return touched[day]
 
-        for position, day, flows, deltas in events:
+        if not isinstance(events, list | tuple):
+            skips.note("apply", "invalid_fact", "facts are not a list")
+            return result
+        for event in events:
+            try:
+                position, day, flows, raw_deltas = event
+                day = _int(day, -MAX_INT)
+                if position is not None:
+                    partition, offset = str(_int(position[0], 0)), _int(position[1], 0)
+                if not isinstance(flows, list):
+                    raise InvalidFact("flows are not a list")
+                items = [check_flow(item) for item in flows]
+                deltas = check_deltas(raw_deltas)
+            except (InvalidFact, TypeError, ValueError, IndexError, KeyError) as exc:
+                skips.note("apply", "invalid_fact", f"{type(exc).__name__}: {exc}")
+                continue
             if position is not None:
-                partition, offset = str(position[0]), int(position[1])
                 seen = high.get(partition)
                 if seen is not None and offset <= seen:
                     result.duplicates += 1
                     continue
                 high[partition] = offset
+            if not in_range(day, last_day):
+                skips.note("apply", "out_of_range", f"day {day}")
+                result.refused += 1
+                continue
             if day < late_before:
                 result.late += 1
                 continue
             home = bucket(day)
-            for item in flows:
+            if _overflows(home, items, {d: bucket(d) for d in deltas}, deltas):
+                skips.note("apply", "overflow", scope)
+                result.refused += 1
+                continue
+            changed.add(day)
+            changed.update(deltas)
+            for item in items:
                 _add_flow(home, item)
             for d, comps in deltas.items():
-                target = bucket(int(d))
-                per_comp = target["d"]
+                per_comp = bucket(d)["d"]
                 for comp, delta in comps.items():
                     per_comp[comp] = per_comp.get(comp, 0) + delta
             meta["last"] = day if meta["last"] is None else max(meta["last"], day)
             result.applied += 1
-            changed = [day, *(int(d) for d in deltas)]
-            low = min(changed)
+            low = min([day, *deltas])
             result.dirty_from = low if result.dirty_from is None else min(result.dirty_from, low)
-        if not touched or result.applied == 0:
+        if result.applied == 0:
             return result
-        for day, b in touched.items():
-            self._put(_key(scope, str(day)), dumps_kept(b))
+        for day in changed:  # buckets only read (a refused fact's) are not written
+            self._put(_key(scope, str(day)), dumps_kept(touched[day]))
             days.add(day)
         meta["days"] = sorted(days)
         self._put(_key(scope, "meta"), dumps_kept(meta))
         return result
 
+    def stored_meta(self, scope: str) -> dict[str, Any]:
+        """The scope's meta, or a new one when missing or unreadable (kept days only)."""
+        try:
+            meta = self.meta(scope)
+            days = meta["days"]
+            if not isinstance(days, list):
+                days = []
+            elif days and not (_usable_day(days[0]) and _usable_day(days[-1])):
+                # written sorted: checking both ends is enough unless something else wrote it
+                days = sorted(d for d in days if _usable_day(d))
+            last = meta.get("last")
+            hw = meta.get("hw", {})
+            if not isinstance(hw, dict):
+                hw = {}
+            if not (isinstance(last, int) and in_range(last)):
+                last = max(days) if days else None
+            return {"days": days, "last": last, "hw": hw}
+        except Exception:
+            return {"days": [], "last": None, "hw": {}}
+
+    def _bucket(self, scope: str, day: int) -> dict[str, Any]:
+        raw = self.data.get(_key(scope, str(day)))
+        try:
+            b = orjson.loads(raw) if raw else empty_bucket()
+        except orjson.JSONDecodeError:
+            b = empty_bucket()
+        if not isinstance(b, dict) or not isinstance(b.get("d"), dict):
+            b = empty_bucket()
+        return b
+
     def load(self, scope: str) -> ScopeData:
-        meta = self.meta(scope)
-        buckets = {}
-        for day in meta["days"]:
-            raw = self.data.get(_key(scope, str(day)))
-            buckets[day] = orjson.loads(raw) if raw else empty_bucket()
+        meta = self.stored_meta(scope)
+        buckets = {day: self._bucket(scope, day) for day in meta["days"]}
         return ScopeData(scope, list(meta["days"]), buckets, meta["last"])
+
+
+def _overflows(
+    home: dict[str, Any],
+    items: list[list[Any]],
+    targets: dict[int, dict[str, Any]],
+    deltas: dict[int, dict[str, int]],
+) -> bool:
+    """Would applying these facts leave a stored sum outside ``-MAX_INT .. MAX_INT``?"""
+    for item in items:
+        if item[0] == "w" and item[1] is not None and home.get("wc", 0) + item[1] > MAX_INT:
+            return True  # (cents are >= 0: one item at a time is enough, checked below too)
+    won = sum(item[1] for item in items if item[0] == "w" and item[1] is not None)
+    if won and home.get("wc", 0) + won > MAX_INT:
+        return True
+    for d, comps in deltas.items():
+        get = targets[d]["d"].get
+        for comp, delta in comps.items():
+            if not -MAX_INT <= get(comp, 0) + delta <= MAX_INT:
+                return True
+    return False
 
 
 def _add_flow(b: dict[str, Any], item: list[Any]) -> None:
@@ -195,13 +372,20 @@ def _add_flow(b: dict[str, Any], item: list[Any]) -> None:
 
 
 def windows_to_publish(
-    kinds: Iterable[str], first_day: int, dirty_from: int, watermark_day: int, recent_days: int
+    kinds: Iterable[str],
+    first_day: int,
+    dirty_from: int,
+    watermark_day: int,
+    recent_days: int,
+    recent_months: int = 36,
 ) -> list[Window]:
     """Windows whose value may have changed since ``dirty_from``.
 
-    Month windows from the dirty day on (all of history can be rebuilt), day and week
-    windows only within ``recent_days`` before the watermark (older ones stay queryable
-    from the table), and the rolling windows ending at the watermark.
+    Month windows from the dirty day on, within the ``recent_months`` months up to the
+    watermark's; day and week windows only within ``recent_days`` before the watermark
+    (older ones stay in the table and on the topic), and the rolling windows ending at the
+    watermark. At most ``recent_months + recent_days / 7 + recent_days + 5`` windows,
+    however far apart the dates of the facts are.
     """
     start = max(first_day, min(dirty_from, watermark_day))
     out: list[Window] = []
@@ -209,12 +393,18 @@ def windows_to_publish(
         if kind in ("rolling7", "rolling30", "all"):
             out.append(current(kind, watermark_day))
         elif kind == "month":
-            out.extend(tumbling_between(kind, start, watermark_day))
+            horizon = months_back(watermark_day, max(recent_months, 1) - 1)
+            out.extend(tumbling_between(kind, max(start, horizon), watermark_day))
         else:
             out.extend(
                 tumbling_between(kind, max(start, watermark_day - recent_days), watermark_day)
             )
     return out
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """A KPI value as published: ``None`` (undefined) rather than NaN or infinity."""
+    return value if value is None or isfinite(value) else None
 
 
 def iso(value: datetime) -> str:
@@ -269,7 +459,7 @@ def snapshots(
                         "scope": scope,
                         "window": window,
                         "dimensions": dict(value.dimensions),
-                        "value": value.value,
+                        "value": finite_or_none(value.value),
                         "unit": kpi.unit,
                         "sample_size": value.sample,
                         "trust": {

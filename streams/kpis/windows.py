@@ -1,4 +1,10 @@
-"""Event-time windows over UTC calendar days (day numbers since 1970-01-01)."""
+"""Event-time windows over UTC calendar days (day numbers since 1970-01-01).
+
+Day numbers of KPI facts are kept inside :data:`MIN_DAY` .. :data:`MAX_DAY` (1970-01-01 to
+9999-11-30): every window of such a day, its end and its ISO dates exist, so the window
+math cannot meet ``year 10000 is out of range``. Facts outside that range are refused
+before they reach a window (:mod:`streams.kpis.facts`, :mod:`streams.kpis.store`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,17 @@ from datetime import UTC, date, datetime, timedelta
 
 EPOCH = date(1970, 1, 1)
 DAY_S = 86400
+
+
+#: First day a KPI fact may fall on: 1970-01-01, the start of the ``all`` window.
+MIN_DAY = 0
+#: Last day a KPI fact may fall on (9999-11-30): the month after it still has a start date.
+MAX_DAY = (date(9999, 11, 30) - EPOCH).days
+
+
+def in_range(day: int, last: int = MAX_DAY) -> bool:
+    """``day`` is a usable fact day: within ``MIN_DAY .. min(last, MAX_DAY)``."""
+    return MIN_DAY <= day <= min(last, MAX_DAY)
 
 
 def day_of(ts: float) -> int:
@@ -23,7 +40,9 @@ def date_of(day: int) -> date:
 
 
 def dt_of(day: int) -> datetime:
-    d = date_of(day)
+    """Start of a day as an aware UTC datetime; days beyond the calendar are clamped to
+    its ends (a window computed from a stored value never raises on its dates)."""
+    d = date_of(min(max(day, (date.min - EPOCH).days), (date.max - EPOCH).days))
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
@@ -48,6 +67,16 @@ def week_start(day: int) -> int:
 def month_start(day: int) -> int:
     d = date_of(day)
     return day_of_date(d.replace(day=1))
+
+
+def months_back(day: int, months: int) -> int:
+    """First day of the month ``months`` calendar months before the month of ``day``
+    (never before 1970-01-01)."""
+    d = date_of(day)
+    index = d.year * 12 + d.month - 1 - months
+    if index < 1970 * 12:
+        return 0
+    return day_of_date(date(index // 12, index % 12 + 1, 1))
 
 
 def next_month_start(day: int) -> int:

@@ -36,7 +36,7 @@ DIRECTORY = "owner,team,region\nann,mia,West\nbob,mia,West\ncid,lou,East\n"
 class Harness:
     """Engine -> facts -> KPI runtime, in memory; ``value()`` reads a published snapshot."""
 
-    def __init__(self, lateness: int = 7, floor: float = 0.5) -> None:
+    def __init__(self, lateness: int = 7, floor: float = 0.5, skew_days: float = 365) -> None:
         self.clock = ManualClock(T0)
         # event time runs weeks ahead of this clock (fixed at T0 for computed_at): a year's skew
         self.engine = Engine(clock=self.clock, limits=DecodeLimits(max_event_time_skew_s=YEAR_S))
@@ -47,6 +47,7 @@ class Harness:
         self.runtime = KpiRuntime(
             store=KpiStore({}), catalog=self.catalog, context=Context(DEFAULT_STAGE_ORDER),
             allowed_lateness_days=lateness, trust_floor=floor, clock=self.clock,
+            max_future_skew_s=skew_days * 86400,  # the manual clock stays at T0
         )  # fmt: skip
         self.offset = 0
 
