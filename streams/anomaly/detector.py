@@ -1,0 +1,477 @@
+"""The online KPI anomaly detector: seasonal, robust, change-point aware, O(1) per point.
+
+API::
+
+    detector = AnomalyDetector(warmup=20, threshold=0.99)
+    for ts, value in series:
+        score = detector.update(ts, value)   # in [0, 1], never exactly 1
+        if detector.onset: ...               # this point opened an episode (one alert)
+        detector.evidence()                  # expected, band, deviation, component...
+
+Per point, against the model learnt *before* it:
+
+* **baseline**: ``expected = level + season[slot] (+ month_end)``, an additive Holt-Winters
+  decomposition learnt online with Huber-clipped residuals (robust exponential smoothing,
+  Gelper, Fried & Croux 2010), so one outlier moves the baseline by at most ``clip`` sd.
+  ``season`` is a day-of-week, hour-of-day or hour-of-week profile (``auto``: from the
+  sampling step); daily series also learn a month-end offset.
+* **scale**: an exponentially weighted mean absolute deviation of clipped residuals
+  (x 1.2533, consistent with the sd of a normal), global and per slot; for counts, never below
+  the Poisson sd ``sqrt(expected)`` (count-aware: small integer KPIs are not "infinitely
+  surprising" when 3 deals become 6), with a continuity correction of 0.5.
+* **components**, each reporting a surprise ``-log10 p``:
+  ``spike``/``dip``: the two-sided normal tail of the robust z-score;
+  ``level_shift``: a two-sided CUSUM (Page 1954) of the standardised residuals; its surprise
+  is the log likelihood ratio of a shift of ``2 * shift_k`` sd (Ville's bound makes it a
+  p-value); once a shift is confirmed the level is moved to the new mean (no endless alarm);
+  ``flatline``: a run of zeros in a count series (``-ln P(0) = expected`` per point, Poisson)
+  or of identical values (learnt repeat rate) whose probability under the model is tiny:
+  the silent feed seen from the KPI side.
+* **score**: :func:`~streams.anomaly.calibration.score_of` of the largest surprise: ``1 - p``
+  up to 0.9999, then compressed so it never saturates.
+* **episodes**: hysteresis (an episode opens at ``threshold``, stays open until ``clear``
+  points in a row score below ``resolve``) and a ``cooldown`` in points after it closes, so
+  one burst or one shift is one alert.
+
+State is bounded whatever the series length (at most 168 slots): see :meth:`to_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.anomaly.calibration import normal_surprise, score_of, surprise_of, z_for_surprise
+from streams.anomaly.season import SEASONS, SLOTS, auto_season, month_end, slot_of
+
+#: Values beyond this magnitude are learnt as this (squares stay finite).
+BIG = 1e150
+#: Huber clip of residuals, in sd, for learning level, season and scale.
+CLIP = 2.0
+#: Clip of the standardised residual fed to the CUSUM (a lone spike is the spike's job).
+CUSUM_CLIP = 3.0
+#: Mean absolute deviation -> sd of a normal.
+MAD_TO_SD = 1.2533141373155
+#: Visits a slot needs before its points are scored.
+SLOT_WARM = 2
+#: Points whose spacing decides ``season: auto``.
+AUTO_POINTS = 12
+_LN10 = math.log(10.0)
+COMPONENTS = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
+
+
+@dataclass(slots=True)
+class AnomalyDetector:
+    half_life: float = 30.0
+    warmup: int = 20
+    direction: str = "both"
+    threshold: float = 0.99
+    resolve: float | None = None
+    season: str = "auto"
+    season_half_life: float = 4.0
+    count: str = "auto"
+    shift_k: float = 0.5
+    shift_min_points: int = 3
+    flatline: bool = True
+    cooldown: int = 3
+    clear: int = 1
+    utc_offset_s: float = 0.0
+    min_rel_sd: float = 0.01
+    min_abs_sd: float = 1e-9
+    # ---- learnt state
+    n: int = 0
+    level: float = 0.0
+    scale: float = 0.0
+    period: int = 0  # slots of the profile; 0 = not decided yet (auto)
+    prof: list[float] = field(default_factory=list)
+    pscale: list[float] = field(default_factory=list)
+    visits: list[int] = field(default_factory=list)
+    mend: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    steps: list[float] = field(default_factory=list)
+    is_count: bool = True
+    nonneg: bool = True
+    last_ts: float | None = None
+    last_value: float | None = None
+    rep_rate: float = 0.1
+    flat: float = 0.0
+    cpos: float = 0.0
+    cneg: float = 0.0
+    run_n: int = 0
+    run_sum: float = 0.0
+    active: bool = False
+    calm: int = 0
+    cool: int = 0
+    episode_component: str | None = None
+    # ---- the last point (not persisted; what an alert shows)
+    onset: bool = False
+    suppressed: bool = False
+    expected: float = 0.0
+    sd_last: float = 0.0
+    deviation: float = 0.0
+    z_last: float = 0.0
+    surprise: float = 0.0
+    component: str | None = None
+    last_score: float = 0.0
+    _alpha: float = field(default=0.0, init=False, repr=False, compare=False)
+    _gamma: float = field(default=0.0, init=False, repr=False, compare=False)
+    _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
+    _resolve_s: float = field(default=0.0, init=False, repr=False, compare=False)
+    _band_z: float = field(default=0.0, init=False, repr=False, compare=False)
+    _lr: float = field(default=0.0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.half_life <= 0:
+            raise ValueError(f"half_life must be > 0, got {self.half_life}")
+        if self.season_half_life <= 0:
+            raise ValueError(f"season_half_life must be > 0, got {self.season_half_life}")
+        if self.warmup < 2:
+            raise ValueError(f"warmup must be >= 2, got {self.warmup}")
+        if self.direction not in ("both", "up", "down"):
+            raise ValueError(f"direction must be both, up or down, got {self.direction!r}")
+        if self.season not in SEASONS:
+            raise ValueError(f"season must be one of {', '.join(SEASONS)}, got {self.season!r}")
+        if self.count not in ("auto", "yes", "no"):
+            raise ValueError(f"count must be auto, yes or no, got {self.count!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        resolve = self.resolve if self.resolve is not None else 1.0 - 10 * (1.0 - self.threshold)
+        if not 0.0 <= resolve <= self.threshold:
+            raise ValueError(f"resolve must be in [0, threshold], got {resolve}")
+        if self.shift_k <= 0:
+            raise ValueError(f"shift_k must be > 0, got {self.shift_k}")
+        if self.cooldown < 0 or self.clear < 1 or self.shift_min_points < 1:
+            raise ValueError("cooldown must be >= 0, clear and shift_min_points >= 1")
+        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
+        self._gamma = 1.0 - 0.5 ** (1.0 / self.season_half_life)
+        self._fire_s = surprise_of(self.threshold)
+        self._resolve_s = surprise_of(max(resolve, 0.0))
+        self._band_z = z_for_surprise(self._fire_s)
+        self._lr = 2.0 * self.shift_k / _LN10  # CUSUM statistic -> log10 likelihood ratio
+        if self.period == 0 and self.season != "auto":
+            self._set_period(SLOTS[self.season])
+        if self.count == "no":
+            self.is_count = False
+
+    # ------------------------------------------------------------------ helpers
+    def _set_period(self, period: int) -> None:
+        self.period = period
+        if period > 1 and len(self.prof) != period:
+            self.prof = [0.0] * period
+            self.pscale = [0.0] * period
+            self.visits = [0] * period
+        self.steps = []
+
+    @property
+    def alpha(self) -> float:
+        """Weight of a new point in the level once warm: ``1 - 0.5 ** (1 / half_life)``."""
+        return self._alpha
+
+    @property
+    def warm(self) -> bool:
+        return self.n >= self.warmup
+
+    @property
+    def mean(self) -> float:
+        """The expected value of the last point scored (the level before any point)."""
+        return self.expected if self.n > 1 else self.level
+
+    def sd(self) -> float:
+        return self.sd_last if self.n > 1 else max(self.scale, self.min_abs_sd)
+
+    def band(self) -> tuple[float, float]:
+        """Values of the last point's slot that would not have fired: expected +- z sd."""
+        half = self._band_z * self.sd_last + (0.5 if self.is_count else 0.0)
+        low = self.expected - half
+        return (max(low, 0.0) if self.nonneg else low), self.expected + half
+
+    # ------------------------------------------------------------------ the hot path
+    def update(self, ts: float, value: float) -> float:
+        """Score ``value`` seen at epoch seconds ``ts`` against the model, then learn it.
+
+        Non-finite values score 0 and are not learnt; the episode state does not move."""
+        self.onset = False
+        self.suppressed = False
+        x = float(value)
+        if not math.isfinite(x):
+            self.component = None
+            self.last_score = 0.0
+            return 0.0
+        if x > BIG:
+            x = BIG
+        elif x < -BIG:
+            x = -BIG
+        n = self.n
+        if n == 0:
+            self.n = 1
+            self.level = x
+            self.expected = x
+            self.last_ts = ts
+            self.last_value = x
+            if x < 0.0:
+                self.nonneg = False
+            if self.is_count and (x < 0.0 or x != math.floor(x)) and self.count == "auto":
+                self.is_count = False
+            self.last_score = 0.0
+            return 0.0
+        if x < 0.0:
+            self.nonneg = False
+        if self.is_count and self.count == "auto" and (x < 0.0 or x != math.floor(x)):
+            self.is_count = False
+        period = self.period
+        if period == 0:  # season auto, not decided: gather the sampling steps
+            last = self.last_ts
+            if last is not None and ts > last:
+                self.steps.append(ts - last)
+            if len(self.steps) >= AUTO_POINTS:
+                steps = sorted(self.steps)
+                self._set_period(SLOTS[auto_season(steps[len(steps) // 2])])
+                period = self.period
+        local = ts + self.utc_offset_s
+        slot = slot_of(period, local) if period > 1 else 0
+        seasonal = period > 1
+        mslot = 0
+        expected = self.level
+        if seasonal:
+            expected += self.prof[slot]
+            if period == 7:
+                mslot = 1 if month_end(local) else 0
+                expected += self.mend[mslot]
+        if self.nonneg and expected < 0.0:
+            expected = 0.0
+        count = self.is_count
+        gscale = self.scale
+        sd = gscale
+        slot_visits = self.visits[slot] if seasonal else SLOT_WARM
+        if seasonal and slot_visits >= SLOT_WARM:
+            sd = 0.5 * (gscale + self.pscale[slot])
+        floor = self.min_rel_sd * abs(expected)
+        if floor < self.min_abs_sd:
+            floor = self.min_abs_sd
+        if count:
+            poisson = math.sqrt(expected + 0.25)
+            if poisson > floor:
+                floor = poisson
+        if sd < floor:
+            sd = floor
+        r = x - expected
+        absr = -r if r < 0.0 else r
+        dev = absr - 0.5 if count else absr
+        z = dev / sd if dev > 0.0 else 0.0
+        scoring = n >= self.warmup and slot_visits >= SLOT_WARM
+        direction = self.direction
+        # ---- spike / dip
+        best = 0.0
+        comp: str | None = None
+        if scoring and z > 0.0 and (
+            direction == "both" or (direction == "up") == (r > 0.0)
+        ):
+            best = normal_surprise(z)
+            comp = "spike" if r > 0.0 else "dip"
+        # ---- level shift (CUSUM)
+        u = r / sd
+        if u > CUSUM_CLIP:
+            u = CUSUM_CLIP
+        elif u < -CUSUM_CLIP:
+            u = -CUSUM_CLIP
+        k = self.shift_k
+        cpos = self.cpos + u - k
+        cneg = self.cneg - u - k
+        if cpos <= 0.0:
+            cpos = 0.0
+        if cneg <= 0.0:
+            cneg = 0.0
+        if cpos > 0.0 or cneg > 0.0:
+            if (self.cpos == 0.0 and self.cneg == 0.0) or (cpos > 0.0) != (self.cpos > 0.0):
+                self.run_n, self.run_sum = 0, 0.0
+            self.run_n += 1
+            self.run_sum += r
+        else:
+            self.run_n, self.run_sum = 0, 0.0
+        self.cpos, self.cneg = cpos, cneg
+        shift_up = cpos >= cneg
+        c = cpos if shift_up else cneg
+        if scoring and c > 0.0 and (direction == "both" or (direction == "up") == shift_up):
+            s = c * self._lr
+            if s > best:
+                best = s
+                comp = "level_shift_up" if shift_up else "level_shift_down"
+        # ---- flatline (silent feed)
+        if count and x == 0.0:
+            self.flat += expected
+        elif x == self.last_value:
+            rate = self.rep_rate
+            self.flat += -math.log(rate if rate > 0.01 else 0.01)
+        else:
+            self.flat = 0.0
+        if scoring and self.flatline and direction != "up" and self.flat > 0.0:
+            s = self.flat / _LN10
+            if s > best:
+                best = s
+                comp = "flatline"
+        score = score_of(best)
+        # ---- episode: hysteresis and cooldown
+        if self.active:
+            if best < self._resolve_s:
+                self.calm += 1
+                if self.calm >= self.clear:
+                    self.active = False
+                    self.cool = self.cooldown
+            else:
+                self.calm = 0
+        elif best >= self._fire_s:
+            if self.cool > 0:
+                self.suppressed = True
+                self.cool -= 1
+            else:
+                self.active = True
+                self.onset = True
+                self.calm = 0
+                self.episode_component = comp
+        elif self.cool > 0:
+            self.cool -= 1
+        # ---- a confirmed level shift becomes the new level
+        if (
+            comp is not None
+            and comp[0] == "l"
+            and best >= self._fire_s
+            and self.run_n >= self.shift_min_points
+        ):
+            self.level += self.run_sum / self.run_n
+            self.cpos = self.cneg = 0.0
+            self.run_n, self.run_sum = 0, 0.0
+        # ---- learn (robust: residuals clipped at CLIP sd once warm)
+        limit = CLIP * sd
+        rc = r
+        if n >= self.warmup:
+            if rc > limit:
+                rc = limit
+            elif rc < -limit:
+                rc = -limit
+        n += 1
+        self.n = n
+        a = self._alpha
+        if a * n < 1.0:
+            a = 1.0 / n
+        self.level += a * rc
+        arc = -rc if rc < 0.0 else rc
+        if gscale == 0.0 and n == 2:
+            self.scale = arc * MAD_TO_SD
+        else:
+            self.scale = gscale + a * (arc * MAD_TO_SD - gscale)
+        if seasonal:
+            g = self._gamma
+            v = slot_visits + 1
+            if g * v < 1.0:
+                g = 1.0 / v
+            self.visits[slot] = v if v < 1_000_000 else 1_000_000
+            # the level took its share of the residual; the slot learns the rest
+            rest = (1.0 - a) * (rc if slot_visits >= SLOT_WARM else r)
+            self.prof[slot] += g * rest
+            if period == 7:
+                self.mend[mslot] += g * 0.25 * rest
+            ps = self.pscale[slot]
+            self.pscale[slot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
+        same = 1.0 if x == self.last_value else 0.0
+        self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
+        self.last_ts = ts
+        self.last_value = x
+        self.expected = expected
+        self.sd_last = sd
+        self.deviation = r
+        self.z_last = z if r >= 0.0 else -z
+        self.surprise = best
+        self.component = comp
+        self.last_score = score
+        return score
+
+    # ------------------------------------------------------------------ reading
+    def score(self, value: float) -> float:
+        """Score ``value`` as the next point, without learning it (a copy is updated)."""
+        clone = AnomalyDetector.from_dict(self.to_dict(), **self.config())
+        return clone.update(self.last_ts if self.last_ts is not None else 0.0, value)
+
+    def z(self, value: float) -> float:
+        return abs(value - self.expected) / self.sd() if self.n else 0.0
+
+    def evidence(self) -> dict[str, Any]:
+        """What an alert on the last point shows: expected value and band, deviation,
+        robust z, surprise (-log10 p), the component that fired and the episode's."""
+        low, high = self.band()
+        return {
+            "expected": round(self.expected, 6),
+            "band": [round(low, 6), round(high, 6)],
+            "deviation": round(self.deviation, 6),
+            "z": round(self.z_last, 4),
+            "sd": round(self.sd_last, 6),
+            "surprise": round(self.surprise, 4),
+            "component": self.component,
+            "episode_component": self.episode_component if self.active else None,
+            "count_model": self.is_count,
+            "season": _season_name(self.period),
+        }
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "half_life": self.half_life, "warmup": self.warmup, "direction": self.direction,
+            "threshold": self.threshold, "resolve": self.resolve, "season": self.season,
+            "season_half_life": self.season_half_life, "count": self.count,
+            "shift_k": self.shift_k, "shift_min_points": self.shift_min_points,
+            "flatline": self.flatline, "cooldown": self.cooldown, "clear": self.clear,
+            "utc_offset_s": self.utc_offset_s, "min_rel_sd": self.min_rel_sd,
+            "min_abs_sd": self.min_abs_sd,
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ state
+    def to_dict(self) -> dict[str, Any]:
+        """The learnt state, JSON-ready; bounded size (at most 3 x 168 slot numbers)."""
+        return {
+            "v": 2, "n": self.n, "l": self.level, "s": self.scale, "p": self.period,
+            "pf": self.prof, "ps": self.pscale, "pv": self.visits, "me": self.mend,
+            "st": self.steps, "c": self.is_count, "nn": self.nonneg, "t": self.last_ts,
+            "x": self.last_value, "rr": self.rep_rate, "f": self.flat, "cp": self.cpos,
+            "cn": self.cneg, "rn": self.run_n, "rs": self.run_sum, "a": self.active,
+            "ca": self.calm, "co": self.cool, "ec": self.episode_component,
+            "e": self.expected, "sd": self.sd_last,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, **config: Any) -> AnomalyDetector:
+        """A detector with ``config`` and the state ``data`` (``None``: fresh). Reads the
+        state of the previous EWMA detector (``n``, ``m``, ``v``) as a level and a scale."""
+        det = cls(**config)
+        if not data:
+            return det
+        if data.get("v") != 2:  # the EWMA detector's state: keep what it had learnt
+            det.n = int(data.get("n", 0))
+            det.level = det.expected = float(data.get("m", 0.0))
+            det.scale = math.sqrt(max(float(data.get("v", 0.0)), 0.0))
+            det.last_ts = data.get("t")
+            return det
+        det.n, det.level, det.scale = int(data["n"]), float(data["l"]), float(data["s"])
+        period = int(data["p"])
+        if period != det.period and (det.season == "auto" or period == SLOTS[det.season]):
+            det.period = period
+        if det.period == period:
+            det.prof = [float(v) for v in data["pf"]]
+            det.pscale = [float(v) for v in data["ps"]]
+            det.visits = [int(v) for v in data["pv"]]
+            det.mend = [float(v) for v in data["me"]]
+            det.steps = [float(v) for v in data["st"]]
+        det.is_count = bool(data["c"]) and det.count != "no"
+        det.nonneg = bool(data["nn"])
+        det.last_ts, det.last_value = data["t"], data["x"]
+        det.rep_rate, det.flat = float(data["rr"]), float(data["f"])
+        det.cpos, det.cneg = float(data["cp"]), float(data["cn"])
+        det.run_n, det.run_sum = int(data["rn"]), float(data["rs"])
+        det.active, det.calm, det.cool = bool(data["a"]), int(data["ca"]), int(data["co"])
+        det.episode_component = data.get("ec")
+        det.expected, det.sd_last = float(data["e"]), float(data["sd"])
+        return det
+
+
+def _season_name(period: int) -> str:
+    for name, slots in SLOTS.items():
+        if slots == period:
+            return name
+    return "undecided"
