@@ -53,6 +53,9 @@ CLIP = 2.0
 CUSUM_CLIP = 3.0
 #: Mean absolute deviation -> sd of a normal.
 MAD_TO_SD = 1.2533141373155
+#: Variance added to the Poisson variance of a count (the rate itself is uncertain: the
+#: predictive law of a count is wider than a Poisson, cf. the gamma-Poisson mixture).
+COUNT_PRIOR = 1.0
 #: Visits a slot needs before its points are scored.
 SLOT_WARM = 2
 #: Points whose spacing decides ``season: auto``.
@@ -63,13 +66,13 @@ COMPONENTS = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
 
 @dataclass(slots=True)
 class AnomalyDetector:
-    half_life: float = 30.0
+    half_life: float = 60.0
     warmup: int = 20
     direction: str = "both"
-    threshold: float = 0.99
+    threshold: float = 0.998
     resolve: float | None = None
     season: str = "auto"
-    season_half_life: float = 4.0
+    season_half_life: float = 8.0
     count: str = "auto"
     shift_k: float = 0.5
     shift_min_points: int = 3
@@ -87,6 +90,8 @@ class AnomalyDetector:
     prof: list[float] = field(default_factory=list)
     pscale: list[float] = field(default_factory=list)
     visits: list[int] = field(default_factory=list)
+    dprof: list[float] = field(default_factory=list)  # hour of day, under hour_of_week
+    wvisits: list[int] = field(default_factory=list)
     mend: list[float] = field(default_factory=lambda: [0.0, 0.0])
     steps: list[float] = field(default_factory=list)
     is_count: bool = True
@@ -157,9 +162,14 @@ class AnomalyDetector:
     def _set_period(self, period: int) -> None:
         self.period = period
         if period > 1 and len(self.prof) != period:
+            # hour_of_week: an hour-of-day profile (learnt 7x faster) plus weekly offsets;
+            # scale and warm-up are kept per hour of day
+            inner = 24 if period == 168 else period
             self.prof = [0.0] * period
-            self.pscale = [0.0] * period
-            self.visits = [0] * period
+            self.pscale = [0.0] * inner
+            self.visits = [0] * inner
+            self.dprof = [0.0] * 24 if period == 168 else []
+            self.wvisits = [0] * 168 if period == 168 else []
         self.steps = []
 
     @property
@@ -232,9 +242,13 @@ class AnomalyDetector:
         seasonal = period > 1
         mslot = 0
         expected = self.level
+        sslot = slot
         if seasonal:
             expected += self.prof[slot]
-            if period == 7:
+            if period == 168:
+                sslot = slot % 24
+                expected += self.dprof[sslot]
+            elif period == 7:
                 mslot = 1 if month_end(local) else 0
                 expected += self.mend[mslot]
         if self.nonneg and expected < 0.0:
@@ -242,14 +256,14 @@ class AnomalyDetector:
         count = self.is_count
         gscale = self.scale
         sd = gscale
-        slot_visits = self.visits[slot] if seasonal else SLOT_WARM
+        slot_visits = self.visits[sslot] if seasonal else SLOT_WARM
         if seasonal and slot_visits >= SLOT_WARM:
-            sd = 0.5 * (gscale + self.pscale[slot])
+            sd = 0.5 * (gscale + self.pscale[sslot])
         floor = self.min_rel_sd * abs(expected)
         if floor < self.min_abs_sd:
             floor = self.min_abs_sd
         if count:
-            poisson = math.sqrt(expected + 0.25)
+            poisson = math.sqrt(expected + COUNT_PRIOR)
             if poisson > floor:
                 floor = poisson
         if sd < floor:
@@ -259,13 +273,13 @@ class AnomalyDetector:
         dev = absr - 0.5 if count else absr
         z = dev / sd if dev > 0.0 else 0.0
         scoring = n >= self.warmup and slot_visits >= SLOT_WARM
+        if period == 168 and self.wvisits[slot] == 0:
+            scoring = False  # this hour of the week was never seen
         direction = self.direction
         # ---- spike / dip
         best = 0.0
         comp: str | None = None
-        if scoring and z > 0.0 and (
-            direction == "both" or (direction == "up") == (r > 0.0)
-        ):
+        if scoring and z > 0.0 and (direction == "both" or (direction == "up") == (r > 0.0)):
             best = normal_surprise(z)
             comp = "spike" if r > 0.0 else "dip"
         # ---- level shift (CUSUM)
@@ -364,14 +378,20 @@ class AnomalyDetector:
             v = slot_visits + 1
             if g * v < 1.0:
                 g = 1.0 / v
-            self.visits[slot] = v if v < 1_000_000 else 1_000_000
+            self.visits[sslot] = v if v < 1_000_000 else 1_000_000
             # the level took its share of the residual; the slot learns the rest
             rest = (1.0 - a) * (rc if slot_visits >= SLOT_WARM else r)
+            if period == 168:
+                self.dprof[sslot] += g * rest
+                rest *= 1.0 - g
+                wv = self.wvisits[slot] + 1
+                self.wvisits[slot] = wv if wv < 1_000_000 else 1_000_000
+                g = self._gamma if self._gamma * wv >= 1.0 else 1.0 / wv
             self.prof[slot] += g * rest
             if period == 7:
                 self.mend[mslot] += g * 0.25 * rest
-            ps = self.pscale[slot]
-            self.pscale[slot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
+            ps = self.pscale[sslot]
+            self.pscale[sslot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
         same = 1.0 if x == self.last_value else 0.0
         self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
         self.last_ts = ts
@@ -428,6 +448,7 @@ class AnomalyDetector:
         return {
             "v": 2, "n": self.n, "l": self.level, "s": self.scale, "p": self.period,
             "pf": self.prof, "ps": self.pscale, "pv": self.visits, "me": self.mend,
+            "dp": self.dprof, "wv": self.wvisits,
             "st": self.steps, "c": self.is_count, "nn": self.nonneg, "t": self.last_ts,
             "x": self.last_value, "rr": self.rep_rate, "f": self.flat, "cp": self.cpos,
             "cn": self.cneg, "rn": self.run_n, "rs": self.run_sum, "a": self.active,
@@ -456,6 +477,8 @@ class AnomalyDetector:
             det.prof = [float(v) for v in data["pf"]]
             det.pscale = [float(v) for v in data["ps"]]
             det.visits = [int(v) for v in data["pv"]]
+            det.dprof = [float(v) for v in data.get("dp", [])]
+            det.wvisits = [int(v) for v in data.get("wv", [])]
             det.mend = [float(v) for v in data["me"]]
             det.steps = [float(v) for v in data["st"]]
         det.is_count = bool(data["c"]) and det.count != "no"
