@@ -446,7 +446,7 @@ class AnomalyDetector:
     def to_dict(self) -> dict[str, Any]:
         """The learnt state, JSON-ready; bounded size (at most 3 x 168 slot numbers)."""
         return {
-            "v": 2, "n": self.n, "l": self.level, "s": self.scale, "p": self.period,
+            "ver": 2, "n": self.n, "l": self.level, "s": self.scale, "p": self.period,
             "pf": self.prof, "ps": self.pscale, "pv": self.visits, "me": self.mend,
             "dp": self.dprof, "wv": self.wvisits,
             "st": self.steps, "c": self.is_count, "nn": self.nonneg, "t": self.last_ts,
@@ -463,7 +463,7 @@ class AnomalyDetector:
         det = cls(**config)
         if not data:
             return det
-        if data.get("v") != 2:  # the EWMA detector's state: keep what it had learnt
+        if data.get("ver") != 2:  # the EWMA detector's state: keep what it had learnt
             det.n = int(data.get("n", 0))
             det.level = det.expected = float(data.get("m", 0.0))
             det.scale = math.sqrt(max(float(data.get("v", 0.0)), 0.0))
