@@ -84,7 +84,7 @@ def working_seconds(start: datetime, end: datetime, calendar: Calendar) -> float
 
 
 def add_working(start: datetime, seconds: float, calendar: Calendar) -> datetime:
-    """``start`` plus ``seconds`` of working time (:func:`streams.business_time.add_business_time`)."""
+    """``start`` plus ``seconds`` of working time (see :mod:`streams.business_time`)."""
     return add_business_time(
         start, timedelta(seconds=seconds), timezone=calendar.timezone, days=calendar.days,
         day_start=calendar.start, day_end=calendar.end,
