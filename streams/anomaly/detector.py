@@ -58,6 +58,8 @@ MAD_TO_SD = 1.2533141373155
 COUNT_PRIOR = 1.0
 #: Visits a slot needs before its points are scored.
 SLOT_WARM = 2
+#: log10(24): the stricter per-point threshold of hourly profiles.
+HOURLY_DECADES = math.log10(24.0)
 #: Points whose spacing decides ``season: auto``.
 AUTO_POINTS = 12
 _LN10 = math.log(10.0)
@@ -66,16 +68,16 @@ COMPONENTS = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
 
 @dataclass(slots=True)
 class AnomalyDetector:
-    half_life: float = 60.0
+    half_life: float = 30.0
     warmup: int = 20
     direction: str = "both"
-    threshold: float = 0.998
+    threshold: float = 0.995
     resolve: float | None = None
     season: str = "auto"
     season_half_life: float = 8.0
     count: str = "auto"
     shift_k: float = 0.5
-    shift_min_points: int = 3
+    shift_min_points: int = 4
     flatline: bool = True
     cooldown: int = 3
     clear: int = 1
@@ -122,6 +124,8 @@ class AnomalyDetector:
     _gamma: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
     _resolve_s: float = field(default=0.0, init=False, repr=False, compare=False)
+    _fire0: float = field(default=0.0, init=False, repr=False, compare=False)
+    _resolve0: float = field(default=0.0, init=False, repr=False, compare=False)
     _band_z: float = field(default=0.0, init=False, repr=False, compare=False)
     _lr: float = field(default=0.0, init=False, repr=False, compare=False)
 
@@ -149,9 +153,9 @@ class AnomalyDetector:
             raise ValueError("cooldown must be >= 0, clear and shift_min_points >= 1")
         self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
         self._gamma = 1.0 - 0.5 ** (1.0 / self.season_half_life)
-        self._fire_s = surprise_of(self.threshold)
-        self._resolve_s = surprise_of(max(resolve, 0.0))
-        self._band_z = z_for_surprise(self._fire_s)
+        self._fire0 = surprise_of(self.threshold)
+        self._resolve0 = surprise_of(max(resolve, 0.0))
+        self._per_day()
         self._lr = 2.0 * self.shift_k / _LN10  # CUSUM statistic -> log10 likelihood ratio
         if self.period == 0 and self.season != "auto":
             self._set_period(SLOTS[self.season])
@@ -171,6 +175,15 @@ class AnomalyDetector:
             self.dprof = [0.0] * 24 if period == 168 else []
             self.wvisits = [0] * 168 if period == 168 else []
         self.steps = []
+        self._per_day()
+
+    def _per_day(self) -> None:
+        """Hourly profiles: the threshold is a false-alarm rate per *day* (24 points), so an
+        hourly KPI does not alert 24 times as often as a daily one (Bonferroni)."""
+        extra = HOURLY_DECADES if self.period in (24, 168) else 0.0
+        self._fire_s = self._fire0 + extra
+        self._resolve_s = self._resolve0 + extra
+        self._band_z = z_for_surprise(self._fire_s)
 
     @property
     def alpha(self) -> float:
@@ -311,9 +324,9 @@ class AnomalyDetector:
                 best = s
                 comp = "level_shift_up" if shift_up else "level_shift_down"
         # ---- flatline (silent feed)
-        if count and x == 0.0:
-            self.flat += expected
-        elif x == self.last_value:
+        if count:  # a silent count feed reads 0: -ln P(0) = expected (Poisson) per point
+            self.flat = self.flat + expected if x == 0.0 else 0.0
+        elif x == self.last_value:  # a stuck value: -ln P(repeat), the learnt repeat rate
             rate = self.rep_rate
             self.flat += -math.log(rate if rate > 0.01 else 0.01)
         else:
@@ -344,14 +357,19 @@ class AnomalyDetector:
                 self.episode_component = comp
         elif self.cool > 0:
             self.cool -= 1
-        # ---- a confirmed level shift becomes the new level
+        # ---- a confirmed level shift becomes the new level: the CUSUM fired, lasted
+        # shift_min_points, and this point still sits on the shifted side without being a
+        # spike itself (a burst of spikes needs twice as long). Page's estimate of the new
+        # mean (k + C / run, in sd; C of clipped residuals) bounds the move.
         if (
-            comp is not None
-            and comp[0] == "l"
-            and best >= self._fire_s
+            scoring
+            and c * self._lr >= self._fire_s
             and self.run_n >= self.shift_min_points
+            and (u >= k if shift_up else u <= -k)
+            and (-CUSUM_CLIP < u < CUSUM_CLIP or self.run_n >= 2 * self.shift_min_points)
         ):
-            self.level += self.run_sum / self.run_n
+            move = sd * (k + c / self.run_n)
+            self.level += move if shift_up else -move
             self.cpos = self.cneg = 0.0
             self.run_n, self.run_sum = 0, 0.0
         # ---- learn (robust: residuals clipped at CLIP sd once warm)
@@ -365,7 +383,7 @@ class AnomalyDetector:
         n += 1
         self.n = n
         a = self._alpha
-        if a * n < 1.0:
+        if a * n < 1.0 and not seasonal:  # plain average until the season is decided
             a = 1.0 / n
         self.level += a * rc
         arc = -rc if rc < 0.0 else rc
@@ -481,6 +499,7 @@ class AnomalyDetector:
             det.wvisits = [int(v) for v in data.get("wv", [])]
             det.mend = [float(v) for v in data["me"]]
             det.steps = [float(v) for v in data["st"]]
+            det._per_day()
         det.is_count = bool(data["c"]) and det.count != "no"
         det.nonneg = bool(data["nn"])
         det.last_ts, det.last_value = data["t"], data["x"]

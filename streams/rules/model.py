@@ -229,10 +229,10 @@ class KpiAnomalyRule(KpiRuleBase):
 
     type: Literal["kpi_anomaly"]
     threshold: float = Field(
-        0.998, gt=0, lt=1, description="Score from which it fires (1 - p up to 0.9999)."
+        0.995, gt=0, lt=1, description="Score from which it fires (1 - p up to 0.9999)."
     )
     warmup: int = Field(20, ge=2, description="Points learnt before any firing.")
-    half_life: float = Field(60.0, gt=0, description="Points after which a level weight halves.")
+    half_life: float = Field(30.0, gt=0, description="Points after which weight halves.")
     direction: Literal["both", "up", "down"] = "both"
     cooldown: timedelta = Field(timedelta(0), description="Quiet time after an episode.")
     season: Literal["auto", "none", "day_of_week", "hour_of_day", "hour_of_week"] = Field(
