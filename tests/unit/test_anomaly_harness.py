@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from benchmarks.anomaly_baselines import SeasonalNaiveZ, WindowedGaussian
 from benchmarks.anomaly_eval import Tally, onsets, score_series
 from benchmarks.anomaly_series import KINDS, Anomaly, Series, inject, synthetic_series
@@ -29,7 +31,7 @@ def test_injection_puts_one_anomaly_of_each_kind_apart_and_after_warm_up() -> No
     assert sorted(a.kind for a in series.labels) == sorted(KINDS)
     spans = sorted((a.start, a.end) for a in series.labels)
     assert spans[0][0] >= 42
-    assert all(b[0] > a[1] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(b[0] > a[1] for a, b in itertools.pairwise(spans))
     assert series.values != clean.values and series.ts == clean.ts
     flat = next(a for a in series.labels if a.kind == "flatline")
     assert all(v == 0.0 for v in series.values[flat.start : flat.end + 1])
