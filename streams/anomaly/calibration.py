@@ -28,10 +28,10 @@ def score_of(surprise: float) -> float:
     if not surprise > 0.0:  # also NaN
         return 0.0
     if surprise <= KNEE:
-        return 1.0 - 10.0 ** (-surprise)
+        return 1.0 - math.pow(10.0, -surprise)
     s = min(surprise, MAX_SURPRISE)
     decades = KNEE + TAIL_DECADES * (1.0 - math.exp(-(s - KNEE) / TAIL_SCALE))
-    return 1.0 - 10.0 ** (-decades)
+    return 1.0 - math.pow(10.0, -decades)
 
 
 def surprise_of(score: float) -> float:
