@@ -139,3 +139,25 @@ def test_anomaly_rule_reads_the_previous_detector_state() -> None:
     t += timedelta(minutes=1)
     spike = kpi_anomaly.evaluate_kpi(r, point(40.0, t), calm.state or {}, t)  # type: ignore[arg-type]
     assert spike.holds and spike.evidence["component"] == "spike"
+
+
+SHIFT_CALM = [20, 22, 28, 17, 22, 16, 19, 21, 20, 18, 23, 10, 18, 27, 14, 20, 23, 20, 28, 17,
+              23, 25, 20, 18, 22, 18, 22, 17, 11, 14]  # fmt: skip
+SHIFT_UP = [30, 46, 29, 53, 40, 31, 51, 34, 36, 48, 45, 37, 40, 36]
+
+
+def test_anomaly_rule_level_shift_is_one_episode() -> None:
+    r = parse_rule({"id": "a", "type": "kpi_anomaly", "kpi": "win_rate", "warmup": 10,
+                    "message": "m"})  # fmt: skip
+    state: dict[str, object] = {}
+    changes = []
+    for i, v in enumerate(SHIFT_CALM + SHIFT_UP):
+        t = T0 + timedelta(minutes=i)
+        out = kpi_anomaly.evaluate_kpi(r, point(float(v), t), state, t)  # type: ignore[arg-type]
+        if out.holds != bool(state.get("holds")):
+            changes.append((i, out.holds, out.evidence))
+        state = dict(out.state or {})
+    assert [(i, holds) for i, holds, _ in changes] == [(31, True), (37, False)]
+    fired = changes[0][2]
+    assert fired["expected"] == pytest.approx(20.0, abs=2.0) and fired["count_model"]
+    assert changes[1][2]["expected"] > 30.0  # the new level was adopted
