@@ -83,7 +83,7 @@ async def test_level_shift_is_one_episode_and_a_silent_feed_alerts(
     assert fired["evidence"]["component"] in ("spike", "level_shift_up")
     assert 15.0 < fired["evidence"]["expected"] < 25.0
     low, high = fired["evidence"]["band"]
-    assert high < fired["evidence"]["value"]
+    assert low < fired["evidence"]["expected"] < high < fired["evidence"]["value"]
     assert shift[1]["alert_id"] == fired["alert_id"]
     silent = by(alerts, "won-feed-silent", status="FIRING")
     assert len(silent) == 1
