@@ -10,6 +10,7 @@ reaching 1.0 in floating point: a 10-sigma point still ranks above a 6-sigma one
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 #: Surprise (-log10 p) up to which ``score = 1 - p`` exactly.
 KNEE = 4.0
@@ -62,8 +63,9 @@ def normal_surprise(z: float) -> float:
     return min(MAX_SURPRISE, (x * x + math.log(x * math.sqrt(math.pi))) / _LN10)
 
 
+@lru_cache(maxsize=256)
 def z_for_surprise(surprise: float) -> float:
-    """The two-sided normal deviation whose surprise is ``surprise`` (bisection; init only)."""
+    """The two-sided normal deviation whose surprise is ``surprise`` (bisection, cached)."""
     lo, hi = 0.0, 1e6
     for _ in range(200):
         mid = (lo + hi) / 2.0

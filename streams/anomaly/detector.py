@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.anomaly.calibration import normal_surprise, score_of, surprise_of, z_for_surprise
-from streams.anomaly.season import SEASONS, SLOTS, auto_season, month_end, slot_of
+from streams.anomaly.season import CYCLE, SEASONS, SLOTS, auto_season, month_ends, slot_of
 
 #: Values beyond this magnitude are learnt as this (squares stay finite).
 BIG = 1e150
@@ -251,7 +251,12 @@ class AnomalyDetector:
                 self._set_period(SLOTS[auto_season(steps[len(steps) // 2])])
                 period = self.period
         local = ts + self.utc_offset_s
-        slot = slot_of(period, local) if period > 1 else 0
+        slot = 0
+        if period == 7:
+            day = int(local // 86400.0)
+            slot = (day + 3) % 7
+        elif period > 1:
+            slot = slot_of(period, local)
         seasonal = period > 1
         mslot = 0
         expected = self.level
@@ -262,7 +267,7 @@ class AnomalyDetector:
                 sslot = slot % 24
                 expected += self.dprof[sslot]
             elif period == 7:
-                mslot = 1 if month_end(local) else 0
+                mslot = month_ends()[day % CYCLE]
                 expected += self.mend[mslot]
         if self.nonneg and expected < 0.0:
             expected = 0.0
@@ -410,8 +415,9 @@ class AnomalyDetector:
                 self.mend[mslot] += g * 0.25 * rest
             ps = self.pscale[sslot]
             self.pscale[sslot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
-        same = 1.0 if x == self.last_value else 0.0
-        self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
+        if not count:  # the repeat rate only matters to the stuck-value flatline
+            same = 1.0 if x == self.last_value else 0.0
+            self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
         self.last_ts = ts
         self.last_value = x
         self.expected = expected

@@ -33,10 +33,26 @@ def auto_season(median_step_s: float) -> str:
     return "none"
 
 
+#: Days of the Gregorian 400-year cycle (the calendar repeats after it).
+CYCLE = 146097
+_month_ends: bytes | None = None
+
+
+def month_ends() -> bytes:
+    """One byte per day of the 400-year cycle: 1 for the last three days of a month."""
+    global _month_ends
+    if _month_ends is None:
+        table = bytearray(CYCLE)
+        for day in range(CYCLE):
+            y, m, d = civil_from_days(day)
+            table[day] = d > _month_days(y, m) - 3
+        _month_ends = bytes(table)
+    return _month_ends
+
+
 def month_end(local_ts: float) -> bool:
-    """Is the local day one of the last three calendar days of its month?"""
-    y, m, d = civil_from_days(int(local_ts // 86400.0))
-    return d > _month_days(y, m) - 3
+    """Is the local day one of the last three calendar days of its month? (a table lookup)"""
+    return bool(month_ends()[int(local_ts // 86400.0) % CYCLE])
 
 
 def _month_days(y: int, m: int) -> int:
@@ -49,7 +65,7 @@ def _month_days(y: int, m: int) -> int:
 def civil_from_days(z: int) -> tuple[int, int, int]:
     """(year, month, day) of day ``z`` since 1970-01-01 (H. Hinnant's algorithm)."""
     z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
+    era = z // 146097  # floor division: no C-style adjustment for negative days
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     y = yoe + era * 400
