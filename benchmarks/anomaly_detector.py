@@ -77,8 +77,10 @@ def main(n: int = 200_000) -> None:
     det = bench("AnomalyDetector.update (daily, weekly profile)", n, daily)
     bench("AnomalyDetector.update (hourly, hour-of-week)", n, hourly)
     bench("kpi_anomaly.evaluate_kpi (with state dicts)", len(points), engine_path)
-    print(f"detector / running mean: {det / base:.1f}x; detector / previous: {det / old:.1f}x; "
-          f"{1e9 / det:,.0f} points/s")
+    print(
+        f"detector / running mean: {det / base:.1f}x; detector / previous: {det / old:.1f}x; "
+        f"{1e9 / det:,.0f} points/s"
+    )
 
 
 if __name__ == "__main__":
