@@ -25,8 +25,8 @@ class Tally:
     kind_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     kind_hit: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     kind_delays: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
-    #: flatline delays as a share of the series' season (1 day for hourly, 1 week daily)
-    flatline_periods: list[float] = field(default_factory=list)
+    #: flatline detection delays in days (the first silent point counts as its whole step)
+    flatline_days: list[float] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -65,7 +65,7 @@ def onsets(scores: Iterable[float], threshold: float) -> list[int]:
 
 def score_series(
     tally: Tally, alarms: Sequence[int], labels: Sequence[Anomaly], grace: int, months: float,
-    season_points: int,
+    points_per_day: float,
 ) -> None:  # fmt: skip
     """Add one series' alarms to ``tally``."""
     matched: set[int] = set()
@@ -82,5 +82,5 @@ def score_series(
             tally.delays.append(delay)
             tally.kind_delays[label.kind].append(delay)
             if label.kind == "flatline":
-                tally.flatline_periods.append(delay / season_points)
+                tally.flatline_days.append((delay + 1) / points_per_day)
     tally.false_alarms += sum(1 for a in alarms if a not in matched)

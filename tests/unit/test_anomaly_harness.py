@@ -17,7 +17,7 @@ def test_event_level_scoring() -> None:
     tally = Tally()
     labels = [Anomaly("spike", 10, 10), Anomaly("level_shift", 50, 70), Anomaly("dip", 90, 92)]
     # 12 detects the spike (within grace), 55 and 60 the shift, 30 is a false alarm
-    score_series(tally, [12, 30, 55, 60], labels, grace=3, months=2.0, season_points=1.0)
+    score_series(tally, [12, 30, 55, 60], labels, grace=3, months=2.0, points_per_day=1.0)
     assert (tally.anomalies, tally.detected, tally.false_alarms) == (3, 2, 1)
     assert tally.precision == 2 / 3 and tally.recall == 2 / 3 and abs(tally.f1 - 2 / 3) < 1e-12
     assert tally.fa_per_month == 0.5
