@@ -22,7 +22,9 @@ Synthetic series (documented rhythms, gamma-Poisson count noise):
 * ``syn_hourly_small``: the same shape at 1.2 events/hour.
 
 Injected anomalies (several per series, one of each kind, in a seeded order, never in the
-warm-up and never overlapping; magnitudes in units of the series' own noise ``sd``):
+warm-up and never overlapping; magnitudes in units of the series' own noise ``sd``, the
+robust sd of its week-on-week differences, at least the Poisson sd of its mean, measured
+over working hours for hourly series):
 
 =================  =========================================  ===============================
 kind               daily series                               hourly series
@@ -199,12 +201,21 @@ def synthetic_series(seed: int = 23) -> list[Series]:
 
 
 # ---------------------------------------------------------------- injection
-def noise_sd(values: list[float], lag: int) -> float:
-    """Robust sd of the series' noise: MAD of lag differences / (0.6745 * sqrt 2)."""
-    diffs = sorted(abs(values[i] - values[i - lag]) for i in range(lag, len(values)))
+def noise_sd(values: list[float], lag: int, keep: list[int] | None = None) -> float:
+    """Robust sd of the series' noise: MAD of lag differences / (0.6745 * sqrt 2), at
+    least the Poisson sd of the mean; over the indices ``keep`` only when given."""
+    idx = [i for i in (keep if keep is not None else range(len(values))) if i >= lag]
+    diffs = sorted(abs(values[i] - values[i - lag]) for i in idx)
     mad = diffs[len(diffs) // 2] if diffs else 0.0
-    mean = sum(values) / max(len(values), 1)
+    mean = sum(values[i] for i in idx) / max(len(idx), 1)
     return max(mad / (0.6745 * math.sqrt(2.0)), math.sqrt(max(mean, 0.0)), 1e-9)
+
+
+def working_hours(series: Series) -> list[int] | None:
+    """Indices of an hourly series at 09:00-17:59 UTC (where its activity is), else None."""
+    if not series.hourly:
+        return None
+    return [i for i, ts in enumerate(series.ts) if 9 <= datetime.fromtimestamp(ts, UTC).hour < 18]
 
 
 def _is_count(values: list[float]) -> bool:
@@ -237,7 +248,7 @@ def inject(series: Series, seed: int) -> Series:
     values = list(series.values)
     count = _is_count(values)
     lag = 168 if series.hourly else 7
-    sd = noise_sd(values, lag)
+    sd = noise_sd(values, lag, working_hours(series))  # hourly: nights would shrink it
     warm = 21 * 24 if series.hourly else 42  # never inside the detectors' warm-up
     gap = 48 if series.hourly else 10  # calm points between two anomalies
     kinds = list(KINDS)

@@ -76,10 +76,10 @@ class AnomalyDetector:
     season: str = "auto"
     season_half_life: float = 8.0
     count: str = "auto"
-    shift_k: float = 0.5
+    shift_k: float = 1.0
     shift_min_points: int = 4
     flatline: bool = True
-    cooldown: int = 3
+    cooldown: int = 10
     clear: int = 1
     utc_offset_s: float = 0.0
     min_rel_sd: float = 0.01

@@ -243,10 +243,10 @@ class KpiAnomalyRule(KpiRuleBase):
         "auto", description="Score as counts (Poisson noise floor); auto: integer values."
     )
     shift_k: float = Field(
-        0.5, gt=0, le=5, description="CUSUM allowance in sd: smaller finds smaller shifts."
+        1.0, gt=0, le=5, description="CUSUM allowance in sd: smaller finds smaller shifts."
     )
     flatline: bool = Field(True, description="Also fire on runs of zeros / stuck values.")
-    cooldown_points: int = Field(3, ge=0, description="Points without a new episode after one.")
+    cooldown_points: int = Field(10, ge=0, description="Points without a new episode after one.")
     clear_points: int = Field(1, ge=1, description="Calm points in a row that end an episode.")
 
     @field_validator("timezone")

@@ -201,7 +201,7 @@ def test_zero_nights_never_flatline() -> None:
 # ---------------------------------------------------------------- hysteresis and cooldown
 def test_one_burst_is_one_episode_and_cooldown_holds_back_the_next() -> None:
     rng = random.Random(6)
-    det = AnomalyDetector(season="none", count="no", cooldown=5)
+    det = AnomalyDetector(season="none", count="no", cooldown=5, threshold=0.9999)
     assert feed(det, [20.0 + rng.gauss(0.0, 1.0) for _ in range(100)]) == []
     t = MONDAY + 100 * DAY
 
