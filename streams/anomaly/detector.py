@@ -47,6 +47,8 @@ from streams.anomaly.season import CYCLE, SEASONS, SLOTS, auto_season, month_end
 
 #: Values beyond this magnitude are learnt as this (squares stay finite).
 BIG = 1e150
+#: Timestamps beyond +-10^11 s (year 5138) have no calendar slot.
+BIG_TS = 1e11
 #: Huber clip of residuals, in sd, for learning level, season and scale.
 CLIP = 2.0
 #: Clip of the standardised residual fed to the CUSUM (a lone spike is the spike's job).
@@ -224,6 +226,8 @@ class AnomalyDetector:
             x = BIG
         elif x < -BIG:
             x = -BIG
+        if not -BIG_TS < ts < BIG_TS:  # no calendar slot for it: the last known time
+            ts = self.last_ts if self.last_ts is not None else 0.0
         n = self.n
         if n == 0:
             self.n = 1

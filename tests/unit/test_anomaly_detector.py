@@ -275,6 +275,13 @@ def test_any_input_scores_in_0_1_without_error(
     )
 
 
+def test_timestamps_without_a_calendar_slot_do_not_raise() -> None:
+    det = AnomalyDetector(warmup=3)
+    for i, ts in enumerate([MONDAY, float("nan"), float("inf"), -1e300, MONDAY + DAY, 1e200]):
+        assert 0.0 <= det.update(ts, 10.0 + i % 2) < 1.0
+    assert det.last_ts == MONDAY + DAY
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), points=st.integers(2_000, 6_000))
 def test_state_size_is_bounded_whatever_the_length(seed: int, points: int) -> None:
