@@ -155,7 +155,14 @@ def main(argv: list[str] | None = None) -> None:
     print(table(everything, "All series"))
     print()
     print(flatline_line(everything))
-    for title, subset in (("Maven CRM series", maven), ("Synthetic series", synthetic)):
+    daily = [s for s in series if not s.hourly]
+    hourly = [s for s in series if s.hourly]
+    for title, subset in (
+        ("Maven CRM series", maven),
+        ("Synthetic series", synthetic),
+        ("Daily series", daily),
+        ("Hourly series", hourly),
+    ):
         print()
         print(table(evaluate(subset), title))
     new, current = everything["kpi-anomaly (new)"][0], everything["ewma-z (current)"][0]
