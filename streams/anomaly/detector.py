@@ -356,10 +356,10 @@ class AnomalyDetector:
             else:
                 self.calm = 0
         elif best >= self._fire_s:
-            if self.cool > 0:
-                self.suppressed = True
+            if self.cool > 0 and _family(comp) == _family(self.episode_component):
+                self.suppressed = True  # the same anomaly again: held back
                 self.cool -= 1
-            else:
+            else:  # a new episode (after the cooldown, or another kind: a rise, a drop, a flatline)
                 self.active = True
                 self.onset = True
                 self.calm = 0
@@ -520,6 +520,15 @@ class AnomalyDetector:
         det.episode_component = data.get("ec")
         det.expected, det.sd_last = float(data["e"]), float(data["sd"])
         return det
+
+
+def _family(component: str | None) -> str:
+    """Rises, drops and flatlines are different anomalies: one does not hold back another."""
+    if component is None:
+        return ""
+    if component == "flatline":
+        return "flat"
+    return "up" if component in ("spike", "level_shift_up") else "down"
 
 
 def _season_name(period: int) -> str:
