@@ -2,7 +2,7 @@
 
 API::
 
-    detector = AnomalyDetector(warmup=20, threshold=0.99)
+    detector = AnomalyDetector()             # defaults chosen on the anomaly harness
     for ts, value in series:
         score = detector.update(ts, value)   # in [0, 1], never exactly 1
         if detector.onset: ...               # this point opened an episode (one alert)
@@ -10,28 +10,30 @@ API::
 
 Per point, against the model learnt *before* it:
 
-* **baseline**: ``expected = level + season[slot] (+ month_end)``, an additive Holt-Winters
+* **baseline**: ``expected = level + profile[slot] (+ month_end)``, an additive Holt-Winters
   decomposition learnt online with Huber-clipped residuals (robust exponential smoothing,
-  Gelper, Fried & Croux 2010), so one outlier moves the baseline by at most ``clip`` sd.
-  ``season`` is a day-of-week, hour-of-day or hour-of-week profile (``auto``: from the
-  sampling step); daily series also learn a month-end offset.
+  Gelper, Fried & Croux 2010), so one outlier moves the baseline by at most ``CLIP`` sd.
+  The profile is day-of-week (daily points, plus a month-end offset), hour-of-day, or
+  hour-of-week (an hour-of-day profile plus weekly offsets); ``auto`` picks it from the
+  sampling step.
 * **scale**: an exponentially weighted mean absolute deviation of clipped residuals
   (x 1.2533, consistent with the sd of a normal), global and per slot; for counts, never below
-  the Poisson sd ``sqrt(expected)`` (count-aware: small integer KPIs are not "infinitely
-  surprising" when 3 deals become 6), with a continuity correction of 0.5.
+  ``sqrt(expected + 1)`` (Poisson, widened for the uncertain rate), with a continuity
+  correction of 0.5: small integer KPIs are not "infinitely surprising" when 3 deals become 6.
 * **components**, each reporting a surprise ``-log10 p``:
   ``spike``/``dip``: the two-sided normal tail of the robust z-score;
-  ``level_shift``: a two-sided CUSUM (Page 1954) of the standardised residuals; its surprise
-  is the log likelihood ratio of a shift of ``2 * shift_k`` sd (Ville's bound makes it a
-  p-value); once a shift is confirmed the level is moved to the new mean (no endless alarm);
+  ``level_shift_up/down``: a two-sided CUSUM (Page 1954) of the standardised residuals; its
+  statistic is the log likelihood ratio of a shift of ``2 * shift_k`` sd (Ville's bound makes
+  it a p-value); a shift that persists becomes the new level (no endless alarm);
   ``flatline``: a run of zeros in a count series (``-ln P(0) = expected`` per point, Poisson)
-  or of identical values (learnt repeat rate) whose probability under the model is tiny:
-  the silent feed seen from the KPI side.
+  or of identical values (learnt repeat rate): the silent feed seen from the KPI side.
 * **score**: :func:`~streams.anomaly.calibration.score_of` of the largest surprise: ``1 - p``
-  up to 0.9999, then compressed so it never saturates.
+  up to 0.9999, then compressed so it never saturates. Hourly profiles fire at a threshold
+  per day (the per-point one divided by 24).
 * **episodes**: hysteresis (an episode opens at ``threshold``, stays open until ``clear``
-  points in a row score below ``resolve``) and a ``cooldown`` in points after it closes, so
-  one burst or one shift is one alert.
+  points in a row score below ``resolve``) and a ``cooldown`` in points after it closes that
+  holds back the same kind of anomaly (rise, drop, flatline): one burst, one shift, one
+  silent stretch is one alert.
 
 State is bounded whatever the series length (at most 168 slots): see :meth:`to_dict`.
 """
