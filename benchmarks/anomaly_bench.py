@@ -97,7 +97,10 @@ def evaluate(
             alarms, elapsed = run(s)
             seconds += elapsed
             points += len(s.values)
-            score_series(tally, alarms, s.labels, grace_of(s), s.months, 86400.0 / s.step_s)
+            score_series(
+                tally, alarms, s.labels, grace_of(s), s.months, 86400.0 / s.step_s,
+                s.scored_from,
+            )  # fmt: skip
         out[name] = (tally, points / seconds if seconds else 0.0)
     return out
 

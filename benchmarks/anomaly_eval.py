@@ -65,9 +65,10 @@ def onsets(scores: Iterable[float], threshold: float) -> list[int]:
 
 def score_series(
     tally: Tally, alarms: Sequence[int], labels: Sequence[Anomaly], grace: int, months: float,
-    points_per_day: float,
+    points_per_day: float, scored_from: int = 0,
 ) -> None:  # fmt: skip
-    """Add one series' alarms to ``tally``."""
+    """Add one series' alarms to ``tally``; alarms before ``scored_from`` are not scored."""
+    alarms = [a for a in alarms if a >= scored_from]
     matched: set[int] = set()
     tally.months += months
     for label in labels:

@@ -69,6 +69,9 @@ class Series:
     values: list[float]
     labels: list[Anomaly] = field(default_factory=list)
     source: str = "maven"
+    #: First index scored: alarms before it count neither as detections nor as false
+    #: alarms, and no anomaly is injected before it (a documented real regime, see RAMP_END).
+    scored_from: int = 0
 
     @property
     def hourly(self) -> bool:
@@ -76,7 +79,7 @@ class Series:
 
     @property
     def months(self) -> float:
-        return len(self.values) * self.step_s / (30.4375 * DAY)
+        return (len(self.values) - self.scored_from) * self.step_s / (30.4375 * DAY)
 
 
 # ---------------------------------------------------------------- the real sample
@@ -101,6 +104,13 @@ def _daily(counter: Counter[tuple[str, date]], scope: str, first: date, last: da
 def _epoch(day: date, hour: int = 0) -> float:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp()
 
+
+#: The sample's pipeline ramps up from its first deals (5 engaged a week in October 2016)
+#: to a steady ~160-240 a week by late February 2017 (weekly sums: 5, 4, 15, 24, 39, 35,
+#: 49, 55, 68, 48, 55, 73, 60, 71, 79, 109, 116, 125, 192, 181, ...): a real, unlabelled
+#: change of regime, not an injected anomaly. The ``new_deals`` series are scored from
+#: this day on (detectors still learn from the first point); ``deals_won`` starts here.
+RAMP_END = date(2017, 3, 1)
 
 #: Share of a working day's deals per hour 09..17 (late-morning heavy, a lunch dip).
 HOUR_PROFILE = (0.08, 0.14, 0.16, 0.10, 0.08, 0.12, 0.13, 0.11, 0.08)
@@ -134,7 +144,8 @@ def maven_series(root: Path = MAVEN, seed: int = 17) -> list[Series]:
         for scope in scope_names:
             values = _daily(counter, scope, first, last)
             ts = [_epoch(first + timedelta(days=i)) for i in range(len(values))]
-            out.append(Series(f"maven/{kpi}/{scope}/day", DAY, ts, values))
+            scored = max((RAMP_END - first).days, 0)
+            out.append(Series(f"maven/{kpi}/{scope}/day", DAY, ts, values, scored_from=scored))
     first, last = c_days[0], c_days[-1]
     for scope in [s for s in scope_names if not s.startswith("team:")]:
         ts, values = [], []
@@ -143,7 +154,8 @@ def maven_series(root: Path = MAVEN, seed: int = 17) -> list[Series]:
             for hour in range(24):
                 ts.append(_epoch(day, hour))
                 values.append(float(hourly[(scope, day, hour)]))
-        out.append(Series(f"maven/new_deals/{scope}/hour", HOUR, ts, values))
+        scored = max((RAMP_END - first).days, 0) * 24
+        out.append(Series(f"maven/new_deals/{scope}/hour", HOUR, ts, values, scored_from=scored))
     return out
 
 
@@ -212,10 +224,16 @@ def noise_sd(values: list[float], lag: int, keep: list[int] | None = None) -> fl
 
 
 def working_hours(series: Series) -> list[int] | None:
-    """Indices of an hourly series at 09:00-17:59 UTC (where its activity is), else None."""
+    """Indices scored (from ``scored_from``) of an hourly series at 09:00-17:59 UTC (where its
+    activity is); of a daily series with a ramp, the scored ones; else None (all)."""
+    first = series.scored_from
     if not series.hourly:
-        return None
-    return [i for i, ts in enumerate(series.ts) if 9 <= datetime.fromtimestamp(ts, UTC).hour < 18]
+        return list(range(first, len(series.ts))) if first else None
+    return [
+        i
+        for i in range(first, len(series.ts))
+        if 9 <= datetime.fromtimestamp(series.ts[i], UTC).hour < 18
+    ]
 
 
 def _is_count(values: list[float]) -> bool:
@@ -248,8 +266,11 @@ def inject(series: Series, seed: int) -> Series:
     values = list(series.values)
     count = _is_count(values)
     lag = 168 if series.hourly else 7
-    sd = noise_sd(values, lag, working_hours(series))  # hourly: nights would shrink it
+    # the noise of the regime scored (a ramp's small counts would shrink it); hourly:
+    # working hours only (nights would shrink it)
+    sd = noise_sd(values, lag, working_hours(series))
     warm = 21 * 24 if series.hourly else 42  # never inside the detectors' warm-up
+    warm = max(warm, series.scored_from)
     gap = 48 if series.hourly else 10  # calm points between two anomalies
     kinds = list(KINDS)
     rng.shuffle(kinds)
@@ -272,7 +293,9 @@ def inject(series: Series, seed: int) -> Series:
         _apply(kind, values, series, start, end, sd, count, n % 2 == 0)
         labels.append(Anomaly(kind, start, end))
         position = end + 1 + gap
-    return Series(series.name, series.step_s, series.ts, values, labels, series.source)
+    return Series(
+        series.name, series.step_s, series.ts, values, labels, series.source, series.scored_from
+    )
 
 
 def _round(value: float, count: bool) -> float:

@@ -43,3 +43,19 @@ def test_baselines_flag_an_obvious_spike() -> None:
     for det in (WindowedGaussian(window=28), SeasonalNaiveZ(period=7, window=28)):
         scores = [det.update(t, v) for t, v in zip(s.ts, s.values, strict=True)]
         assert scores[-1] > 0.999 and max(scores[:-1]) < 0.999
+
+
+def test_alarms_before_the_scored_window_are_not_counted() -> None:
+    tally = Tally()
+    labels = [Anomaly("spike", 120, 120)]
+    # 30 falls in the documented ramp (not scored), 80 is a false alarm, 121 a detection
+    score_series(tally, [30, 80, 121], labels, 3, 2.0, 1.0, scored_from=60)
+    assert (tally.detected, tally.false_alarms) == (1, 1)
+
+
+def test_injection_starts_after_the_scored_window() -> None:
+    clean = synthetic_series()[0]
+    ramp = Series(clean.name, clean.step_s, clean.ts, clean.values, scored_from=200)
+    series = inject(ramp, 7)
+    assert series.scored_from == 200 and min(a.start for a in series.labels) >= 200
+    assert ramp.months < clean.months
