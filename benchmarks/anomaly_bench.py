@@ -141,6 +141,33 @@ def flatline_line(results: dict[str, tuple[Tally, float]]) -> str:
     return "\n".join(lines)
 
 
+#: Stricter thresholds of the new detector, for comparisons at equal recall.
+OPERATING_POINTS = (0.995, 0.999, 0.9999)
+
+
+def operating_points(subsets: dict[str, list[Series]]) -> str:
+    """False alarms at equal recall: the new detector at stricter thresholds beside the
+    current one (its default), per subset; ``x fewer`` only where recall is not lower."""
+    lines = ["### False alarms at equal or better recall", ""]
+    lines.append("| series | detector | recall | false alarms / series-month | vs current |")
+    lines.append("|---|---|---:|---:|---:|")
+    for title, subset in subsets.items():
+        current = evaluate(subset)["ewma-z (current)"][0]
+        lines.append(f"| {title} | ewma-z (current) | {current.recall:.2f} | "
+                     f"{current.fa_per_month:.3f} | - |")  # fmt: skip
+        for threshold in OPERATING_POINTS:
+            t = evaluate(subset, {"threshold": threshold}, only_new=True)["kpi-anomaly (new)"][0]
+            if t.recall < current.recall:
+                ratio = "recall lower"
+            elif t.fa_per_month:
+                ratio = f"{current.fa_per_month / t.fa_per_month:.1f}x fewer"
+            else:
+                ratio = "no false alarm"
+            lines.append(f"| {title} | new, threshold {threshold} | {t.recall:.2f} | "
+                         f"{t.fa_per_month:.3f} | {ratio} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=MAVEN, help="Maven CRM sample folder")
@@ -168,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         print()
         print(table(evaluate(subset), title))
+    print()
+    print(operating_points({"All series": series, "Daily series": daily, "Hourly series": hourly}))
     new, current = everything["kpi-anomaly (new)"][0], everything["ewma-z (current)"][0]
     ratio = current.fa_per_month / new.fa_per_month if new.fa_per_month else float("inf")
     print()
