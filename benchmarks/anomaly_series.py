@@ -21,8 +21,11 @@ Synthetic series (documented rhythms, gamma-Poisson count noise):
   0.2/hour otherwise, Poisson counts;
 * ``syn_hourly_small``: the same shape at 1.2 events/hour.
 
+The ``new_deals`` series are scored from ``RAMP_END`` (2017-03-01): the sample's start-up
+ramp before it is a real change of regime, neither labelled nor scored.
+
 Injected anomalies (several per series, one of each kind, in a seeded order, never in the
-warm-up and never overlapping; magnitudes in units of the series' own noise ``sd``, the
+warm-up or the ramp and never overlapping; magnitudes in units of the series' own noise ``sd``, the
 robust sd of its week-on-week differences, at least the Poisson sd of its mean, measured
 over working hours for hourly series):
 
