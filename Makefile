@@ -61,7 +61,8 @@ bench: $(VENV)/.bench-installed kafka ## Run the throughput/latency benchmark (B
 bench-stages: $(STAMP) ## Offline cost per event of each worker stage (engine, KPI facts...), no Kafka
 	$(BIN)/python benchmarks/stages.py
 
-bench-anomaly: $(STAMP) ## Cost per point of the anomaly detector (ns/point, with a baseline)
+bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled series, then ns/point
+	$(BIN)/python benchmarks/anomaly_bench.py
 	$(BIN)/python benchmarks/anomaly_detector.py
 
 clean: ## Remove caches and build output (keeps .venv)

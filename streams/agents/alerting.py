@@ -36,7 +36,7 @@ from streams.alerting.silences import SilenceBook
 from streams.alerting.timed import fire_due, process_kpis
 from streams.app import RAW, RAW_SER, Pulse
 from streams.clock import utcnow
-from streams.contracts.alerts import AlertEvent
+from streams.contracts.alerts import AlertEvent, AlertStatus
 from streams.decode import RawRecord
 from streams.engine import BatchResult
 from streams.org import OrgDirectory
@@ -98,6 +98,20 @@ async def gate_ready(pulse: Pulse) -> None:
         rt.gate_wait_over = True
         log.warning("crm.alerts not read to its end after %.0f s: the notification budget "
                     "goes on with the alerts read so far", GATE_WAIT_S)  # fmt: skip
+
+
+def note_feed_trust(pulse: Pulse, alerts: Sequence[AlertEvent]) -> None:
+    """A silent feed (``feed_silence`` FIRING) lowers its KPI's trust gauge at once; the
+    next snapshot of that KPI sets it back (:mod:`streams.agents.kpis`)."""
+    for alert in alerts:
+        trust = alert.evidence.get("kpi_trust")
+        if alert.status != AlertStatus.FIRING or not isinstance(trust, int | float):
+            continue
+        kind, _, scope_id = str(alert.evidence.get("scope", "")).partition(":")
+        pulse.metrics.kpi_trust.labels(
+            kpi=str(alert.evidence.get("kpi")), scope_kind=kind, scope_id=scope_id,
+            window=str(alert.evidence.get("window")),
+        ).set(float(trust))  # fmt: skip
 
 
 def after_write(pulse: Pulse, result: BatchResult) -> None:
@@ -189,6 +203,7 @@ async def timer_tick(pulse: Pulse) -> int:
         )
     if not keys and not result.alerts:
         return 0
+    note_feed_trust(pulse, result.alerts)
     await submit(pulse, result)
     pulse.metrics.timer_scans.inc()
     return len(result.alerts)

@@ -266,14 +266,55 @@ class KpiThresholdRule(KpiRuleBase):
 
 
 class KpiAnomalyRule(KpiRuleBase):
-    """Fires when a KPI departs from its own recent pattern (online detector)."""
+    """Fires when a KPI departs from its own pattern (:class:`streams.anomaly.AnomalyDetector`:
+    seasonal baseline, robust scale, level shifts, flatlines; one episode per anomaly)."""
 
     type: Literal["kpi_anomaly"]
-    threshold: float = Field(0.99, gt=0, lt=1, description="Score from which it fires.")
+    threshold: float = Field(
+        0.995, gt=0, lt=1, description="Score from which it fires (1 - p up to 0.9999)."
+    )
     warmup: int = Field(20, ge=2, description="Points learnt before any firing.")
     half_life: float = Field(30.0, gt=0, description="Points after which weight halves.")
     direction: Literal["both", "up", "down"] = "both"
     cooldown: NonNegativeDuration = Field(timedelta(0), description="Quiet time after an episode.")
+    season: Literal["auto", "none", "day_of_week", "hour_of_day", "hour_of_week"] = Field(
+        "auto", description="Seasonal profile learnt online (auto: from the sampling step)."
+    )
+    timezone: str = Field("UTC", description="IANA timezone of the seasonal profile's calendar.")
+    count: Literal["auto", "yes", "no"] = Field(
+        "auto", description="Score as counts (Poisson noise floor); auto: integer values."
+    )
+    shift_k: float = Field(
+        1.0, gt=0, le=5, description="CUSUM allowance in sd: smaller finds smaller shifts."
+    )
+    flatline: bool = Field(True, description="Also fire on runs of zeros / stuck values.")
+    cooldown_points: int = Field(10, ge=0, description="Points without a new episode after one.")
+    clear_points: int = Field(1, ge=1, description="Calm points in a row that end an episode.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return BusinessTime._known_timezone(value)
+
+
+class FeedSilenceRule(KpiRuleBase):
+    """Fires when the snapshots of a KPI series stop coming for longer than their learnt
+    rhythm allows, counted in working time (the feed behind the KPI went silent)."""
+
+    type: Literal["feed_silence"]
+    business_time: BusinessTime = Field(
+        default_factory=lambda: BusinessTime(), description="The working calendar."
+    )
+    factor: float = Field(
+        3.0, gt=1, le=100, description="Allowed silence: factor x the learnt usual gap."
+    )
+    min_gap: PositiveDuration = Field(
+        timedelta(minutes=30), description="Allowed silence is never shorter (working time)."
+    )
+    max_gap: PositiveDuration | None = Field(
+        None, description="Allowed silence is never longer (working time)."
+    )
+    warmup: int = Field(5, ge=2, description="Snapshots learnt before it may fire.")
 
 
 Rule = Annotated[
@@ -284,7 +325,8 @@ Rule = Annotated[
     | OverdueRule
     | FrequencyRule
     | KpiThresholdRule
-    | KpiAnomalyRule,
+    | KpiAnomalyRule
+    | FeedSilenceRule,
     Field(discriminator="type"),
 ]
 

@@ -18,6 +18,7 @@ from streams.rules.kpi_point import KpiPoint
 from streams.rules.model import ConditionRule, RequiredFieldsRule, TransitionRule
 from streams.rules.types import (
     condition,
+    feed_silence,
     frequency,
     inactivity,
     kpi_anomaly,
@@ -125,6 +126,13 @@ REGISTRY: Mapping[str, RuleType] = MappingProxyType(
             _any_field,
             kind="kpi",
             evaluate_kpi=kpi_anomaly.evaluate_kpi,
+        ),
+        "feed_silence": RuleType(
+            "feed_silence",
+            _not_event_driven,
+            _any_field,
+            kind="kpi",
+            evaluate_kpi=feed_silence.evaluate_kpi,
         ),
     }
 )

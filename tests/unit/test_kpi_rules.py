@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.anomaly import AnomalyDetector
+from streams.anomaly import AnomalyDetector, EwmaDetector
 from streams.rules.kpi_point import KpiPoint, read_point
 from streams.rules.model import parse_rule
 from streams.rules.types import kpi_anomaly, kpi_threshold
@@ -67,9 +67,9 @@ def test_detector_warmup_never_scores() -> None:
     assert det.warm
 
 
-def test_detector_scores_match_the_normal_tail() -> None:
+def test_ewma_baseline_scores_match_the_normal_tail() -> None:
     rng = random.Random(42)
-    det = AnomalyDetector(half_life=200, warmup=50)
+    det = EwmaDetector(half_life=200, warmup=50)
     for i in range(2000):
         det.update(float(i), rng.gauss(100.0, 5.0))
     assert abs(det.mean - 100.0) < 1.5
@@ -80,29 +80,30 @@ def test_detector_scores_match_the_normal_tail() -> None:
     assert det.score(det.mean) == 0.0
 
 
-def test_detector_false_alarm_rate_on_noise_is_near_the_tail() -> None:
+def test_ewma_baseline_false_alarm_rate_on_noise_is_near_the_tail() -> None:
     rng = random.Random(7)
-    det = AnomalyDetector(half_life=100, warmup=100)
+    det = EwmaDetector(half_life=100, warmup=100)
     scores = [det.update(float(i), rng.gauss(0.0, 1.0)) for i in range(20000)]
     rate = sum(s >= 0.99 for s in scores[100:]) / len(scores[100:])
     assert 0.003 < rate < 0.03  # ~1 % for a normal series, allowing EWMA estimation noise
 
 
-def test_detector_direction_and_flat_series() -> None:
-    down = AnomalyDetector(warmup=5, direction="down")
+def test_ewma_baseline_direction_and_flat_series() -> None:
+    down = EwmaDetector(warmup=5, direction="down")
     for i in range(20):
         down.update(i, 10.0)
     assert down.score(1000.0) == 0.0
     assert down.score(0.0) > 0.999  # the sd floor keeps a flat series finite
-    assert AnomalyDetector.from_dict(down.to_dict(), half_life=30, warmup=5,
+    assert EwmaDetector.from_dict(down.to_dict(), half_life=30, warmup=5,
                                      direction="down").mean == 10.0  # fmt: skip
     with pytest.raises(ValueError, match="direction"):
-        AnomalyDetector(direction="sideways")
+        EwmaDetector(direction="sideways")
 
 
 def test_anomaly_rule_warmup_fire_resolve_cooldown() -> None:
     r = parse_rule({"id": "a", "type": "kpi_anomaly", "kpi": "win_rate", "warmup": 5,
-                    "threshold": 0.999, "cooldown": "PT1H", "message": "m"})  # fmt: skip
+                    "threshold": 0.999, "cooldown": "PT1H", "cooldown_points": 0,
+                    "message": "m"})  # fmt: skip
     state: dict[str, object] = {}
     t = T0
     for i, v in enumerate([10, 11, 9, 10, 10, 11, 9, 10]):
@@ -113,6 +114,9 @@ def test_anomaly_rule_warmup_fire_resolve_cooldown() -> None:
     t += timedelta(minutes=1)
     spike = kpi_anomaly.evaluate_kpi(r, point(100.0, t), state, t)  # type: ignore[arg-type]
     assert spike.holds and spike.evidence["score"] >= 0.999
+    assert spike.evidence["component"] == "spike" and spike.evidence["deviation"] > 80
+    low, high = spike.evidence["band"]
+    assert low < spike.evidence["expected"] < high < 100.0
     # the same snapshot again (replay, timer re-check) neither learns nor changes the state
     assert kpi_anomaly.evaluate_kpi(r, point(100.0, t), spike.state or {}, t).state == spike.state  # type: ignore[arg-type]
     t += timedelta(minutes=1)
@@ -122,3 +126,38 @@ def test_anomaly_rule_warmup_fire_resolve_cooldown() -> None:
     t += timedelta(minutes=1)
     again = kpi_anomaly.evaluate_kpi(r, point(500.0, t), calm.state, t)  # type: ignore[arg-type]
     assert not again.holds and "cooldown_until" in again.evidence
+
+
+def test_anomaly_rule_reads_the_previous_detector_state() -> None:
+    r = parse_rule({"id": "a", "type": "kpi_anomaly", "kpi": "win_rate", "warmup": 5,
+                    "message": "m"})  # fmt: skip
+    old = {"det": {"n": 40, "m": 10.0, "v": 1.0, "t": T0.timestamp()}, "seen": T0.timestamp(),
+           "holds": False}  # fmt: skip
+    t = T0 + timedelta(minutes=1)
+    calm = kpi_anomaly.evaluate_kpi(r, point(10.5, t), old, t)  # type: ignore[arg-type]
+    assert not calm.holds and calm.evidence["expected"] == 10.0
+    t += timedelta(minutes=1)
+    spike = kpi_anomaly.evaluate_kpi(r, point(40.0, t), calm.state or {}, t)  # type: ignore[arg-type]
+    assert spike.holds and spike.evidence["component"] == "spike"
+
+
+SHIFT_CALM = [20, 22, 28, 17, 22, 16, 19, 21, 20, 18, 23, 10, 18, 27, 14, 20, 23, 20, 28, 17,
+              23, 25, 20, 18, 22, 18, 22, 17, 11, 14]  # fmt: skip
+SHIFT_UP = [30, 46, 29, 53, 40, 31, 51, 34, 36, 48, 45, 37, 40, 36]
+
+
+def test_anomaly_rule_level_shift_is_one_episode() -> None:
+    r = parse_rule({"id": "a", "type": "kpi_anomaly", "kpi": "win_rate", "warmup": 10,
+                    "message": "m"})  # fmt: skip
+    state: dict[str, object] = {}
+    changes = []
+    for i, v in enumerate(SHIFT_CALM + SHIFT_UP):
+        t = T0 + timedelta(minutes=i)
+        out = kpi_anomaly.evaluate_kpi(r, point(float(v), t), state, t)  # type: ignore[arg-type]
+        if out.holds != bool(state.get("holds")):
+            changes.append((i, out.holds, out.evidence))
+        state = dict(out.state or {})
+    assert [(i, holds) for i, holds, _ in changes] == [(31, True), (37, False)]
+    fired = changes[0][2]
+    assert fired["expected"] == pytest.approx(20.0, abs=2.0) and fired["count_model"]
+    assert changes[1][2]["expected"] > 30.0  # the new level was adopted

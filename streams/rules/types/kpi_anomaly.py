@@ -1,21 +1,42 @@
-"""``kpi_anomaly``: a KPI departs from its own recent pattern (online detector).
+"""``kpi_anomaly``: a KPI departs from its own pattern (online detector).
 
-Pure: ``evaluate_kpi(rule, point, state, now)`` feeds the series' :class:`AnomalyDetector`
-(kept in the state) one point, fires while the score is >= ``threshold`` (never during
-warm-up), resolves when a point scores below it, and opens no new episode during
-``cooldown`` after the last one ended. A timer re-check (same point again) never re-learns.
+Pure: ``evaluate_kpi(rule, point, state, now)`` feeds the series'
+:class:`~streams.anomaly.AnomalyDetector` (kept in the state) one point. The detector opens
+and closes episodes itself (fires at ``threshold``, never during warm-up; hysteresis and
+``cooldown_points``), so one burst or one level shift is one alert; the rule holds while an
+episode is open, and opens no new episode during ``cooldown`` (time) after one ended. The
+evidence says what was expected (value and band), the deviation, and which component fired
+(spike, dip, level_shift_up/down, flatline). A timer re-check (same point again) never
+re-learns. The state of the previous EWMA detector is read as a level and a scale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from streams.anomaly import AnomalyDetector
 from streams.rules.change import Outcome
 from streams.rules.kpi_point import KpiPoint
 from streams.rules.model import KpiAnomalyRule
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def detector_config(rule: KpiAnomalyRule) -> dict[str, Any]:
+    """The detector's settings from the rule's knobs."""
+    return {
+        "threshold": rule.threshold, "warmup": rule.warmup, "half_life": rule.half_life,
+        "direction": rule.direction, "season": rule.season, "count": rule.count,
+        "shift_k": rule.shift_k, "flatline": rule.flatline, "cooldown": rule.cooldown_points,
+        "clear": rule.clear_points,
+    }  # fmt: skip
 
 
 def evaluate_kpi(
@@ -29,20 +50,22 @@ def evaluate_kpi(
     ts = point.computed_at.timestamp()
     if state.get("seen") is not None and ts <= float(state["seen"]):
         return Outcome(holds=holds_before, evidence={}, state=state)  # replay or re-check
-    detector = AnomalyDetector.from_dict(
-        state.get("det"), half_life=rule.half_life, warmup=rule.warmup, direction=rule.direction
-    )
-    mean, sd = detector.mean, detector.sd()
+    detector = AnomalyDetector.from_dict(state.get("det"), **detector_config(rule))
+    offset = point.computed_at.astimezone(_zone(rule.timezone)).utcoffset()
+    detector.utc_offset_s = offset.total_seconds() if offset is not None else 0.0
     score = detector.update(ts, point.value)
-    evidence = {
+    evidence: dict[str, Any] = {
         "kpi": point.kpi, "scope": point.scope, "window": point.window, "value": point.value,
-        "score": round(score, 6), "expected": round(mean, 6), "sd": round(sd, 6),
-        "threshold": rule.threshold, "points_learnt": detector.n,
+        "score": round(score, 12), "threshold": rule.threshold, "points_learnt": detector.n,
+        **detector.evidence(),
     }  # fmt: skip
-    holds = score >= rule.threshold
+    holds = detector.active
+    if detector.suppressed:
+        evidence["cooldown_points_left"] = detector.cool
     quiet_until = state.get("quiet_until")
     if holds and not holds_before and quiet_until is not None and ts < float(quiet_until):
-        holds = False  # cooldown after the previous episode
+        holds = False  # cooldown (time) after the previous episode
+        detector.active = False
         evidence["cooldown_until"] = quiet_until
     new_state: dict[str, Any] = {"det": detector.to_dict(), "seen": ts, "holds": holds}
     if holds_before and not holds:

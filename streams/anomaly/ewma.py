@@ -1,8 +1,9 @@
-"""An online anomaly detector for one numeric series: small, pure, usable on its own.
+"""The first detector (kept as a baseline): an exponentially weighted mean and sd, z-score.
 
-API::
+It is what ``kpi_anomaly`` used before :class:`~streams.anomaly.detector.AnomalyDetector`;
+the anomaly benchmark scores it beside the new detector. API::
 
-    detector = AnomalyDetector(half_life=30, warmup=20)
+    detector = EwmaDetector(half_life=30, warmup=20)
     for ts, value in series:
         score = detector.update(ts, value)   # score of this point, in [0, 1]
         if score >= 0.99: ...
@@ -17,8 +18,8 @@ the score is 0 (never fires). ``sd`` has a floor (``min_rel_sd`` of the level, p
 ``direction`` limits the score to rises (``up``) or drops (``down``).
 
 Cost: O(1) time and memory per point, a handful of float operations (see
-``benchmarks/anomaly_detector.py`` for the measured ns/point). State is a small dict
-(``to_dict``/``from_dict``) kept in a changelog-backed table by the engine.
+``benchmarks/anomaly_bench.py`` for the measured points/s). State is a small dict
+(``to_dict``/``from_dict``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _SQRT2 = math.sqrt(2.0)
 
 
 @dataclass(slots=True)
-class AnomalyDetector:
+class EwmaDetector:
     half_life: float = 30.0
     warmup: int = 20
     direction: str = "both"
@@ -105,7 +106,7 @@ class AnomalyDetector:
     @classmethod
     def from_dict(
         cls, data: dict[str, Any] | None, *, half_life: float, warmup: int, direction: str
-    ) -> AnomalyDetector:
+    ) -> EwmaDetector:
         det = cls(half_life=half_life, warmup=warmup, direction=direction)
         if data:
             det.n, det.mean, det.var = int(data["n"]), float(data["m"]), float(data["v"])
