@@ -48,17 +48,30 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+#: Largest amount counted, in cents (10^15 money units): sums of many such amounts still fit
+#: the 64-bit integers of the KPI buckets; a larger or non-finite amount is "not a number".
+MAX_CENTS = 10**17
+
+
 def to_cents(value: Any) -> int | None:
-    """An amount as integer cents (half-even), or ``None`` when missing or not a number."""
+    """An amount as integer cents (half-even), or ``None`` when missing, not a number or
+    beyond :data:`MAX_CENTS` (``1e30`` and ``-1e308`` included: never raises)."""
     if is_blank(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, str) and len(value) > 100:
         return None
     try:
         dec = Decimal(str(value).strip())
-    except InvalidOperation:
+        if not dec.is_finite() or abs(dec) > MAX_CENTS:  # compared before any rounding
+            return None
+        cents = int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    except (InvalidOperation, ValueError):
         return None
-    if not dec.is_finite():
-        return None
-    return int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return cents if abs(cents) <= MAX_CENTS else None
+
+
+#: Epoch seconds of 9999-12-31: a larger date field is not a date.
+MAX_EPOCH_S = 253_402_300_799
 
 
 def to_day(value: Any) -> int | None:
@@ -66,6 +79,8 @@ def to_day(value: Any) -> int | None:
     if is_blank(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
+        if not -MAX_EPOCH_S <= value <= MAX_EPOCH_S:  # also NaN: never a day
+            return None
         return day_of(float(value))
     try:
         text = str(value).strip()
