@@ -1,0 +1,143 @@
+"""The poison pills of issue 12 as raw ChangeEvent bytes, and a pure pipeline that runs
+them (engine with the starter rule pack, KPI facts check, in-memory state) and checks
+every output against the size limits (shared by unit and integration tests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.agents.kpis import FACTS_PER_CHANGE_BYTES, check_facts, facts_messages
+from streams.clock import ManualClock
+from streams.decode import RawRecord
+from streams.engine import BatchResult, Engine
+from streams.kpis.catalog import load_catalog
+from streams.kpis.directory import OrgDirectory
+from streams.kpis.facts import FactRules, facts_by_scope
+from streams.outputs import alert_value, dead_letter_record, value_budget
+from streams.rules.loader import load_paths
+from streams.rules.ruleset import RuleSet
+from streams.state import STATE_MAX_BYTES
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+def change_event(
+    n: int, entity_id: str, op: str = "update", *, entity: str = "deal",
+    owner: Any = "rep-1", minutes: int = 0, **fields: Any,
+) -> bytes:  # fmt: skip
+    """One ChangeEvent as JSON bytes (the standard json module: it writes big ints)."""
+    body = {
+        "event_id": f"ev-{n}", "source": "fuzz", "entity": entity, "entity_id": entity_id,
+        "op": op, "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "fields": fields,
+    }  # fmt: skip
+    if owner is not None:
+        body["owner_id"] = owner
+    return json.dumps(body).encode()
+
+
+def poison_pills(prefix: str = "P") -> list[tuple[str, list[bytes]]]:
+    """``(name, events)`` for every poison pill the issue names (valid JSON, one record)."""
+    big = "x" * 900_000
+    return [
+        ("21-digit int", [change_event(1, f"{prefix}1", "create", stage="Prospecting",
+                                       external_id=123456789012345678901)]),
+        ("amount 1e18", [change_event(2, f"{prefix}2", "create", stage="Prospecting",
+                                      amount=1e18)]),
+        ("amount 1e30", [change_event(3, f"{prefix}3", "create", stage="Prospecting",
+                                      amount=1e30)]),
+        ("amount -1e308", [change_event(4, f"{prefix}4", "create", stage="Prospecting",
+                                        amount=-1e308)]),
+        ("900k name then backwards", [
+            change_event(5, f"{prefix}5", "create", stage="Negotiation", name=big),
+            change_event(6, f"{prefix}5", stage="Qualification", minutes=1),
+        ]),
+        ("two 600 KB fields", [
+            change_event(7, f"{prefix}6", "create", stage="Prospecting", notes="a" * 600_000),
+            change_event(8, f"{prefix}6", description="b" * 600_000, minutes=1),
+        ]),
+        ("owner_id number", [change_event(9, f"{prefix}7", "create", owner=None,
+                                          stage="Won", owner_id=12345)]),
+        ("NaN", [change_event(10, f"{prefix}8", "create", stage="Prospecting")
+                 .replace(b'"fields": {', b'"fields": {"amount": NaN, ')]),
+        ("Infinity", [change_event(11, f"{prefix}9", "create", stage="Prospecting")
+                      .replace(b'"fields": {', b'"fields": {"amount": -Infinity, ')]),
+    ]  # fmt: skip
+
+
+def starter_rules() -> RuleSet:
+    loaded = load_paths([REPO / "rules"])
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    return RuleSet.build(r.compiled for r in loaded.rules)
+
+
+@dataclass
+class Pipeline:
+    """The pure ingest path: engine (starter pack, KPI facts check) over an in-memory
+    state, every output re-encoded and checked against the limits."""
+
+    rules: RuleSet = field(default_factory=starter_rules)
+    state: dict[bytes, bytes] = field(default_factory=dict)
+    offset: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    dead: dict[str, int] = field(default_factory=dict)
+    alerts: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        facts = FactRules(load_catalog(None).params)
+        self.facts = facts
+        self.directory = OrgDirectory()
+        self.engine = Engine(
+            self.rules, clock=ManualClock(T0),
+            change_checks=[("kpi_facts", lambda c: check_facts(c, facts, self.directory))],
+        )  # fmt: skip
+
+    def send(self, *values: bytes | None) -> BatchResult:
+        records = []
+        for value in values:
+            self.offset += 1
+            records.append(RawRecord("crm.events", 0, self.offset, b"k", value))
+        result = self.engine.process(records, self.state.get)
+        self.check(result)
+        self.state.update({k: blob for k, (_, blob) in result.writes.items()})
+        stats = result.stats
+        self.accepted += sum(stats.events.values())
+        self.duplicates += stats.duplicates
+        for reason, n in stats.invalid.items():
+            self.dead[reason] = self.dead.get(reason, 0) + n
+        self.alerts.extend(result.alerts)
+        return result
+
+    def check(self, result: BatchResult) -> None:
+        """Every output encodes, re-decodes and fits the broker's message limit."""
+        for key, (_, blob) in result.writes.items():
+            assert len(blob) <= STATE_MAX_BYTES, (key[:50], len(blob))
+            assert isinstance(orjson.loads(blob), dict)
+        for alert in result.alerts:
+            value, _ = alert_value(alert, MAX_MESSAGE_BYTES)
+            assert len(value) <= value_budget(MAX_MESSAGE_BYTES, alert.alert_id.encode())
+            assert len(alert.title) <= 1_000 and len(alert.message) <= 4_000
+            assert "(none)" not in alert.title + alert.message
+            assert orjson.loads(value)["alert_id"] == alert.alert_id
+        for raw, dead in result.dead:
+            value, headers, _ = dead_letter_record(raw.key, raw.value, dead, MAX_MESSAGE_BYTES)
+            size = len(value or b"") + sum(len(k) + len(v) for k, v in headers)
+            assert size <= value_budget(MAX_MESSAGE_BYTES, raw.key)
+            assert orjson.loads(headers[0][1])["reason"] == dead.reason
+        by_scope = facts_by_scope(result.changes, self.facts, self.directory)
+        for scope, facts in by_scope.items():
+            for fact in facts:
+                assert len(orjson.dumps(fact)) <= FACTS_PER_CHANGE_BYTES
+            for key, message in facts_messages(by_scope, 1.0):
+                assert key == scope.encode() or key.decode() in by_scope
+                assert len(message) <= value_budget(MAX_MESSAGE_BYTES, key)
+                assert orjson.loads(message)["ev"]
