@@ -141,3 +141,70 @@ class Pipeline:
                 assert key == scope.encode() or key.decode() in by_scope
                 assert len(message) <= value_budget(MAX_MESSAGE_BYTES, key)
                 assert orjson.loads(message)["ev"]
+
+
+STAGES = ["Prospecting", "Qualification", "Engaging", "Proposal", "Negotiation", "Won", "Lost"]
+
+
+def _odd_value(rng: Any, depth: int = 0) -> Any:
+    """A hostile but JSON-valid value: big or huge numbers, long or odd text, nesting."""
+    pick = rng.randrange(14)
+    if pick == 0:
+        return rng.choice([123456789012345678901, -(10**30), 2**64, 10**300, 2**63 - 1])
+    if pick == 1:
+        return rng.choice([1e18, 1e30, -1e308, 1.7976931348623157e308, 5e-324, -0.0])
+    if pick == 2:
+        return "x" * rng.choice([0, 1, 1_000, 50_000])
+    if pick == 3:
+        return rng.choice(["", "   ", "\u0000\u202e\U0001f600", "{deal.name}", "[[x]]", "NaN"])
+    if pick == 4 and depth < 40:
+        return [_odd_value(rng, depth + 1)]
+    if pick == 5 and depth < 40:
+        return {"k": _odd_value(rng, depth + 1)}
+    if pick == 6:
+        return rng.choice([True, False, None])
+    if pick == 7:
+        return rng.choice(STAGES)
+    if pick == 8:
+        return rng.choice(["2026-03-02", "2026-13-45", "9999-12-31", "0001-01-01", 1772442840])
+    return rng.choice([0, 1, -5, 4200, 420.5, 1e15, "1,200.50", "lots"])
+
+
+def hostile_events(seed: int, count: int, ids: int = 12) -> list[tuple[bytes, bytes | None]]:
+    """``count`` deterministic ``(key, value)`` input records: mostly valid ChangeEvents with
+    hostile values in known fields (owner_id, amount, stage, close_date, name) and unknown
+    ones, some invalid ones (not JSON, wrong types, empty) and some exact duplicates."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[tuple[bytes, bytes | None]] = []
+    sent: list[tuple[bytes, bytes | None]] = []
+    for n in range(count):
+        entity_id = f"F{rng.randrange(ids)}"
+        key = entity_id.encode()
+        roll = rng.random()
+        if roll < 0.04 and sent:
+            out.append(rng.choice(sent))  # the same record again: a duplicate
+            continue
+        if roll < 0.10:
+            value = rng.choice([b"{not json", b"[]", b"null", b'{"event_id": 5}', None, b""])
+            out.append((key, value))
+            continue
+        fields: dict[str, Any] = {}
+        for name in rng.sample(["owner_id", "amount", "stage", "close_date", "name",
+                                "probability", "external_id", "next_step", "lost_reason",
+                                "email", "phone", "status"], rng.randrange(1, 6)):  # fmt: skip
+            fields[name] = _odd_value(rng) if rng.random() < 0.6 else rng.choice(STAGES)
+        if "stage" in fields and rng.random() < 0.7:
+            fields["stage"] = rng.choice(STAGES)
+        body = {
+            "event_id": f"fz-{seed}-{n}", "source": rng.choice(["fuzz", "crm"]),
+            "entity": rng.choice(["deal", "deal", "deal", "lead", "activity", "task"]),
+            "entity_id": entity_id, "op": rng.choice(["create", "update", "update", "delete"]),
+            "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
+            "owner_id": rng.choice(["rep-1", "rep-2", None]), "fields": fields,
+        }  # fmt: skip
+        record = (key, json.dumps(body).encode())
+        sent.append(record)
+        out.append(record)
+    return out
