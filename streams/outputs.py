@@ -68,5 +68,6 @@ def dead_letter_record(
     budget = value_budget(max_message_bytes, key) - sum(len(k) + len(v) for k, v in headers)
     if value is None or len(value) <= budget:
         return value, headers, False
-    headers.append(("crm-pulse-cut", str(len(value)).encode()))
-    return value[:budget], headers, True
+    cut = ("crm-pulse-cut", str(len(value)).encode())
+    headers.append(cut)
+    return value[: budget - len(cut[0]) - len(cut[1])], headers, True

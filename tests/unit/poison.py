@@ -4,6 +4,7 @@ every output against the size limits (shared by unit and integration tests)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,10 +74,16 @@ def poison_pills(prefix: str = "P") -> list[tuple[str, list[bytes]]]:
     ]  # fmt: skip
 
 
+@functools.cache
 def starter_rules() -> RuleSet:
     loaded = load_paths([REPO / "rules"])
     assert loaded.ok, [str(p) for p in loaded.problems]
     return RuleSet.build(r.compiled for r in loaded.rules)
+
+
+@functools.cache
+def _catalog() -> Any:
+    return load_catalog(None)
 
 
 @dataclass
@@ -93,7 +100,7 @@ class Pipeline:
     alerts: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        facts = FactRules(load_catalog(None).params)
+        facts = FactRules(_catalog().params)
         self.facts = facts
         self.directory = OrgDirectory()
         self.engine = Engine(
