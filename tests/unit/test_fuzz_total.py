@@ -51,7 +51,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                  max_size=4),
     max_leaves=12,
-) | st.integers(0, 300).map(nested)  # fmt: skip
+) | st.integers(0, 9).flatmap(
+    lambda roll: st.integers(0, 300).map(nested) if roll == 0 else st.just("plain")
+)  # fmt: skip
 known = {
     "owner_id": json_values, "amount": json_values, "stage": json_values | st.sampled_from(STAGES),
     "close_date": json_values, "name": json_values, "probability": json_values,
@@ -62,20 +64,31 @@ fields = st.fixed_dictionaries({}, optional=known).flatmap(
         lambda extra: {**extra, **base}
     )
 )
+
+
+def mostly(valid: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> Any:
+    """``valid`` about nine times in ten: most records get past the contract."""
+    return st.integers(0, 9).flatmap(lambda roll: hostile if roll == 0 else valid)
+
+
 events = st.fixed_dictionaries(
     {
-        "event_id": st.sampled_from([f"e{i}" for i in range(40)]) | st.text(max_size=250),
-        "source": st.sampled_from(["fuzz", "crm"]) | json_values,
-        "entity": st.sampled_from(["deal", "deal", "lead", "activity", "task", "robot"]),
+        "event_id": mostly(st.sampled_from([f"e{i}" for i in range(40)]), st.text(max_size=250)),
+        "source": mostly(st.sampled_from(["fuzz", "crm"]), json_values),
+        "entity": mostly(st.sampled_from(["deal", "deal", "lead", "activity"]),
+                         st.sampled_from(["task", "robot", ""])),
         "entity_id": st.sampled_from(["D1", "D2", "D3", "L1"]),
-        "op": st.sampled_from(["create", "update", "delete", "merge"]),
-        "occurred_at": st.sampled_from([
+        "op": mostly(st.sampled_from(["create", "update", "update", "delete"]),
+                     st.sampled_from(["merge", ""])),
+        "occurred_at": mostly(st.sampled_from([
             T0.isoformat(), "2026-03-02T10:00:00+00:00", "2026-03-01T09:00:00-12:00",
-            "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00", "2026-03-02T09:00:00",
-        ]) | json_values,
+            "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00",
+        ]), st.sampled_from(["2026-03-02T09:00:00", "1772442840"]) | json_values),
         "fields": fields,
     },
-    optional={"owner_id": json_values, "actor": json_values, "changed": json_values},
+    optional={"owner_id": mostly(st.sampled_from(["rep-1", "rep-2"]), json_values),
+              "actor": mostly(st.just("u-1"), json_values),
+              "changed": mostly(st.just(["stage", "amount"]), json_values)},
 )  # fmt: skip
 
 
@@ -94,7 +107,7 @@ records = st.tuples(events, st.none() | st.none() | st.integers(0, 10**6)).map(
 ) | st.sampled_from([b"", b"{", b"null", b"[]", b'{"event_id": NaN}', OVER_LIMIT])
 
 
-@settings(FUZZ, max_examples=1500)
+@settings(FUZZ, max_examples=1000)
 @given(batches=st.lists(st.lists(records, min_size=1, max_size=6), min_size=1, max_size=4))
 def test_engine_is_total_and_accounts_for_every_input(batches: list[list[bytes]]) -> None:
     pipe = Pipeline()
