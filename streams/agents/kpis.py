@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -26,7 +26,7 @@ from streams.jsonbytes import dumps
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
-from streams.kpis.facts import FactRules, extract, facts_by_scope
+from streams.kpis.facts import FactRules, extract
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
@@ -88,7 +88,7 @@ def register(pulse: Pulse) -> None:
         states are written)."""
         if not result.changes:
             return []
-        by_scope = facts_by_scope(result.changes, rules, directory.get())
+        by_scope = checked_facts_by_scope(result.changes, rules, directory.get())
         if not by_scope:
             return []
         wm = max(c.event.occurred_at.timestamp() for c in result.changes)
@@ -198,10 +198,27 @@ FACTS_PER_CHANGE_BYTES = 64 * 1024
 
 
 def check_facts(change: Change, rules: FactRules, directory: Any) -> None:
-    """Raises when the facts of ``change`` cannot be built, encoded or shipped whole."""
-    size = len(orjson.dumps(extract(change, rules, directory)))
+    """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
+    them on the change (``derived``) for :func:`checked_facts_by_scope`."""
+    facts = extract(change, rules, directory)
+    size = len(orjson.dumps(facts))
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
+    change.derived["kpi_facts"] = facts
+
+
+def checked_facts_by_scope(
+    changes: Iterable[Change], rules: FactRules, directory: Any
+) -> dict[str, list[Any]]:
+    """:func:`facts_by_scope`, reusing the facts :func:`check_facts` kept on each change."""
+    out: dict[str, list[Any]] = {}
+    for change in changes:
+        facts = change.derived.get("kpi_facts")
+        if facts is None:
+            facts = extract(change, rules, directory)
+        for scope, fact in facts.items():
+            out.setdefault(scope, []).append(fact)
+    return out
 
 
 def facts_messages(
