@@ -153,3 +153,24 @@ def test_state_cap_cuts_the_largest_fields_first() -> None:
     assert decoded["f"]["a"] == "a" * 300_000 and decoded["f"]["small"] == "s"
     everything = encode_state({"f": {f"k{i}": "v" * 5_000 for i in range(100)}}, 10_000)
     assert len(everything) <= 10_000 and orjson.loads(everything)["cut"]
+
+
+def test_facts_messages_are_split_by_size_too() -> None:
+    from streams.agents.kpis import FACTS_MESSAGE_BYTES, facts_messages
+
+    fact = [[0, 1], 20_000, [["t", "s" * 30_000, "Won"]], {}]
+    by_scope = {"global:all": [fact] * 40, "owner:x": [[[0, 2], 1, [], {"1": {"n": 10**30}}]]}
+    messages = list(facts_messages(by_scope, 1.0))
+    sizes = [len(v) for _, v in messages]
+    assert all(size <= FACTS_MESSAGE_BYTES + 31_000 for size in sizes) and len(messages) >= 5
+    decoded = [orjson.loads(v) for _, v in messages]
+    assert sum(len(d["ev"]) for d in decoded[:-1]) == 40
+    assert decoded[-1]["ev"][0][3] == {"1": {"n": "1" + "0" * 30}}  # never raises
+
+
+def test_kpi_facts_of_a_huge_stage_are_refused_with_the_record() -> None:
+    pipe = Pipeline()
+    pipe.send(change_event(1, "D1", "create", stage="Prospecting"))
+    result = pipe.send(change_event(2, "D1", stage="s" * 50_000, minutes=1))
+    ((_, dead),) = result.dead
+    assert dead.reason == PROCESSING_ERROR and dead.detail.startswith("kpi_facts: ValueError")
