@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -32,10 +33,10 @@ def counters(worker: WorkerProcess) -> dict[str, float]:
     return dict(out)
 
 
-def near_limit_record() -> bytes:
+def near_limit_record(start: datetime) -> bytes:
     """A valid event of about 1,000,000 bytes: under the broker's limit as an input, over
     every output cap (state, alert, facts) if copied as is."""
-    body = change_event(900, "BIG", "create", stage="Negotiation")
+    body = change_event(900, "BIG", "create", stage="Negotiation", start=start)
     pad = 1_000_000 - len(body)
     return body.replace(b'"fields": {', b'"fields": {"notes": "' + b"n" * pad + b'", ')
 
@@ -45,15 +46,18 @@ async def test_hostile_backlog_never_stops_the_worker(worker_factory: WorkerFact
     assert worker.proc is not None
     pid = worker.proc.pid
     s = worker.settings
-    inputs: list[tuple[bytes | None, bytes | None]] = list(hostile_events(SEED, GENERATED))
-    for _, events in poison_pills(prefix="PP"):
+    start = datetime.now(UTC) - timedelta(days=1)  # recent: within any event-time horizon
+    inputs: list[tuple[bytes | None, bytes | None]] = list(
+        hostile_events(SEED, GENERATED, start=start)
+    )
+    for _, events in poison_pills(prefix="PP", start=start):
         inputs.extend((b"pill", value) for value in events)
-    inputs.append((b"BIG", near_limit_record()))
+    inputs.append((b"BIG", near_limit_record(start)))
     # refused (not JSON) and too large to travel with its dead-letter headers: cut
     inputs.append((b"HUGE", b'{"event_id": "huge", "junk": "' + b"j" * 1_045_000))
     good = [
-        change_event(1000, "GOOD", "create", stage="Negotiation", name="Good deal"),
-        change_event(1001, "GOOD", stage="Proposal", minutes=1),  # backwards: fires
+        change_event(1000, "GOOD", "create", stage="Negotiation", name="Good deal", start=start),
+        change_event(1001, "GOOD", stage="Proposal", minutes=1, start=start),  # backwards
     ]
     inputs.extend((b"GOOD", value) for value in good)
     await produce(s.bootstrap_servers, s.events_topic, inputs)

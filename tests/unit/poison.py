@@ -32,12 +32,12 @@ MAX_MESSAGE_BYTES = 1_048_576
 
 def change_event(
     n: int, entity_id: str, op: str = "update", *, entity: str = "deal",
-    owner: Any = "rep-1", minutes: int = 0, **fields: Any,
+    owner: Any = "rep-1", minutes: int = 0, start: datetime = T0, **fields: Any,
 ) -> bytes:  # fmt: skip
     """One ChangeEvent as JSON bytes (the standard json module: it writes big ints)."""
     body = {
         "event_id": f"ev-{n}", "source": "fuzz", "entity": entity, "entity_id": entity_id,
-        "op": op, "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "op": op, "occurred_at": (start + timedelta(minutes=minutes)).isoformat(),
         "fields": fields,
     }  # fmt: skip
     if owner is not None:
@@ -45,31 +45,30 @@ def change_event(
     return json.dumps(body).encode()
 
 
-def poison_pills(prefix: str = "P") -> list[tuple[str, list[bytes]]]:
+def poison_pills(prefix: str = "P", start: datetime = T0) -> list[tuple[str, list[bytes]]]:
     """``(name, events)`` for every poison pill the issue names (valid JSON, one record)."""
     big = "x" * 900_000
+    event = functools.partial(change_event, start=start)
     return [
-        ("21-digit int", [change_event(1, f"{prefix}1", "create", stage="Prospecting",
-                                       external_id=123456789012345678901)]),
-        ("amount 1e18", [change_event(2, f"{prefix}2", "create", stage="Prospecting",
-                                      amount=1e18)]),
-        ("amount 1e30", [change_event(3, f"{prefix}3", "create", stage="Prospecting",
-                                      amount=1e30)]),
-        ("amount -1e308", [change_event(4, f"{prefix}4", "create", stage="Prospecting",
-                                        amount=-1e308)]),
+        ("21-digit int", [event(1, f"{prefix}1", "create", stage="Prospecting",
+                                external_id=123456789012345678901)]),
+        ("amount 1e18", [event(2, f"{prefix}2", "create", stage="Prospecting", amount=1e18)]),
+        ("amount 1e30", [event(3, f"{prefix}3", "create", stage="Prospecting", amount=1e30)]),
+        ("amount -1e308", [event(4, f"{prefix}4", "create", stage="Prospecting",
+                                 amount=-1e308)]),
         ("900k name then backwards", [
-            change_event(5, f"{prefix}5", "create", stage="Negotiation", name=big),
-            change_event(6, f"{prefix}5", stage="Qualification", minutes=1),
+            event(5, f"{prefix}5", "create", stage="Negotiation", name=big),
+            event(6, f"{prefix}5", stage="Qualification", minutes=1),
         ]),
         ("two 600 KB fields", [
-            change_event(7, f"{prefix}6", "create", stage="Prospecting", notes="a" * 600_000),
-            change_event(8, f"{prefix}6", description="b" * 600_000, minutes=1),
+            event(7, f"{prefix}6", "create", stage="Prospecting", notes="a" * 600_000),
+            event(8, f"{prefix}6", description="b" * 600_000, minutes=1),
         ]),
-        ("owner_id number", [change_event(9, f"{prefix}7", "create", owner=None,
-                                          stage="Won", owner_id=12345)]),
-        ("NaN", [change_event(10, f"{prefix}8", "create", stage="Prospecting")
+        ("owner_id number", [event(9, f"{prefix}7", "create", owner=None, stage="Won",
+                                   owner_id=12345)]),
+        ("NaN", [event(10, f"{prefix}8", "create", stage="Prospecting")
                  .replace(b'"fields": {', b'"fields": {"amount": NaN, ')]),
-        ("Infinity", [change_event(11, f"{prefix}9", "create", stage="Prospecting")
+        ("Infinity", [event(11, f"{prefix}9", "create", stage="Prospecting")
                       .replace(b'"fields": {', b'"fields": {"amount": -Infinity, ')]),
     ]  # fmt: skip
 
@@ -177,7 +176,9 @@ def _odd_value(rng: Any, depth: int = 0) -> Any:
     return rng.choice([0, 1, -5, 4200, 420.5, 1e15, "1,200.50", "lots"])
 
 
-def hostile_events(seed: int, count: int, ids: int = 12) -> list[tuple[bytes, bytes | None]]:
+def hostile_events(
+    seed: int, count: int, ids: int = 12, start: datetime = T0
+) -> list[tuple[bytes, bytes | None]]:
     """``count`` deterministic ``(key, value)`` input records: mostly valid ChangeEvents with
     hostile values in known fields (owner_id, amount, stage, close_date, name) and unknown
     ones, some invalid ones (not JSON, wrong types, empty) and some exact duplicates."""
@@ -208,7 +209,7 @@ def hostile_events(seed: int, count: int, ids: int = 12) -> list[tuple[bytes, by
             "event_id": f"fz-{seed}-{n}", "source": rng.choice(["fuzz", "crm"]),
             "entity": rng.choice(["deal", "deal", "deal", "lead", "activity", "task"]),
             "entity_id": entity_id, "op": rng.choice(["create", "update", "update", "delete"]),
-            "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
+            "occurred_at": (start + timedelta(minutes=n)).isoformat(),
             "owner_id": rng.choice(["rep-1", "rep-2", None]), "fields": fields,
         }  # fmt: skip
         record = (key, json.dumps(body).encode())
