@@ -47,10 +47,28 @@ def decode_state(blob: bytes | None) -> EntityState | None:
 
 def encode_state(state: EntityState, max_bytes: int = STATE_MAX_BYTES) -> bytes:
     """The state as JSON bytes of at most ``max_bytes`` (see the module docstring)."""
+    if state.get("cut"):
+        state = _still_cut(state)
     blob = dumps_kept(state)  # kept by the table: right-sized (see streams.jsonbytes)
     if len(blob) <= max_bytes:
         return blob
     return dumps_kept(fit_state(state, len(blob), max_bytes))
+
+
+def _is_cut(value: Any) -> bool:
+    return isinstance(value, str) and ("…[cut: " in value or value.startswith("[cut: "))
+
+
+def _still_cut(state: EntityState) -> EntityState:
+    """``state`` whose ``cut`` lists only the fields still holding a cut value."""
+    fields = state.get("f") or {}
+    names = [n for n in state["cut"] if (n == "*" and not fields) or _is_cut(fields.get(n))]
+    if names == state["cut"]:
+        return state
+    kept = {k: v for k, v in state.items() if k != "cut"}
+    if names:
+        kept["cut"] = names
+    return kept
 
 
 def _cut_value(value: Any, size: int, excess: int) -> str:

@@ -174,3 +174,12 @@ def test_kpi_facts_of_a_huge_stage_are_refused_with_the_record() -> None:
     result = pipe.send(change_event(2, "D1", stage="s" * 50_000, minutes=1))
     ((_, dead),) = result.dead
     assert dead.reason == PROCESSING_ERROR and dead.detail.startswith("kpi_facts: ValueError")
+
+
+def test_a_field_sent_again_short_is_no_longer_listed_as_cut() -> None:
+    pipe = Pipeline()
+    pipe.send(*PILLS["two 600 KB fields"])
+    pipe.send(change_event(20, "P6", notes="short", description="short too", minutes=2))
+    state = decode_state(pipe.state[record_key("deal", "P6")])
+    assert state is not None and "cut" not in state
+    assert state["f"]["notes"] == "short"
