@@ -21,6 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
+from streams.agents.kpis import check_facts, checked_facts_by_scope
 from streams.decode import RawRecord, decode_event
 from streams.engine import Engine
 from streams.gc_policy import apply_gc_policy
@@ -44,7 +45,10 @@ class Seconds:
     alerts: int = 0
 
 
-def run(records: list[RawRecord], rules: RuleSet, settings: Settings, kpis: bool) -> Seconds:
+def run(
+    records: list[RawRecord], rules: RuleSet, settings: Settings, kpis: bool,
+    check: bool = False,
+) -> Seconds:  # fmt: skip
     catalog = load_catalog(settings.kpi_catalog)
     fact_rules = FactRules(catalog.params, settings.closed_stages)
     directory = ReloadingDirectory(settings.kpi_directory).get()
@@ -52,6 +56,10 @@ def run(records: list[RawRecord], rules: RuleSet, settings: Settings, kpis: bool
         store=KpiStore({}), catalog=catalog, context=Context(stage_order=settings.stage_order)
     )
     engine = Engine(rules)
+    if check:  # as the worker runs it: the KPI facts of each change checked in isolation
+        engine.change_checks.append(
+            ("kpi_facts", lambda change: check_facts(change, fact_rules, directory))
+        )
     state: dict[bytes, bytes] = {}
     out = Seconds()
     step = settings.batch_max
@@ -65,10 +73,10 @@ def run(records: list[RawRecord], rules: RuleSet, settings: Settings, kpis: bool
         out.engine += t1 - t0
         if not kpis or not result.changes:
             continue
-        wire = {
-            scope: orjson.dumps({"ev": facts})
-            for scope, facts in facts_by_scope(result.changes, fact_rules, directory).items()
-        }
+        by_scope = (checked_facts_by_scope if check else facts_by_scope)(
+            result.changes, fact_rules, directory
+        )
+        wire = {scope: orjson.dumps({"ev": facts}) for scope, facts in by_scope.items()}
         t2 = time.perf_counter()
         watermark = max(c.event.occurred_at.timestamp() for c in result.changes)
         for scope, body in wire.items():
@@ -108,12 +116,15 @@ def main() -> None:
     decode = time.perf_counter() - t
     bare = run(records, RuleSet(), settings, kpis=False)
     full = run(records, rules, settings, kpis=True)
+    checked = run(records, rules, settings, kpis=True, check=True)
     total = full.engine + full.facts + full.store + full.snapshots
     print(f"{n} events, {len(rules)} rules, KPI catalog {settings.kpi_catalog or 'default'}")
     print(f"  decode + validate (in the engine)  {per_event(decode)}")
     print(f"  engine without rules (baseline)    {per_event(bare.engine)}")
     print(f"  engine with the rules              {per_event(full.engine)}  ({full.alerts} alerts)")
     print(f"  KPI facts: extract + encode        {per_event(full.facts)}")
+    print(f"  engine + KPI facts check (worker)  {per_event(checked.engine)}")
+    print(f"  KPI facts reusing the check's      {per_event(checked.facts)}")
     print(f"  KPI store: decode + apply          {per_event(full.store)}")
     print(f"  KPI snapshots (once per batch)     {per_event(full.snapshots)}")
     print(f"  total                              {per_event(total)}  = {n / total:,.0f} events/s")

@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
         web_metrics_enabled=False,
         producer_linger_ms=2,
         producer_request_timeout=settings.producer_request_timeout_s,
+        producer_max_request_size=settings.max_message_bytes,
         broker_max_poll_records=settings.batch_max,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         table_cleanup_interval=3600.0,
@@ -109,7 +110,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
             "entity-state", partitions=parts, help="Latest state per CRM record.", **RAW
         ),
         engine=Engine(
-            dedup_window=settings.dedup_window, limits=DecodeLimits.from_settings(settings)
+            dedup_window=settings.dedup_window,
+            limits=DecodeLimits.from_settings(settings),
+            state_max_bytes=settings.state_max_bytes,
         ),
         metrics=metrics,
     )

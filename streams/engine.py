@@ -4,6 +4,13 @@ Pure apart from the clock and the read-only state lookup it is given, so it is u
 without Kafka and benchmarked without Faust. The Faust agent only feeds batches and ships
 what comes out (:mod:`streams.agents.ingest`). Per-batch work, never per-event awaits:
 decoding, dedup, merge, indexed rule evaluation; counters are aggregated per batch.
+
+Every record is isolated: whatever raises while one record is processed (state decode,
+merge, rule state, alert building, a change check such as the KPI facts) sends that record
+to the dead-letter topic with reason ``processing_error`` and a detail naming the stage and
+the exception type; what it had produced is taken back, it is counted
+(``BatchStats.processing_errors``) and the batch goes on with the next record. One ``try``
+per record: nothing is paid on the path of a record that does not raise.
 """
 
 from __future__ import annotations
@@ -27,12 +34,40 @@ from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
 from streams.rules.ruleset import RuleSet
 from streams.rules.rulestate import live_rule_state, store_rule_state
-from streams.state import EntityState, decode_state, encode_state, merge_fields, record_key
+from streams.state import (
+    STATE_MAX_BYTES,
+    EntityState,
+    decode_state,
+    encode_state,
+    merge_fields,
+    record_key,
+)
 
 log = logging.getLogger(__name__)
 
 StateLookup = Callable[[bytes], bytes | None]
+#: A pure check of each accepted change (e.g. that its KPI facts can be built and encoded):
+#: ``(stage name, check)``; a check that raises sends the record to the dead-letter topic.
+ChangeCheck = tuple[str, Callable[[Change], object]]
 _NO_STATE: Mapping[str, Any] = MappingProxyType({})
+PROCESSING_ERROR = "processing_error"
+#: Innermost function of a traceback -> the stage it belongs to (named in dead letters).
+_STAGES = {
+    "decode_event": "decode", "decode_state": "state_decode", "merge_fields": "merge",
+    "retire_record": "retire", "live_rule_state": "rule_state",
+    "store_rule_state": "rule_state", "step": "alert", "step_context": "alert",
+    "change_context": "alert", "timezone_of": "org", "candidates": "rule_index",
+}  # fmt: skip
+
+
+def stage_of(exc: BaseException, default: str) -> str:
+    """The stage a record's failure belongs to, from the innermost known function."""
+    stage = default
+    tb = exc.__traceback__
+    while tb is not None:
+        stage = _STAGES.get(tb.tb_frame.f_code.co_name, stage)
+        tb = tb.tb_next
+    return stage
 
 
 @dataclass
@@ -44,6 +79,8 @@ class BatchStats:
     rule_errors: Counter[str] = field(default_factory=Counter)
     #: (rule, reason): records a rule could not judge (missing or unreadable field).
     skips: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: stage -> records whose processing raised (dead-lettered, or isolated by timers).
+    processing_errors: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -86,12 +123,16 @@ class Engine:
         clock: Clock = utcnow,
         org: OrgDirectory | None = None,
         limits: DecodeLimits | None = None,
+        state_max_bytes: int = STATE_MAX_BYTES,
+        change_checks: Sequence[ChangeCheck] = (),
     ) -> None:
         self.rules = rules if rules is not None else RuleSet()
         self.org = org if org is not None else OrgDirectory()
         self.dedup_window = dedup_window
         self.clock = clock
         self.limits = limits if limits is not None else DecodeLimits()
+        self.state_max_bytes = state_max_bytes
+        self.change_checks: list[ChangeCheck] = list(change_checks)
         self._error_log = ThrottledLog()
 
     def process(self, records: Sequence[RawRecord], lookup: StateLookup) -> BatchResult:
@@ -100,19 +141,37 @@ class Engine:
         rules = self.rules  # one rule set for the whole batch, even if swapped meanwhile
         cache: dict[bytes, EntityState | None] = {}
         partitions: dict[bytes, int] = {}
+        stats = result.stats
+        checks = self.change_checks
         for raw in records:
-            decoded = decode_event(raw, now, self.limits)
-            if isinstance(decoded, Refusal):
-                result.stats.invalid[decoded.reason] += 1
-                result.dead.append((raw, dead_letter(raw, decoded, now)))
+            marks = (len(result.alerts), len(result.changes), stats.no_change)
+            stage = "decode"
+            try:
+                decoded = decode_event(raw, now, self.limits)
+                if isinstance(decoded, Refusal):
+                    stats.invalid[decoded.reason] += 1
+                    result.dead.append((raw, dead_letter(raw, decoded, now)))
+                    continue
+                counted = (decoded.entity, decoded.op, decoded.source)
+                before = stats.events.get(counted, 0)  # taken back if the record fails
+                key = record_key(decoded.entity, decoded.entity_id)  # a StrEnum is its value
+                stage = "state_decode"
+                if key in cache:
+                    state = cache[key]
+                else:
+                    state = decode_state(lookup(key))
+                    cache[key] = state
+                stage = "apply"
+                position = (raw.partition, raw.offset)
+                new_state = self._apply(decoded, state, rules, result, now, position)
+                if checks and len(result.changes) > marks[1]:
+                    for stage, check in checks:  # noqa: B007 - the stage names a failure
+                        check(result.changes[-1])
+            except Exception as exc:  # isolate: one record never stops the batch
+                if stage != "decode":
+                    stats.events[counted] = before
+                self._refuse(raw, stage_of(exc, stage), exc, result, now, marks)
                 continue
-            key = record_key(decoded.entity, decoded.entity_id)  # a StrEnum is its value
-            if key in cache:
-                state = cache[key]
-            else:
-                state = decode_state(lookup(key))
-                cache[key] = state
-            new_state = self._apply(decoded, state, rules, result, now, (raw.partition, raw.offset))
             if new_state is not None:
                 cache[key] = new_state
                 partitions[key] = raw.partition
@@ -120,9 +179,30 @@ class Engine:
             final = cache[key]
             assert final is not None
             final["p"] = partition  # the changelog partition, for timer writes
-            result.writes[key] = (partition, encode_state(final))
-            result.due[key] = next_due(final)
+            result.writes[key] = (partition, encode_state(final, self.state_max_bytes))
+            result.due[key] = safe_next_due(final, key)
         return result
+
+    def _refuse(
+        self, raw: RawRecord, stage: str, exc: Exception, result: BatchResult, now: Any,
+        marks: tuple[int, int, int],
+    ) -> None:  # fmt: skip
+        """Take back what the failed record produced and dead-letter it."""
+        del result.alerts[marks[0] :]
+        del result.changes[marks[1] :]
+        stats = result.stats
+        stats.no_change = marks[2]
+        stats.invalid[PROCESSING_ERROR] += 1
+        stats.processing_errors[stage] += 1
+        text = str(exc)
+        detail = f"{stage}: {type(exc).__name__}: {text[:300]}{'…' if len(text) > 300 else ''}"
+        refusal = Refusal(PROCESSING_ERROR, None, detail)
+        result.dead.append((raw, dead_letter(raw, refusal, now)))
+        if self._error_log.should_log(f"stage:{stage}"):
+            log.warning(
+                "record at %s[%d]@%d failed in %s (%s); sent to the dead-letter topic",
+                raw.topic, raw.partition, raw.offset, stage, type(exc).__name__,
+            )  # fmt: skip
 
     def _apply(
         self,
@@ -236,6 +316,19 @@ def next_due(state: Mapping[str, Any]) -> float | None:
     ]  # fmt: skip
     dues.extend(float(ep["next"]) for ep in episodes.values() if ep.get("next") is not None)
     return min(dues, default=None)
+
+
+def safe_next_due(state: Mapping[str, Any], key: bytes) -> float | None:
+    """:func:`next_due`, or ``None`` (no timer, logged) for a state holding a bad deadline."""
+    try:
+        return next_due(state)
+    except Exception as exc:
+        if _due_log.should_log("next_due"):
+            log.warning("record %r has an unreadable timer deadline (%s); no timer", key, exc)
+        return None
+
+
+_due_log = ThrottledLog()
 
 
 def open_episodes(states: Mapping[bytes, bytes]) -> Counter[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.contracts.alerts import AlertEvent, AlertStatus, Subject
+from streams.contracts.alerts import AlertEvent, AlertStatus, Subject, as_id, bounded_evidence
 from streams.rules.change import Change, Outcome
 from streams.rules.ruleset import CompiledRule
 from streams.rules.template import render
@@ -54,10 +54,11 @@ def change_context(compiled: CompiledRule, change: Change) -> AlertContext:
     variables = dict(change.activation())  # the cached activation stays untouched
     variables["rule"] = {"id": compiled.id, "version": compiled.rule.version}
     variables["subject"] = {"entity": event.entity.value, "id": event.entity_id}
-    variables["owner"] = {"id": event.owner_id or change.after.get("owner_id")}
+    owner = as_id(event.owner_id or change.after.get("owner_id"))  # a dirty record: text
+    variables["owner"] = {"id": owner}
     return AlertContext(
         subject=Subject(kind="entity", entity=event.entity.value, id=event.entity_id),
-        owner_id=event.owner_id or change.after.get("owner_id"),
+        owner_id=owner,
         cause=event.event_id,
         now=change.now,
         variables=variables,
@@ -78,6 +79,19 @@ def _alert(
     rule = compiled.rule
     variables = dict(ctx.variables)
     variables["evidence"] = dict(evidence)
+    title = rule.title or rule.description or rule.id
+    if status is AlertStatus.RESOLVED:
+        # the templates describe the situation that fired: read with its evidence
+        opened = episode.get("evd")
+        variables["evidence"] = {**(opened if isinstance(opened, dict) else {}), **evidence}
+        title = f"Resolved: {render(title, variables)}"
+        message = (
+            render(rule.resolved_message, variables) if rule.resolved_message
+            else f"Resolved: {render(rule.message, variables)}"
+        )  # fmt: skip
+    else:
+        title = render(title, variables)
+        message = render(rule.message, variables)
     return AlertEvent(
         alert_id=str(episode["id"]),
         status=status,
@@ -87,8 +101,8 @@ def _alert(
         subject=ctx.subject,
         owner_id=ctx.owner_id,
         escalated_to=episode.get("esc"),
-        title=render(rule.title or rule.description or rule.id, variables),
-        message=render(rule.message, variables),
+        title=title,
+        message=message,
         evidence=dict(evidence),
         event_ids=list(ctx.event_ids),
         fired_at=datetime.fromtimestamp(float(episode["at"]), tz=UTC),
@@ -138,7 +152,7 @@ def step_context(
         alert_id = _episode_id(compiled, ctx)
         opened: Episode = {
             "id": alert_id, "seq": 1, "at": now.timestamp(), "ev": ctx.cause, "n": 0,
-            "evd": dict(outcome.evidence),
+            "evd": bounded_evidence(dict(outcome.evidence)),
             # enough to close it even once the rule is gone (streams.alerting.retired)
             "rv": compiled.rule.version, "sv": compiled.rule.severity.value,
         }  # fmt: skip

@@ -142,6 +142,17 @@ class Metrics:
             "crm_pulse_housekeeping_seconds", "Duration of one housekeeping pass (lag, gauges).",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.processing_errors = Counter(
+            "crm_pulse_processing_errors",
+            "Records whose processing raised, sent to the dead-letter topic (processing_error) "
+            "or, for timer scans and KPI rules, isolated; by stage.",
+            ["stage"], registry=r,
+        )  # fmt: skip
+        self.oversized_outputs = Counter(
+            "crm_pulse_oversized_outputs",
+            "Output records cut or split to fit the broker's message limit, by kind.",
+            ["kind"], registry=r,
+        )  # fmt: skip
         for result in RELOAD_RESULTS:
             self.rule_reloads.labels(result=result)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default pipeline order of deal stages; moving to an earlier one is a regression.
@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     topic_replicas: int = Field(1, ge=1, description="Replication factor of created topics.")
     data_dir: Path = Field(Path(".crm-pulse/data"), description="Local state (RocksDB/memory).")
     store: str = Field("memory://", description="Faust table store URL.")
+
+    max_message_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        description="The broker's message size limit (message.max.bytes; Kafka's default is "
+        "1 MiB). The producer's max_request_size is set to it and every record the worker "
+        "writes (states, alerts, KPI facts, dead letters) is built to fit it.",
+    )
+    state_max_bytes: int = Field(
+        512 * 1024,
+        ge=4_096,
+        description="Cap of one encoded record state: beyond it the largest field values "
+        "are cut with a marker (see streams/state.py). At most max_message_bytes - 16 KiB.",
+    )
 
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer session timeout: how fast a dead worker is replaced."
@@ -205,6 +219,12 @@ class Settings(BaseSettings):
         if value.tzinfo is None:
             raise ValueError("min_event_time needs an offset, e.g. 1990-01-01T00:00:00Z")
         return value
+
+    @model_validator(mode="after")
+    def _state_fits_a_message(self) -> Settings:
+        if self.state_max_bytes > self.max_message_bytes - 16 * 1024:
+            raise ValueError("state_max_bytes must be at most max_message_bytes - 16384")
+        return self
 
     @field_validator("topic_prefix")
     @classmethod

@@ -4,7 +4,16 @@ One entry per record, keyed ``b"<entity>:<entity_id>"`` and stored as orjson byt
 
     {"f": {...fields...}, "o": owner_id, "c": created_at (epoch s), "u": updated_at (epoch s),
      "ids": [recent event ids], "r": {rule_id: rule state}, "a": {rule_id: open episode},
-     "x": true when deleted}
+     "x": true when deleted, "cut": [names of fields cut to fit the state cap]}
+
+**Size cap.** A state is one changelog record, so it must fit the broker's message limit.
+:func:`encode_state` keeps it under ``max_bytes`` (``CRM_PULSE_STATE_MAX_BYTES``, 512 KiB by
+default): when the encoding is larger, the largest field values are cut, one at a time from
+the largest, until it fits: a string keeps its first characters followed by
+``"…[cut: N chars]"``, any other value becomes ``"[cut: N bytes of JSON]"``; their names are
+listed under ``"cut"``. Rules then see the cut value (a later event that sends the full
+value again counts as a change of that field). Encoding never raises
+(:mod:`streams.jsonbytes`).
 """
 
 from __future__ import annotations
@@ -15,9 +24,14 @@ from typing import Any
 import orjson
 
 from streams.contracts.events import ChangeEvent, Op
-from streams.jsonbytes import dumps_kept
+from streams.jsonbytes import dumps, dumps_kept
 
 EntityState = dict[str, Any]
+
+#: Default cap of one encoded state (bytes): half of Kafka's default 1 MiB message limit.
+STATE_MAX_BYTES = 512 * 1024
+#: What a cut string keeps at least (characters).
+_CUT_KEEP = 200
 
 
 def record_key(entity: str, entity_id: str) -> bytes:
@@ -31,8 +45,66 @@ def decode_state(blob: bytes | None) -> EntityState | None:
     return value if isinstance(value, dict) else None
 
 
-def encode_state(state: EntityState) -> bytes:
-    return dumps_kept(state)  # kept by the table: right-sized (see streams.jsonbytes)
+def encode_state(state: EntityState, max_bytes: int = STATE_MAX_BYTES) -> bytes:
+    """The state as JSON bytes of at most ``max_bytes`` (see the module docstring)."""
+    if state.get("cut"):
+        state = _still_cut(state)
+    blob = dumps_kept(state)  # kept by the table: right-sized (see streams.jsonbytes)
+    if len(blob) <= max_bytes:
+        return blob
+    return dumps_kept(fit_state(state, len(blob), max_bytes))
+
+
+def _is_cut(value: Any) -> bool:
+    return isinstance(value, str) and ("…[cut: " in value or value.startswith("[cut: "))
+
+
+def _still_cut(state: EntityState) -> EntityState:
+    """``state`` whose ``cut`` lists only the fields still holding a cut value."""
+    fields = state.get("f") or {}
+    names = [n for n in state["cut"] if (n == "*" and not fields) or _is_cut(fields.get(n))]
+    if names == state["cut"]:
+        return state
+    kept = {k: v for k, v in state.items() if k != "cut"}
+    if names:
+        kept["cut"] = names
+    return kept
+
+
+def _cut_value(value: Any, size: int, excess: int) -> str:
+    if isinstance(value, str):
+        keep = max(_CUT_KEEP, len(value) - excess - 64)
+        if keep < len(value):
+            return f"{value[:keep]}…[cut: {len(value) - keep} chars]"
+    return f"[cut: {size} bytes of JSON]"
+
+
+def fit_state(state: EntityState, size: int, max_bytes: int) -> EntityState:
+    """A copy of ``state`` whose largest field values are cut until it encodes to at most
+    ``max_bytes`` (when even the bookkeeping alone is larger, the fields are all cut)."""
+    fields = dict(state.get("f") or {})
+    sizes = sorted(((len(dumps(v)), k) for k, v in fields.items()), reverse=True)
+    cut = list(state.get("cut") or ())
+    fitted = dict(state)
+    for field_size, name in sizes:
+        if size <= max_bytes:
+            break
+        if field_size <= 64:
+            continue
+        replaced = _cut_value(fields[name], field_size, size - max_bytes)
+        size -= field_size - len(dumps(replaced))
+        fields[name] = replaced
+        if name not in cut:
+            cut.append(name)
+    fitted["f"] = fields
+    fitted["cut"] = cut[-100:]
+    if len(dumps(fitted)) > max_bytes:  # the rest is too large: keep only the bookkeeping
+        fitted["f"] = {}
+        fitted["cut"] = ["*"]
+        for name in ("r", "a"):
+            if len(dumps(fitted.get(name))) > max_bytes // 4:
+                fitted.pop(name, None)
+    return fitted
 
 
 def merge_fields(

@@ -156,11 +156,18 @@ def rebuild_index(pulse: Pulse, partitions: set[int]) -> int:
 
     rules = pulse.engine.rules
     for key, blob in list(pulse.entity_table.data.items()):
-        state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
-        if state is None or state.get("p") not in partitions:
+        try:
+            state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
+            if state is None or not isinstance(state.get("p"), int):
+                continue
+            if state["p"] not in partitions:
+                continue
+            # episodes of deleted or retyped rules: resolved at the next scan
+            due = 0.0 if retired_rules(state, rules) else next_due(state)
+        except Exception as exc:  # one unreadable state never stops the timers
+            pulse.metrics.processing_errors.labels(stage="timer_index").inc()
+            log.warning("state %r unreadable (%s); not scheduled", key, type(exc).__name__)
             continue
-        # episodes of deleted or retyped rules: resolved at the next scan
-        due = 0.0 if retired_rules(state, rules) else next_due(state)
         rt.index.schedule(bytes(key), due)
     pulse.metrics.timers_pending.set(len(rt.index))
     return len(rt.index)
@@ -194,7 +201,10 @@ async def timer_tick(pulse: Pulse) -> int:
     now = pulse.engine.clock()
     # read, judge and apply without awaiting in between; the shipper keeps the order
     keys = rt.index.pop_due(now.timestamp(), pulse.settings.timer_batch)
-    result = fire_due(pulse.engine.rules, keys, pulse.state_get, now, rt.org, partitions)
+    result = fire_due(
+        pulse.engine.rules, keys, pulse.state_get, now, rt.org, partitions,
+        pulse.engine.state_max_bytes,
+    )  # fmt: skip
     owners = _owner_partitions(pulse)
     if owners is not None and rt.alerts_read.is_set():
         parts = pulse.settings.topic_partitions

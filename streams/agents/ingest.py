@@ -33,16 +33,14 @@ from typing import Any
 from streams.app import Pulse
 from streams.decode import RawRecord
 from streams.engine import BatchResult
+from streams.outputs import alert_value, dead_letter_headers, dead_letter_record
 from streams.produce import send_batched
 
 log = logging.getLogger(__name__)
 
 
 def dlq_headers(dead: Any) -> list[tuple[str, bytes]]:
-    return [
-        ("crm-pulse-error", dead.model_dump_json().encode()),
-        ("crm-pulse-reason", dead.reason.encode()),
-    ]
+    return dead_letter_headers(dead)
 
 
 async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
@@ -63,12 +61,17 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
         for on_changes in pulse.extras.get("change_hooks", ()):
             futures.extend(await on_changes(result))
+    limit = settings.max_message_bytes
+    cut = pulse.metrics.oversized_outputs
     for raw, dead in result.dead:
-        futures.append(
-            await send(settings.dlq_topic, raw.key, raw.value, None, None, dlq_headers(dead))
-        )
+        value, headers, was_cut = dead_letter_record(raw.key, raw.value, dead, limit)
+        if was_cut:
+            cut.labels(kind="dead_letter").inc()
+        futures.append(await send(settings.dlq_topic, raw.key, value, None, None, headers))
     for alert in result.alerts:
-        value = alert.model_dump_json().encode()
+        value, was_cut = alert_value(alert, limit)
+        if was_cut:
+            cut.labels(kind="alert").inc()
         futures.append(
             await send(settings.alerts_topic, alert.alert_id.encode(), value, None, None, None)
         )
@@ -105,6 +108,8 @@ def count_batch(pulse: Pulse, result: BatchResult) -> None:
         m.invalid_events.labels(reason=reason).inc(n)
     for rule, n in stats.rule_errors.items():
         m.rule_errors.labels(rule=rule).inc(n)
+    for stage, n in stats.processing_errors.items():
+        m.processing_errors.labels(stage=stage).inc(n)
     if stats.duplicates:
         m.duplicate_events.inc(stats.duplicates)
     for alert in result.alerts:

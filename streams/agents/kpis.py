@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -27,15 +27,17 @@ import orjson
 
 from streams.app import RAW, RAW_SER, Pulse
 from streams.engine import BatchResult
+from streams.jsonbytes import dumps
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
-from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope
+from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import FILTERS, KpiRuntime
-from streams.kpis.skips import ThrottledLog
+from streams.kpis.skips import Skips, ThrottledLog
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
 from streams.produce import send_batched, send_keyed
+from streams.rules.change import Change
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,9 @@ def register(pulse: Pulse) -> None:
         if not result.changes:
             return []
         last_day = runtime.last_day()
-        by_scope = facts_by_scope(result.changes, rules, directory.get(), last_day, runtime.skips)
+        by_scope = checked_facts_by_scope(
+            result.changes, rules, directory.get(), last_day, runtime.skips
+        )
         if not by_scope:
             return []
         # the watermark the facts carry: the latest event time among the changes counted
@@ -124,6 +128,17 @@ def register(pulse: Pulse) -> None:
         return list(futures)
 
     pulse.extras.setdefault("change_hooks", []).append(forward)
+    # the same facts, built for each accepted change inside the engine's per-record
+    # isolation: a change whose facts cannot be built or are too large is dead-lettered
+    # (processing_error, stage kpi_facts) instead of failing the whole shipment
+    pulse.engine.change_checks.append(
+        (
+            "kpi_facts",
+            lambda change: check_facts(
+                change, rules, directory.get(), runtime.last_day(), runtime.skips
+            ),
+        )
+    )
     within = settings.batch_within_ms / 1000.0
 
     @app.agent(facts_topic, name="kpis")
@@ -215,19 +230,67 @@ def register(pulse: Pulse) -> None:
 #: one fact per event of the shipment; the message must stay far below the broker's size
 #: limit (1 MiB by default) whatever the batch size: about 150 bytes a fact.
 FACTS_PER_MESSAGE = 1000
+#: Bytes of facts per message at most (a message also ends when it would pass this).
+FACTS_MESSAGE_BYTES = 256 * 1024
+#: Encoded facts of one change at most: a change over it (a 900,000-character stage, say)
+#: is dead-lettered by the engine's ``kpi_facts`` check, so every fact fits a message.
+FACTS_PER_CHANGE_BYTES = 64 * 1024
+
+
+def check_facts(
+    change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
+) -> None:
+    """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
+    them on the change (``derived``) for :func:`checked_facts_by_scope`."""
+    facts = extract(change, rules, directory, last_day, skips)
+    size = len(orjson.dumps(facts))
+    if size > FACTS_PER_CHANGE_BYTES:
+        raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
+    change.derived["kpi_facts"] = facts
+
+
+def checked_facts_by_scope(
+    changes: Iterable[Change], rules: FactRules, directory: Any, last_day: int, skips: Skips
+) -> dict[str, list[Any]]:
+    """:func:`~streams.kpis.facts.facts_by_scope`, reusing the facts :func:`check_facts`
+    kept on each change; a change without them whose extraction raises adds nothing."""
+    out: dict[str, list[Any]] = {}
+    for change in changes:
+        facts = change.derived.get("kpi_facts")
+        if facts is None:
+            try:
+                facts = extract(change, rules, directory, last_day, skips)
+            except Exception as exc:  # one change's facts, never the shipment
+                skips.note("extract", "processing_error", type(exc).__name__)
+                continue
+        for scope, fact in facts.items():
+            out.setdefault(scope, []).append(fact)
+    return out
 
 
 def facts_messages(
-    by_scope: dict[str, list[Any]], watermark: float, per_message: int = FACTS_PER_MESSAGE
+    by_scope: dict[str, list[Any]],
+    watermark: float,
+    per_message: int = FACTS_PER_MESSAGE,
+    max_bytes: int = FACTS_MESSAGE_BYTES,
 ) -> Iterator[tuple[bytes, bytes]]:
     """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
-    ``per_message`` facts each (same key, so same partition: applied in order, and each
-    fact's input position still deduplicates a replay)."""
+    ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
+    applied in order, and each fact's input position still deduplicates a replay)."""
+    head = b'{"wm":' + dumps(watermark) + b',"ev":['
     for scope, facts in by_scope.items():
         key = scope.encode()
-        for start in range(0, len(facts), per_message):
-            chunk = facts[start : start + per_message]
-            yield key, orjson.dumps({"wm": watermark, "ev": chunk})
+        parts: list[bytes] = []
+        size = 0
+        for fact in facts:
+            encoded = dumps(fact)
+            if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
+                yield key, head + b",".join(parts) + b"]}"
+                parts, size = [], 0
+            parts.append(encoded)
+            size += len(encoded) + 1
+        if parts:
+            yield key, head + b",".join(parts) + b"]}"
 
 
 def publish_pause(spent: float, interval: float, max_share: float) -> float:

@@ -152,12 +152,12 @@ def count_hits(
             continue
         key = state_key(rid, owner)
         cached = cache.get(key)
-        if cached is not None:
-            state = cached[1]
-        else:
-            blob = lookup(key)
-            state = orjson.loads(blob) if blob else {}
         try:
+            if cached is not None:
+                state = cached[1]
+            else:
+                blob = lookup(key)
+                state = orjson.loads(blob) if blob else {}
             counted = tally(rule, state, hit)
             if counted.duplicate:
                 result.stats.duplicates += 1

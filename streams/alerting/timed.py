@@ -15,16 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from streams.alerting.retired import retire, retire_record
-from streams.contracts.alerts import AlertEvent, Subject
-from streams.contracts.events import ChangeEvent, Op
+from streams.contracts.alerts import AlertEvent, Subject, as_id
+from streams.contracts.events import ChangeEvent, EntityKind, Op
 from streams.decode import RawRecord
-from streams.engine import BatchResult, StateLookup, ThrottledLog, next_due, record_outcome
+from streams.engine import BatchResult, StateLookup, ThrottledLog, record_outcome, safe_next_due
 from streams.lifecycle import AlertContext, change_context, remind, step_context
 from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
 from streams.rules.kpi_point import KpiPoint, decode_point, read_point
 from streams.rules.ruleset import CompiledRule, RuleSet
-from streams.state import EntityState, decode_state, encode_state
+from streams.state import STATE_MAX_BYTES, EntityState, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 _errors = ThrottledLog()
@@ -37,14 +37,23 @@ def _isolated(result: BatchResult, rid: str, exc: Exception, what: str) -> None:
         log.warning("rule %s raised on %s (%s: %s); isolated", rid, what, type(exc).__name__, exc)
 
 
+def _failed(result: BatchResult, stage: str, exc: Exception, what: str) -> None:
+    """A whole record or series that could not be judged: counted, logged, skipped."""
+    result.stats.processing_errors[stage] += 1
+    if _errors.should_log(f"stage:{stage}"):
+        log.warning("%s failed on %s (%s: %s); skipped", stage, what, type(exc).__name__, exc)
+
+
 def _timer_change(key: bytes, state: EntityState, now: datetime, tz: str | None) -> Change:
     entity, _, entity_id = key.decode().partition(":")
     ids = state.get("ids") or ["none"]
     fields = dict(state.get("f", {}))
-    event = ChangeEvent(
-        event_id=f"{ids[-1]}@timer", source="crm-pulse.timer", entity=entity,
+    # built, not validated: the ids come from the stored state (an event id of the
+    # maximum length plus "@timer" would fail the input contract's length check)
+    event = ChangeEvent.model_construct(
+        event_id=f"{ids[-1]}@timer", source="crm-pulse.timer", entity=EntityKind(entity),
         entity_id=entity_id, op=Op.DELETE if state.get("x") else Op.UPDATE,
-        occurred_at=now, owner_id=state.get("o"), fields={},
+        occurred_at=now, owner_id=as_id(state.get("o")), fields={}, actor=None, changed=None,
     )  # fmt: skip
     return Change(event=event, before=fields, after=fields, changed=frozenset(), now=now,
                   tz=tz, timer=True)  # fmt: skip
@@ -166,6 +175,7 @@ def fire_due(
     now: datetime,
     org: OrgDirectory,
     partitions: Collection[int] | None = None,
+    state_max_bytes: int = STATE_MAX_BYTES,
 ) -> BatchResult:
     """Judge again the records/series whose deadline came; returns alerts and writes.
 
@@ -174,25 +184,30 @@ def fire_due(
     """
     result = BatchResult()
     for key in keys:
-        state = decode_state(lookup(key))
-        if state is None or "p" not in state:
-            continue
-        if partitions is not None and int(state["p"]) not in partitions:
-            continue
-        state = dict(state)
+        marks = len(result.alerts)
         try:
+            state = decode_state(lookup(key))
+            if state is None or "p" not in state:
+                continue
+            partition = int(state["p"])
+            if partitions is not None and partition not in partitions:
+                continue
+            state = dict(state)
             if key.startswith(KPI_PREFIX):
                 _fire_series(rules, state, now, org, result)
             else:
                 _fire_record(rules, key, state, now, org, result)
         except Exception as exc:  # an unreadable record never stops the timer loop
+            del result.alerts[marks:]
             _isolated(result, "timer", exc, key.decode(errors="replace"))
+            _failed(result, "timer", exc, key.decode(errors="replace"))
+            result.due[key] = None  # not judged again at every tick
             continue
         for name in ("r", "a"):
             if not state.get(name):
                 state.pop(name, None)
-        result.writes[key] = (int(state["p"]), encode_state(state))
-        due = next_due(state)
+        result.writes[key] = (partition, encode_state(state, state_max_bytes))
+        due = safe_next_due(state, key)
         result.due[key] = due if due is not None and due > now.timestamp() else None
     return result
 
@@ -219,39 +234,50 @@ def process_kpis(
         return result  # nothing watches a KPI: the snapshots are only acknowledged
     cache: dict[bytes, EntityState] = {}
     for raw in records:
-        point = decode_point(raw.value, now)
-        if isinstance(point, str):
-            result.stats.invalid[f"kpi_{point}"] += 1
-            continue
-        candidates = [c for c in rules.kpi_rules(point.kpi) if _kpi_applies(c, point)]
-        if not candidates:
-            continue
-        key = series_key(point)
-        state = cache.get(key)
-        if state is None:
-            state = dict(decode_state(lookup(key)) or {})
-        state["k"] = point.to_dict()
-        state["p"] = raw.partition
-        if point.scope_kind == "owner":
-            state["o"] = point.scope_id
-        for compiled in candidates:
-            rid = compiled.id
-            try:
-                assert compiled.spec.evaluate_kpi is not None
-                rule_state: Mapping[str, Any] = state.get("r", {}).get(rid, {})
-                outcome = compiled.spec.evaluate_kpi(compiled.rule, point, rule_state, now)
-                ctx = _kpi_context(compiled, point, now, point.computed_at.isoformat())
-                _apply_outcome(state, compiled, ctx, outcome, result)
-            except Exception as exc:
-                _isolated(result, rid, exc, point.series)
-        cache[key] = state
+        try:
+            _judge_point(rules, raw, lookup, now, cache, result)
+        except Exception as exc:  # one unreadable snapshot or series never stops the agent
+            _failed(result, "kpi_rules", exc, f"{raw.topic}[{raw.partition}]@{raw.offset}")
     for key, state in cache.items():
         for name in ("r", "a"):
             if not state.get(name):
                 state.pop(name, None)
         result.writes[key] = (int(state["p"]), encode_state(state))
-        result.due[key] = next_due(state)
+        result.due[key] = safe_next_due(state, key)
     return result
+
+
+def _judge_point(
+    rules: RuleSet, raw: RawRecord, lookup: StateLookup, now: datetime,
+    cache: dict[bytes, EntityState], result: BatchResult,
+) -> None:  # fmt: skip
+    point = decode_point(raw.value, now)
+    if isinstance(point, str):
+        result.stats.invalid[f"kpi_{point}"] += 1
+        return
+    candidates = [c for c in rules.kpi_rules(point.kpi) if _kpi_applies(c, point)]
+    if not candidates:
+        return
+    key = series_key(point)
+    state = cache.get(key)
+    if state is None:
+        state = dict(decode_state(lookup(key)) or {})
+    state = dict(state)  # the cached state changes only once this snapshot went through
+    state["k"] = point.to_dict()
+    state["p"] = raw.partition
+    if point.scope_kind == "owner":
+        state["o"] = point.scope_id
+    for compiled in candidates:
+        rid = compiled.id
+        try:
+            assert compiled.spec.evaluate_kpi is not None
+            rule_state: Mapping[str, Any] = state.get("r", {}).get(rid, {})
+            outcome = compiled.spec.evaluate_kpi(compiled.rule, point, rule_state, now)
+            ctx = _kpi_context(compiled, point, now, point.computed_at.isoformat())
+            _apply_outcome(state, compiled, ctx, outcome, result)
+        except Exception as exc:
+            _isolated(result, rid, exc, point.series)
+    cache[key] = state
 
 
 def alerts_of(result: BatchResult) -> list[AlertEvent]:

@@ -3,6 +3,13 @@
 Consumers deduplicate on ``(alert_id, sequence)``: the same episode of the same rule on
 the same subject always carries the same ``alert_id``; each new status of the episode
 increases ``sequence``.
+
+Every alert fits one Kafka message whatever the record held: ``title`` is cut to
+:data:`TITLE_MAX_CHARS`, ``message`` to :data:`MESSAGE_MAX_CHARS` (ending with ``…``),
+each ``evidence`` value to :data:`EVIDENCE_VALUE_MAX_BYTES` of JSON and the whole evidence
+to :data:`EVIDENCE_MAX_BYTES` (a cut value reads ``"…[cut: N chars]"`` or
+``"[cut: N bytes of JSON]"``). ``owner_id`` and ``escalated_to`` taken from a dirty record
+(a number, say) are turned into text instead of refusing the alert.
 """
 
 from __future__ import annotations
@@ -10,9 +17,56 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from streams.jsonbytes import cut_text, dumps, sanitise
 
 SCHEMA_VERSION: Literal[1] = 1
+TITLE_MAX_CHARS = 1_000
+MESSAGE_MAX_CHARS = 4_000
+EVIDENCE_VALUE_MAX_BYTES = 2_000
+EVIDENCE_MAX_BYTES = 16_000
+ID_MAX_CHARS = 1_000
+
+
+def as_id(value: Any) -> str | None:
+    """An id read from a record as text (a CRM may send ``12345``); ``None`` stays."""
+    if value is None or isinstance(value, str):
+        return value if value is None or len(value) <= ID_MAX_CHARS else value[:ID_MAX_CHARS]
+    text = dumps(value).decode()  # a number as JSON; never raises (streams.jsonbytes)
+    return text.strip('"')[:ID_MAX_CHARS]
+
+
+def _bounded(value: Any, limit: int) -> Any:
+    clean = sanitise(value)
+    if isinstance(clean, str):
+        return clean if len(clean) * 4 <= limit else _cut_string(clean, limit)
+    if clean is None or isinstance(clean, bool | int | float):
+        return clean
+    size = len(dumps(clean))
+    return clean if size <= limit else f"[cut: {size} bytes of JSON]"
+
+
+def _cut_string(text: str, limit: int) -> str:
+    if len(text.encode()) <= limit:
+        return text
+    keep = max(0, limit // 4 - 32)
+    return f"{text[:keep]}…[cut: {len(text) - keep} chars]"
+
+
+def bounded_evidence(evidence: Any) -> dict[str, Any]:
+    """Evidence whose values and total fit the caps of the module docstring."""
+    if not isinstance(evidence, dict):
+        return {}
+    limit = EVIDENCE_VALUE_MAX_BYTES
+    out = {cut_text(str(k), 200): _bounded(v, limit) for k, v in evidence.items()}
+    if len(dumps(out)) <= EVIDENCE_MAX_BYTES:
+        return out
+    for key in sorted(out, key=lambda k: len(dumps(out[k])), reverse=True):
+        out[key] = f"[cut: {len(dumps(out[key]))} bytes of JSON]"
+        if len(dumps(out)) <= EVIDENCE_MAX_BYTES:
+            break
+    return out
 
 
 class AlertStatus(StrEnum):
@@ -39,6 +93,11 @@ class Subject(BaseModel):
     entity: str | None = Field(None, description="Entity kind, for kind=entity.")
     id: str = Field(description="Record id, or KPI id for kind=kpi.")
     scope: str | None = Field(None, description="KPI scope (global, region:West…).")
+
+    @field_validator("id", "scope", mode="before")
+    @classmethod
+    def _text_id(cls, value: Any) -> Any:
+        return as_id(value)
 
 
 class AlertEvent(BaseModel):
@@ -67,3 +126,32 @@ class AlertEvent(BaseModel):
     )
     silenced_by: str | None = Field(None, description="Id of the silence that muted it.")
     held_back: bool = Field(False, description="True: over the owner's notification budget.")
+
+    @field_validator("owner_id", "escalated_to", "silenced_by", mode="before")
+    @classmethod
+    def _text_ids(cls, value: Any) -> Any:
+        return as_id(value)
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _short_title(cls, value: Any) -> Any:
+        return cut_text(value, TITLE_MAX_CHARS) if isinstance(value, str) else value
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _short_message(cls, value: Any) -> Any:
+        return cut_text(value, MESSAGE_MAX_CHARS) if isinstance(value, str) else value
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _bounded_evidence(cls, value: Any) -> Any:
+        return bounded_evidence(value)
+
+    @field_validator("event_ids", mode="before")
+    @classmethod
+    def _bounded_event_ids(cls, value: Any) -> Any:
+        if isinstance(value, list) and (len(value) > 100 or any(
+            not isinstance(v, str) or len(v) > ID_MAX_CHARS for v in value
+        )):  # fmt: skip
+            return [as_id(v) for v in value[-100:]]
+        return value

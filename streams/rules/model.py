@@ -98,7 +98,15 @@ class RuleBase(_Strict):
         None, max_length=4000, description="Extra CEL guard evaluated on the record after change."
     )
     message: str = Field(
-        min_length=1, max_length=2000, description="Alert text; {path} placeholders."
+        min_length=1,
+        max_length=2000,
+        description="Alert text; {path} placeholders, [[optional sections]].",
+    )
+    resolved_message: str | None = Field(
+        None,
+        max_length=2000,
+        description="Text of the RESOLVED alert (default: 'Resolved: ' and the message, "
+        "read with the evidence the episode opened with).",
     )
     realert: Realert | None = None
     escalate_after: int | None = Field(None, ge=1, description="Reminders before escalation.")

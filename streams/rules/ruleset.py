@@ -66,7 +66,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
     spec = REGISTRY.get(rule.type)
     if spec is None:  # the model union and the registry are kept in step by a unit test
         raise RuleCompileError(rule.id, "type", f"unknown rule type {rule.type!r}")
-    for name in ("message", "title"):
+    for name in ("message", "title", "resolved_message"):
         template = getattr(rule, name)
         for path in placeholders(template or ""):
             if path.split(".")[0] not in _TEMPLATE_ROOTS:

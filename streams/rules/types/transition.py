@@ -1,13 +1,16 @@
 """``transition``: a field moves in a given way between the old and the new record.
 
 Supported movements: ``changed``; ``increased``/``decreased``/``changed_by`` more than
-``pct`` % or ``abs`` units; ``backwards`` in an ordered list (pipeline stages);
+``pct`` % or ``abs`` units (a relative change needs a non-zero old value: a change from
+0, e.g. a placeholder amount filled in, is never a ``pct`` jump, only an ``abs`` one);
+``backwards`` in an ordered list (pipeline stages);
 ``pushed_later`` for dates, with a per-record count of pushes (fires from ``min_pushes``).
 Every firing is a point-in-time episode.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,14 +22,18 @@ from streams.rules.types.values import as_date, as_number, is_blank
 
 def _exceeds(rule: TransitionRule, old: float, new: float, direction: int) -> dict[str, Any] | None:
     delta = new - old
+    if not math.isfinite(delta):  # e.g. -1e308 -> 1e308: no meaningful size of change
+        return None
     if (direction > 0 and delta <= 0) or (direction < 0 and delta >= 0) or delta == 0:
         return None
-    pct = abs(delta) / abs(old) * 100.0 if old != 0 else float("inf")
-    over_pct = rule.pct is not None and pct > rule.pct
+    pct = abs(delta) / abs(old) * 100.0 if old != 0 else None
+    if pct is not None and not math.isfinite(pct):
+        pct = None
+    over_pct = rule.pct is not None and pct is not None and pct > rule.pct
     over_abs = rule.abs is not None and abs(delta) > rule.abs
     if not (over_pct or over_abs):
         return None
-    return {"delta": delta, "pct": round(pct, 2) if pct != float("inf") else None}
+    return {"delta": delta, "pct": round(pct, 2) if pct is not None else None}
 
 
 def evaluate(

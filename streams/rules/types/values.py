@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -19,17 +20,23 @@ def is_blank(value: Any) -> bool:
 
 
 def as_number(value: Any) -> float | None:
-    """A number from an int, float or numeric string; ``None`` when it is not one."""
+    """A finite number from an int, float or numeric string; ``None`` when it is not one
+    (``"nan"``, ``"inf"``, an integer beyond the float range)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value.replace(",", "").strip())
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str) and len(value) <= 100:
+        try:
+            number = float(value.replace(",", "").strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_date(value: Any) -> date | None:
@@ -50,6 +57,14 @@ def as_date(value: Any) -> date | None:
 _FLAT = frozenset({str, float, bool, type(None)})
 
 
+def _double(value: int) -> float:
+    """An int as a double; one beyond the double range is +/- infinity (never raises)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def as_cel(value: Any) -> Any:
     """A JSON value made friendly to CEL: every number (not bool) becomes a double.
 
@@ -60,13 +75,13 @@ def as_cel(value: Any) -> Any:
     kind = value.__class__
     if kind is dict:  # a record: one pass, recursing only into nested containers
         return {
-            str(k): float(v) if v.__class__ is int else v if v.__class__ in _FLAT else as_cel(v)
+            str(k): _double(v) if v.__class__ is int else v if v.__class__ in _FLAT else as_cel(v)
             for k, v in value.items()
         }
     if isinstance(value, bool) or value is None or isinstance(value, str | float):
         return value
     if isinstance(value, int):
-        return float(value)
+        return _double(value)
     if isinstance(value, Mapping):
         return {str(k): as_cel(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -1,0 +1,29 @@
+"""Timer scans and KPI rules are total: one unreadable state never stops them."""
+
+from __future__ import annotations
+
+from streams.alerting.timed import _timer_change, fire_due
+from streams.org import OrgDirectory
+from streams.state import encode_state
+from tests.unit.poison import T0, starter_rules
+
+
+def test_timer_event_of_a_maximum_length_event_id_is_built() -> None:
+    state = {"ids": ["e" * 200], "f": {"stage": "Won"}, "o": 12345}
+    change = _timer_change(b"deal:D1", state, T0, None)
+    assert change.event.event_id == "e" * 200 + "@timer"
+    assert change.event.owner_id == "12345"
+
+
+def test_fire_due_skips_unreadable_states_and_judges_the_others() -> None:
+    store = {
+        b"deal:BAD1": b"{broken",
+        b"deal:BAD2": encode_state({"p": [1], "f": {}}),
+        b"deal:BAD3": encode_state({"p": 0, "f": {}, "a": {"deal-owner-missing": 5}}),
+        b"deal:OK": encode_state({"p": 0, "f": {"stage": "Won"}, "ids": ["e1"]}),
+    }
+    result = fire_due(starter_rules(), list(store), store.get, T0, OrgDirectory())
+    assert b"deal:OK" in result.writes
+    assert not {b"deal:BAD1", b"deal:BAD2"} & set(result.writes)
+    assert result.stats.processing_errors["timer"] >= 2
+    assert result.due[b"deal:BAD1"] is None
