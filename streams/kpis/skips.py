@@ -86,7 +86,11 @@ class ThrottledLog:
                                         if (stage, reason) in self._details else "")
             for (stage, reason), n in sorted(self._pending.items())
         ]  # fmt: skip
-        self.logger.warning("KPI inputs skipped (counted, not applied): %s", "; ".join(parts))
+        # dirty CRM data (a text amount, an unknown stage) is routine and already counted
+        # and alerted on: INFO; a stage that failed on a value is a WARNING
+        failed = any(reason == "processing_error" for _, reason in self._pending)
+        level = logging.WARNING if failed else logging.INFO
+        self.logger.log(level, "KPI inputs skipped (counted, not applied): %s", "; ".join(parts))
         self._pending.clear()
         self._details.clear()
         return True

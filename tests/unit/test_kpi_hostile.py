@@ -470,7 +470,7 @@ def test_a_scope_that_fails_is_skipped_for_the_round_and_counted() -> None:
 def test_skips_are_logged_at_most_once_per_interval(caplog: Any) -> None:
     now = [0.0]
     log = ThrottledLog(logging.getLogger("test.kpi"), 10.0, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         log.add("extract", "out_of_range", 3, "9999-12-31T23:59:59+00:00")
         assert log.flush()
         log.add("extract", "out_of_range", 2, "")
@@ -480,3 +480,9 @@ def test_skips_are_logged_at_most_once_per_interval(caplog: Any) -> None:
         assert log.flush()
     assert len(caplog.records) == 2
     assert "extract/out_of_range: 2" in caplog.records[1].getMessage()
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]  # dirty data
+    log.add("extract", "processing_error", 1, "ValueError")
+    now[0] = 20.0
+    with caplog.at_level(logging.INFO):
+        assert log.flush()
+    assert caplog.records[-1].levelno == logging.WARNING  # a stage failed on a value
