@@ -26,7 +26,7 @@ from typing import Any
 from streams.alerting.retired import retire_record
 from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
-from streams.contracts.deadletter import DeadLetter
+from streams.contracts.deadletter import DeadLetter, DeadLetterReason
 from streams.contracts.events import ChangeEvent, Op
 from streams.decode import DecodeLimits, RawRecord, Refusal, dead_letter, decode_event
 from streams.lifecycle import step
@@ -196,7 +196,7 @@ class Engine:
         stats.processing_errors[stage] += 1
         text = str(exc)
         detail = f"{stage}: {type(exc).__name__}: {text[:300]}{'…' if len(text) > 300 else ''}"
-        refusal = Refusal(PROCESSING_ERROR, None, detail)
+        refusal = Refusal(DeadLetterReason.PROCESSING_ERROR, None, detail)
         result.dead.append((raw, dead_letter(raw, refusal, now)))
         if self._error_log.should_log(f"stage:{stage}"):
             log.warning(
