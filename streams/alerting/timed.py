@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.alerting.retired import retire, retire_record
@@ -170,7 +170,9 @@ def fire_due(
     """Judge again the records/series whose deadline came; returns alerts and writes.
 
     ``partitions``: the changelog partitions this worker owns; other keys are left alone
-    (their new owner judges them).
+    (their new owner judges them). Each record is judged at its deadline
+    (:func:`judged_at`), not at the scan's time, so a timer alert replayed after a crash has
+    the same content.
     """
     result = BatchResult()
     for key in keys:
@@ -180,11 +182,12 @@ def fire_due(
         if partitions is not None and int(state["p"]) not in partitions:
             continue
         state = dict(state)
+        at = judged_at(state, now)
         try:
             if key.startswith(KPI_PREFIX):
-                _fire_series(rules, state, now, org, result)
+                _fire_series(rules, state, at, org, result)
             else:
-                _fire_record(rules, key, state, now, org, result)
+                _fire_record(rules, key, state, at, org, result)
         except Exception as exc:  # an unreadable record never stops the timer loop
             _isolated(result, "timer", exc, key.decode(errors="replace"))
             continue
@@ -193,8 +196,23 @@ def fire_due(
                 state.pop(name, None)
         result.writes[key] = (int(state["p"]), encode_state(state))
         due = next_due(state)
-        result.due[key] = due if due is not None and due > now.timestamp() else None
+        # a deadline already passed is judged at the next scan (at its own time)
+        result.due[key] = due if due is not None and due > at.timestamp() else None
     return result
+
+
+def judged_at(state: Mapping[str, Any], now: datetime) -> datetime:
+    """The time a due record is judged at: its earliest deadline (a function of its state,
+    so the same on every replay), or for a deleted record the time its deletion was
+    ingested; ``now`` when the state names no such time (a retired rule) or the deadline
+    is not reached."""
+    due = next_due(state)
+    if due is not None and due <= 0.0:  # deleted: its episodes resolve
+        applied = state.get("q")
+        due = float(applied[2]) if applied and len(applied) > 2 else None
+    if due is None or due > now.timestamp():
+        return now
+    return datetime.fromtimestamp(due, tz=UTC)
 
 
 def series_key(point: KpiPoint) -> bytes:
