@@ -84,7 +84,9 @@ async def _create(bootstrap: str, prefix: str) -> None:
     await ensure_topics(settings, bootstrap)
 
 
-def produce_live(bootstrap: str, topic: str, rate: float, stop: threading.Event) -> threading.Thread:
+def produce_live(
+    bootstrap: str, topic: str, rate: float, stop: threading.Event
+) -> threading.Thread:
     """The simulator at ``rate`` events/s with wall-clock event times, until ``stop``."""
 
     async def run() -> None:

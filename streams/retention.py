@@ -12,9 +12,13 @@ so a recovery never reads it again) when it is
 The age of a record is measured from the later of its last change's ``occurred_at`` and the
 time that change was ingested (so replaying years-old history does not evict it at once).
 
-Never evicted: a record with an open alert episode or a pending timer (its episode or
-deadline lives in the state), a record whose last applied input record is not yet
-committed (a catch-up replay must still find its position), KPI rule series.
+Open alert episodes are never lost: a record whose retention expired with episodes still
+open (a lost deal that never got its loss reason) has each of them closed by one RESOLVED
+alert (``evidence.reason``: ``"record retired"``, ``resolved_at``: the moment its retention
+expired, so a repeated sweep renders the same alert), shipped before the tombstone. Never
+evicted: a record with a pending timer or reminder (its deadline lives in the state), a
+record whose last applied input record is not yet committed (a catch-up replay must still
+find its position), KPI rule series.
 
 KPIs do not read the entity table: every change has already become day-bucket facts in the
 KPI store (:mod:`streams.kpis.store`), which eviction does not touch, so an evicted deal
@@ -29,10 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
 from streams.engine import BatchResult, next_due
 from streams.state import decode_state
+
+RECORD_RETIRED = "record retired"
 
 #: Statuses that finish a task or an activity (compared case-insensitively).
 FINISHED_STATUSES: tuple[str, ...] = (
@@ -88,7 +96,7 @@ def eviction_reason(
     """``"closed"`` or ``"untouched"`` when the record leaves the hot state now, else ``None``.
 
     ``committed``: input partition -> committed offset (the next offset a restart reads)."""
-    if key.startswith(_NOT_RECORDS) or state.get("a") or next_due(state) is not None:
+    if key.startswith(_NOT_RECORDS) or next_due(state) is not None:
         return None
     applied = state.get("q")
     if applied is not None and not int(applied[1]) < committed.get(int(applied[0]), -1):
@@ -103,6 +111,33 @@ def eviction_reason(
     if policy.untouched_s > 0 and age >= policy.untouched_s:
         return "untouched"
     return None
+
+
+def expired_at(state: Mapping[str, Any], reason: str, policy: RetentionPolicy) -> float:
+    """When the retention of a record expired (epoch s): a function of its state."""
+    touched = last_touched(state) or 0.0
+    return touched + (policy.closed_s if reason == "closed" else policy.untouched_s)
+
+
+def retire_episodes(key: bytes, state: Mapping[str, Any], at: float) -> list[AlertEvent]:
+    """One RESOLVED alert per open episode of a record leaving the hot state."""
+    entity, _, entity_id = key.decode(errors="replace").partition(":")
+    subject = Subject(kind="entity", entity=entity, id=entity_id)
+    alerts = []
+    for rid, episode in sorted((state.get("a") or {}).items()):
+        alerts.append(AlertEvent(
+            alert_id=str(episode["id"]), status=AlertStatus.RESOLVED, rule_id=rid,
+            rule_version=int(episode.get("rv") or 1),
+            severity=Severity(episode.get("sv") or Severity.WARNING), subject=subject,
+            owner_id=state.get("o"), escalated_to=episode.get("esc"),
+            title=f"{rid}: {entity} {entity_id} retired",
+            message=f"Alert closed: {entity} {entity_id} left the hot state (retention).",
+            evidence={"reason": RECORD_RETIRED}, event_ids=[],
+            fired_at=datetime.fromtimestamp(float(episode["at"]), tz=UTC),
+            resolved_at=datetime.fromtimestamp(at, tz=UTC),
+            sequence=int(episode["seq"]) + 1, reminders=int(episode.get("n", 0)),
+        ))  # fmt: skip
+    return alerts
 
 
 @dataclass
@@ -131,6 +166,9 @@ def sweep(
         reason = eviction_reason(key, state, now, policy, partitions)
         if reason is None:
             continue
+        if state.get("a"):  # never lost: each open episode ends with a RESOLVED alert first
+            at = expired_at(state, reason, policy)
+            out.result.alerts.extend(retire_episodes(key, state, at))
         out.result.writes[key] = (int(state["p"]), None)
         out.result.due[key] = None
         out.evicted[reason] = out.evicted.get(reason, 0) + 1

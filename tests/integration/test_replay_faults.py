@@ -61,7 +61,9 @@ def metric_sum(text: str, name: str) -> float:
     return total
 
 
-def wait_stable(workers: Sequence[WorkerProcess], seconds: float = 3.0, timeout: float = 120.0) -> None:
+def wait_stable(
+    workers: Sequence[WorkerProcess], seconds: float = 3.0, timeout: float = 120.0
+) -> None:
     """Until every worker has been ready for ``seconds`` in a row (the group settled)."""
     deadline = time.monotonic() + timeout
     since = time.monotonic()
@@ -172,7 +174,9 @@ def compare(
     theirs = {key(a): a for a in want if a["rule_id"] not in skip}
     lost = set(theirs) - set(mine)
     false = set(mine) - set(theirs)
-    differing = sum(1 for k in set(mine) & set(theirs) if comparable(mine[k]) != comparable(theirs[k]))
+    differing = sum(
+        1 for k in set(mine) & set(theirs) if comparable(mine[k]) != comparable(theirs[k])
+    )
 
     def finals(alerts: dict[tuple[str, int], dict[str, Any]]) -> dict[str, str]:
         top: dict[str, tuple[int, str]] = {}
@@ -195,7 +199,9 @@ def compare(
     }  # fmt: skip
 
 
-def owner_alerts_consistent(got: list[dict[str, Any]], messages: Sequence[tuple[bytes, bytes]]) -> None:
+def owner_alerts_consistent(
+    got: list[dict[str, Any]], messages: Sequence[tuple[bytes, bytes]]
+) -> None:
     """Per-owner frequency alerts: each names ``count`` distinct losses of its owner within
     a day, and no loss is counted in two alerts of one owner (never counted twice)."""
     lost: dict[str, tuple[str, float]] = {}

@@ -6,11 +6,11 @@ from typing import Any
 
 import orjson
 
+from streams.clock import ManualClock
 from streams.engine import Engine
 from streams.retention import RetentionPolicy, eviction_reason, is_closed, sweep
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet
-from streams.clock import ManualClock
 from tests.unit.helpers import T0, event, raw
 
 DAY = 86400.0
@@ -43,8 +43,8 @@ def test_open_records_go_only_when_untouched_long() -> None:
 
 
 def test_what_is_never_evicted() -> None:
-    episode = {"rule": {"id": "x", "seq": 1, "at": 0.0}}
-    assert eviction_reason(b"deal:D-1", state(a=episode), NOW, POLICY, COMMITTED) is None
+    reminder = {"rule": {"id": "x", "seq": 1, "at": 0.0, "next": NOW + DAY}}
+    assert eviction_reason(b"deal:D-1", state(a=reminder), NOW, POLICY, COMMITTED) is None
     timer = {"idle": {"due": NOW + DAY}}
     assert eviction_reason(b"deal:D-1", state(r=timer), NOW, POLICY, COMMITTED) is None
     # its last input record is not committed yet: a replay must still find its position
@@ -54,6 +54,21 @@ def test_what_is_never_evicted() -> None:
     off = RetentionPolicy(closed_s=0, untouched_s=0)
     assert not off.enabled
     assert eviction_reason(b"deal:D-1", state(), NOW, off, COMMITTED) is None
+
+
+def test_open_episodes_end_with_a_resolved_alert_before_the_tombstone() -> None:
+    episode = {"id": "abc", "seq": 1, "at": NOW - 40 * DAY, "rv": 2, "sv": "warning"}
+    blob = orjson.dumps(state(a={"deal-lost-without-reason": episode}, o="rep-1"))
+    first = sweep([(b"deal:D-7", blob)], NOW, POLICY, COMMITTED)
+    [alert] = first.result.alerts
+    assert (alert.alert_id, alert.sequence, alert.status.value) == ("abc", 2, "RESOLVED")
+    assert alert.evidence == {"reason": "record retired"} and alert.owner_id == "rep-1"
+    assert alert.resolved_at is not None
+    assert alert.resolved_at.timestamp() == NOW - 31 * DAY + 30 * DAY  # when it expired
+    assert first.result.writes == {b"deal:D-7": (0, None)}
+    # a crash before the tombstone: the next sweep, later, renders the same alert
+    again = sweep([(b"deal:D-7", blob)], NOW + 3600, POLICY, COMMITTED)
+    assert [a.model_dump_json() for a in again.result.alerts] == [alert.model_dump_json()]
 
 
 def test_what_counts_as_closed() -> None:
