@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     alert_board_keep: int = Field(
         10_000, ge=0, description="Resolved alerts kept in memory for GET /alerts."
     )
+    alert_board_keep_open: int = Field(
+        10_000,
+        ge=0,
+        description="Open alerts kept in memory for GET /alerts (point alerts "
+        "never resolve: the oldest are dropped beyond this; crm.alerts keeps them all).",
+    )
 
     # --- KPIs ---------------------------------------------------------------------------
     kpi_catalog: Path | None = Field(

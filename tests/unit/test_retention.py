@@ -118,3 +118,14 @@ rules:
     assert result.alerts == []
     [change] = result.changes
     assert change.before is None and change.after == {"stage": "Prospecting"}
+
+
+def test_the_alert_board_keeps_a_bounded_number_of_open_alerts() -> None:
+    from streams.alerting.board import AlertBoard
+
+    board = AlertBoard(keep_resolved=2, keep_open=3)
+    for i in range(10):  # point alerts: FIRING, never resolved
+        assert board.apply({"alert_id": f"p{i}", "sequence": 1, "status": "FIRING"})
+    assert {a["alert_id"] for a in board.query("firing")} == {"p9", "p8", "p7"}
+    board.apply({"alert_id": "p9", "sequence": 2, "status": "RESOLVED"})
+    assert {a["alert_id"] for a in board.query("firing")} == {"p8", "p7"}
