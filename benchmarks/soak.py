@@ -82,6 +82,17 @@ async def _create(bootstrap: str, prefix: str) -> None:
         broker=f"kafka://{bootstrap}", topic_prefix=prefix, topic_partitions=PARTITIONS
     )
     await ensure_topics(settings, bootstrap)
+    # the owner-hit topic too (the worker would create it itself; created here, its metadata
+    # is known before the first hit is sent)
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if settings.frequency_topic not in set(await admin.list_topics()):
+            await admin.create_topics([NewTopic(settings.frequency_topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
 
 
 def produce_live(
@@ -130,7 +141,7 @@ def soak(args: argparse.Namespace, bootstrap: str, work: Path) -> None:
     log(f"{'t (s)':>7} {'RSS (MB)':>9} {'records':>9} {'events':>9} {'evicted':>9} "
         f"{'alerts':>8} {'B/record':>9}")  # fmt: skip
     producer = produce_live(bootstrap, f"{prefix}.events", args.rate, stop)
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     started = time.monotonic()
     try:
         while (elapsed := time.monotonic() - started) < duration:
@@ -138,7 +149,7 @@ def soak(args: argparse.Namespace, bootstrap: str, work: Path) -> None:
             m = worker.metrics()
             t, now_rss = time.monotonic() - started, rss(worker)
             records = int(m.get("crm_pulse_tracked_records", 0))
-            samples.append((t, now_rss, records))
+            samples.append((t, now_rss, records, int(m.get("crm_pulse_events_total", 0))))
             per = (now_rss - idle_rss) / records if records else 0.0
             log(f"{t:7.0f} {now_rss / MB:9.1f} {records:9d} "
                 f"{int(m.get('crm_pulse_events_total', 0)):9d} "
@@ -157,6 +168,9 @@ def soak(args: argparse.Namespace, bootstrap: str, work: Path) -> None:
             f"({growth:+.1f} %): {verdict} (flat: < 10 %)")  # fmt: skip
         records = [s[2] for s in half]
         log(f"tracked records over the last half: {min(records)}..{max(records)}")
+        rate = (half[-1][3] - half[0][3]) / max(1e-9, half[-1][0] - half[0][0])
+        log(f"events applied over the last half: {rate:.0f}/s (offered {args.rate:g}/s)"
+            + ("" if rate > 0.8 * args.rate else ": the worker fell behind, RSS not comparable"))
 
 
 def template_states(count: int = 6000) -> list[tuple[str, dict[str, Any]]]:
