@@ -169,8 +169,10 @@ def soak(args: argparse.Namespace, bootstrap: str, work: Path) -> None:
         records = [s[2] for s in half]
         log(f"tracked records over the last half: {min(records)}..{max(records)}")
         rate = (half[-1][3] - half[0][3]) / max(1e-9, half[-1][0] - half[0][0])
-        log(f"events applied over the last half: {rate:.0f}/s (offered {args.rate:g}/s)"
-            + ("" if rate > 0.8 * args.rate else ": the worker fell behind, RSS not comparable"))
+        log(
+            f"events applied over the last half: {rate:.0f}/s (offered {args.rate:g}/s)"
+            + ("" if rate > 0.8 * args.rate else ": the worker fell behind, RSS not comparable")
+        )
 
 
 def template_states(count: int = 6000) -> list[tuple[str, dict[str, Any]]]:
