@@ -279,7 +279,9 @@ def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerF
     first = worker_factory(TOPIC_PARTITIONS="4")
     second = worker_factory(TOPIC_PARTITIONS="4")
     s = first.settings
-    # the source starts once the group has settled (see the report on start-up rebalances)
+    # the source starts once the group has settled: records produced during the start-up
+    # rebalances of two workers joining at once were seen never read (the first records of a
+    # partition), an issue of the start-up that this test is not about
     wait_stable([first, second])
     producer = produce_in_background(s.bootstrap_servers, s.events_topic, messages, rate=1000.0)
     wait_for(second, "crm_pulse_events_total", 2000)
