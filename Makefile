@@ -58,6 +58,9 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed kafka ## Run the throughput/latency benchmark (BENCH_ARGS=--quick)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+soak: $(STAMP) kafka ## Soak: RSS over time under a steady load, 10 min (SOAK_ARGS="--minutes 3", "--recovery 100000")
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
+
 bench-stages: $(STAMP) ## Offline cost per event of each worker stage (engine, KPI facts...), no Kafka
 	$(BIN)/python benchmarks/stages.py
 
@@ -68,4 +71,4 @@ bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled s
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench bench-stages bench-anomaly clean
+.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean

@@ -26,3 +26,11 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+def when_ingested(timestamp_ms: int | None, default: datetime) -> datetime:
+    """The time of an input record: its Kafka timestamp (stored with the record, so the same
+    on every read of it), or ``default`` when the record has none (offline runs)."""
+    if timestamp_ms is None or timestamp_ms <= 0:
+        return default
+    return datetime.fromtimestamp(timestamp_ms / 1000.0, tz=UTC)

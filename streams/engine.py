@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.alerting.retired import retire_record
-from streams.clock import Clock, utcnow
+from streams.clock import Clock, utcnow, when_ingested
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.deadletter import DeadLetter, DeadLetterReason
 from streams.contracts.events import ChangeEvent, Op
@@ -37,10 +37,13 @@ from streams.rules.rulestate import live_rule_state, store_rule_state
 from streams.state import (
     STATE_MAX_BYTES,
     EntityState,
+    applied_at,
     decode_state,
     encode_state,
     merge_fields,
+    out_of_order,
     record_key,
+    replayed,
 )
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,10 @@ class BatchStats:
     events: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     invalid: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    #: input records at or before the position a record's state applied last (a catch-up).
+    replays: int = 0
+    #: changes older (``occurred_at``) than the record's last applied change: not merged.
+    out_of_order: int = 0
     no_change: int = 0
     rule_errors: Counter[str] = field(default_factory=Counter)
     #: (rule, reason): records a rule could not judge (missing or unreadable field).
@@ -87,8 +94,9 @@ class BatchStats:
 class BatchResult:
     alerts: list[AlertEvent] = field(default_factory=list)
     dead: list[tuple[RawRecord, DeadLetter]] = field(default_factory=list)
-    #: state key -> (partition, encoded state): the last state of each touched record.
-    writes: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
+    #: state key -> (partition, encoded state): the last state of each touched record;
+    #: ``None``: the record leaves the table (a changelog tombstone, see streams.retention).
+    writes: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
     #: ChangeEvents accepted in this batch, with the record before/after (KPI feed).
     changes: list[Change] = field(default_factory=list)
     stats: BatchStats = field(default_factory=BatchStats)
@@ -163,7 +171,10 @@ class Engine:
                     cache[key] = state
                 stage = "apply"
                 position = (raw.partition, raw.offset)
-                new_state = self._apply(decoded, state, rules, result, now, position)
+                # the time a change is judged at is its record's (Kafka) timestamp: a replay
+                # of the same input renders the same alerts, whenever it runs
+                at = when_ingested(raw.timestamp_ms, now)
+                new_state = self._apply(decoded, state, rules, result, at, position)
                 if checks and len(result.changes) > marks[1]:
                     for stage, check in checks:  # noqa: B007 - the stage names a failure
                         check(result.changes[-1])
@@ -216,10 +227,18 @@ class Engine:
         """Apply one valid event; returns the new state, or ``None`` when nothing changed."""
         stats = result.stats
         state = {"f": {}, "ids": []} if state is None else dict(state)
+        if position is not None and replayed(state, position):
+            stats.replays += 1
+            return None
         ids = list(state.get("ids", ()))
         if event.event_id in ids:
             stats.duplicates += 1
             return None
+        if out_of_order(state, event.occurred_at.timestamp()):
+            stats.out_of_order += 1  # policy: never merged over the newer state
+            return None
+        if position is not None:
+            state["q"] = applied_at(position, now.timestamp())
         if self.dedup_window:
             ids.append(event.event_id)
             state["ids"] = ids[-self.dedup_window :]

@@ -36,6 +36,20 @@ class Metrics:
             "crm_pulse_duplicate_events", "Events ignored as already seen (same event_id).",
             registry=r,
         )  # fmt: skip
+        self.replayed_events = Counter(
+            "crm_pulse_replayed_events",
+            "Input records skipped as already applied (at or before a record's last position).",
+            registry=r,
+        )
+        self.out_of_order_events = Counter(
+            "crm_pulse_out_of_order_events",
+            "Changes older than their record's last applied change: not merged (policy).",
+            registry=r,
+        )
+        self.evicted_records = Counter(
+            "crm_pulse_evicted_records", "Records removed from the hot state by retention.",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.batches = Counter("crm_pulse_batches", "Batches processed.", registry=r)
         self.batch_size = Histogram(
             "crm_pulse_batch_size", "Events per processed batch.",

@@ -15,9 +15,10 @@ from typing import Any
 
 
 async def send_batched(
-    producer: Any, topic: str, records: Iterable[tuple[int, bytes, bytes]]
+    producer: Any, topic: str, records: Iterable[tuple[int, bytes, bytes | None]]
 ) -> list[asyncio.Future[Any]]:
-    """Send ``(partition, key, value)`` records; one future per submitted batch.
+    """Send ``(partition, key, value)`` records (``None``: a tombstone); one future per
+    submitted batch.
 
     ``producer`` is an ``aiokafka.AIOKafkaProducer``. Records of one partition keep their
     order (each partition's batches are submitted in order).
@@ -32,7 +33,7 @@ async def send_batched(
             futures.append(await producer.send_batch(batch, topic, partition=partition))
             batch = builders[partition] = producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"a record of {len(value)} bytes exceeds the batch size")
+                raise ValueError(f"a record of {len(value or b'')} bytes exceeds the batch size")
     for partition, batch in builders.items():
         if batch.record_count():
             futures.append(await producer.send_batch(batch, topic, partition=partition))

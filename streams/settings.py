@@ -91,7 +91,12 @@ class Settings(BaseSettings):
     )
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")
-    dedup_window: int = Field(8, ge=0, description="Event ids remembered per record.")
+    dedup_window: int = Field(
+        8,
+        ge=0,
+        description="Event ids remembered per record: catches a source that redelivers an "
+        "event at a new offset (replays of the same offset are skipped by position).",
+    )
     gc_gen0_threshold: int = Field(
         20_000,
         ge=0,
@@ -101,6 +106,29 @@ class Settings(BaseSettings):
     )
     stage_order: tuple[str, ...] = Field(DEFAULT_STAGE_ORDER, description="Pipeline order.")
     closed_stages: tuple[str, ...] = Field(("Won", "Lost"), description="Terminal stages.")
+
+    # --- retention of the hot state (streams/retention.py) -------------------------------
+    retention_closed_days: float = Field(
+        30.0,
+        ge=0,
+        description="Closed deals (Won/Lost), finished activities/tasks and deleted records "
+        "leave the entity table this many days after their last change (0: kept forever).",
+    )
+    retention_untouched_days: float = Field(
+        180.0,
+        ge=0,
+        description="Any other record leaves the entity table after this many days without "
+        "a change (0: kept forever).",
+    )
+    retention_sweep_interval_s: float = Field(
+        10.0, gt=0, description="Period of the retention sweep (seconds)."
+    )
+    retention_sweep_batch: int = Field(
+        50_000,
+        ge=1,
+        description="Records examined per retention sweep (the table is walked "
+        "in slices, so one sweep never blocks the worker long).",
+    )
 
     # --- rules --------------------------------------------------------------------------
     rules_dir: Path = Field(Path("rules"), description="Folder of YAML rule files.")
@@ -122,6 +150,12 @@ class Settings(BaseSettings):
     )
     alert_board_keep: int = Field(
         10_000, ge=0, description="Resolved alerts kept in memory for GET /alerts."
+    )
+    alert_board_keep_open: int = Field(
+        10_000,
+        ge=0,
+        description="Open alerts kept in memory for GET /alerts (point alerts "
+        "never resolve: the oldest are dropped beyond this; crm.alerts keeps them all).",
     )
 
     # --- KPIs ---------------------------------------------------------------------------

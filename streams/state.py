@@ -4,7 +4,21 @@ One entry per record, keyed ``b"<entity>:<entity_id>"`` and stored as orjson byt
 
     {"f": {...fields...}, "o": owner_id, "c": created_at (epoch s), "u": updated_at (epoch s),
      "ids": [recent event ids], "r": {rule_id: rule state}, "a": {rule_id: open episode},
-     "x": true when deleted, "cut": [names of fields cut to fit the state cap]}
+     "x": true when deleted, "q": [partition, offset, ingest time (epoch s)] of the last
+     input record applied, "cut": [names of fields cut to fit the state cap]}
+
+Replay protection, in this order (:func:`replayed`, then the event ids, then
+:func:`out_of_order`):
+
+* exact replay: an input record at or before the position ``q`` of the record's state was
+  applied already (a catch-up after a crash, kill or rebalance re-reads from the last
+  committed offset, which is never after a written state): skipped, whatever its event id;
+* redelivery by the source (the same ``event_id`` at a new offset): caught while it is one
+  of the record's last ``dedup_window`` event ids;
+* out of order: a change whose ``occurred_at`` is older than the record's last applied
+  change is not merged over the newer state. So a redelivered event is applied twice only
+  if more than ``dedup_window`` changes of the same record with the very same
+  ``occurred_at`` were applied in between.
 
 **Size cap.** A state is one changelog record, so it must fit the broker's message limit.
 :func:`encode_state` keeps it under ``max_bytes`` (``CRM_PULSE_STATE_MAX_BYTES``, 512 KiB by
@@ -131,6 +145,26 @@ def merge_fields(
     else:
         return dict(before), frozenset()
     return after, frozenset(n for n in names if base.get(n) != after.get(n))
+
+
+def replayed(state: Mapping[str, Any], position: tuple[int, int]) -> bool:
+    """``True`` when the input record at ``position`` was applied to ``state`` already: same
+    input partition, offset at or before the last one applied (partitions are read in
+    order; a record's events all live on its key's partition)."""
+    last = state.get("q")
+    return last is not None and last[0] == position[0] and position[1] <= last[1]
+
+
+def applied_at(position: tuple[int, int], ingested: float) -> list[Any]:
+    """The ``q`` entry of a state that just applied the input record at ``position``."""
+    return [position[0], position[1], round(ingested, 3)]
+
+
+def out_of_order(state: Mapping[str, Any], occurred: float) -> bool:
+    """``True`` when a change that occurred at ``occurred`` (epoch s) is older than the last
+    change applied to the record: it is not merged over the newer state."""
+    last = state.get("u")
+    return last is not None and occurred < float(last)
 
 
 def remember_event(state: EntityState, event_id: str, window: int) -> bool:

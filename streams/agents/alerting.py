@@ -282,7 +282,7 @@ def register(pulse: Pulse) -> None:
     )
     rt = AlertingRuntime(
         org=org, silences=silences, budget=budget, gate=Gate(silences, budget, org),
-        board=AlertBoard(settings.alert_board_keep),
+        board=AlertBoard(settings.alert_board_keep, settings.alert_board_keep_open),
     )  # fmt: skip
     rt.silences_topic = app.topic(settings.silences_topic, partitions=1, **RAW, **RAW_SER)
     pulse.extras["alerting"] = rt

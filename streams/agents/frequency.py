@@ -44,9 +44,14 @@ async def ship_counts(pulse: Pulse, table: Any, result: BatchResult) -> None:
         await asyncio.gather(*futures)
     pulse.metrics.produced.labels(kind="alert").inc(len(result.alerts))
     changelog = table.changelog_topic.get_topic_name()
-    # delivered by the producer flush Faust runs before it commits the input offsets
-    for key, (partition, blob) in result.writes.items():
+    # acknowledged before the input is acked (the caller acks after this returns), as on the
+    # ingest path: a commit never covers a hit whose count state is not on the changelog
+    written = [
         await send(changelog, key, blob, partition, None, None)
+        for key, (partition, blob) in result.writes.items()
+    ]
+    if written:
+        await asyncio.gather(*written)
 
 
 def register(pulse: Pulse) -> None:

@@ -1,8 +1,10 @@
-"""The housekeeping timer: gauges that are computed, not counted.
+"""The housekeeping timers: gauges that are computed, not counted, and retention.
 
 Every ``housekeeping_interval_s`` it refreshes consumer lag per input partition (the
 broker's highwater minus this worker's committed offset), open alert episodes per rule,
-and the number of tracked records.
+and the number of tracked records. Every ``retention_sweep_interval_s`` the retention sweep
+examines the next slice of the entity table and evicts what :mod:`streams.retention` says
+may go, through the ingest shipper (tombstones ordered with every other state write).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from streams.app import Pulse
+from streams.retention import RetentionPolicy, sweep
 from streams.state import decode_state
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,79 @@ def refresh_state_gauges(pulse: Pulse) -> None:
         m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
 
 
+@dataclass
+class SweepCursor:
+    """Where the retention sweep is in its walk of the table (a snapshot of the keys)."""
+
+    keys: list[bytes] = field(default_factory=list)
+    pos: int = 0
+
+    def next_slice(self, data: Mapping[bytes, object], size: int) -> list[bytes]:
+        if self.pos >= len(self.keys):  # a new walk over the keys present now
+            self.keys, self.pos = [bytes(k) for k in list(data.keys())], 0
+        chunk = self.keys[self.pos : self.pos + size]
+        self.pos += size
+        return chunk
+
+
+def policy_of(pulse: Pulse) -> RetentionPolicy:
+    s = pulse.settings
+    return RetentionPolicy(
+        closed_s=s.retention_closed_days * 86400.0,
+        untouched_s=s.retention_untouched_days * 86400.0,
+        closed_stages=tuple(s.closed_stages),
+    )
+
+
+def committed_offsets(pulse: Pulse) -> dict[int, int] | None:
+    """Owned input partitions -> committed offset, or ``None`` while a rebalance or a
+    recovery runs (nothing is evicted then)."""
+    app = pulse.app
+    consumer = app.consumer
+    if consumer is None or app.rebalancing or not app.tables.recovery.completed.is_set():
+        return None
+    topic = pulse.settings.events_topic
+    return {
+        tp.partition: int(consumer._committed_offset.get(tp) or -1)
+        for tp in consumer.assignment() if tp.topic == topic
+    }  # fmt: skip
+
+
+async def retention_pass(pulse: Pulse, cursor: SweepCursor, policy: RetentionPolicy) -> int:
+    """Examine the next slice of the table; evict what may go. Returns the records evicted.
+
+    Reads, judges and hands the tombstones to the shipper without awaiting in between (as
+    every writer of the table does), so a newer state is never deleted by an older look."""
+    from streams.agents.ingest import submit
+
+    partitions = committed_offsets(pulse)
+    if not partitions:
+        return 0
+    data = pulse.entity_table.data
+    keys = cursor.next_slice(data, pulse.settings.retention_sweep_batch)
+    items = [(k, bytes(blob)) for k in keys if (blob := data.get(k)) is not None]
+    swept = sweep(items, time.time(), policy, partitions)
+    for reason, n in swept.evicted.items():
+        pulse.metrics.evicted_records.labels(reason=reason).inc(n)
+    if not swept.result.writes:
+        return 0
+    await submit(pulse, swept.result)
+    return len(swept.result.writes)
+
+
 def register(pulse: Pulse) -> None:
+    policy = policy_of(pulse)
+    cursor = SweepCursor()
+    if policy.enabled:
+
+        @pulse.app.timer(interval=pulse.settings.retention_sweep_interval_s, name="retention")
+        async def retention() -> None:
+            try:
+                await retention_pass(pulse, cursor, policy)
+            except Exception:  # never stop the timer: retried at the next pass
+                log.exception("retention sweep failed; retrying at the next pass")
+
+        pulse.extras["retention_timer"] = retention
 
     @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
     async def housekeeping() -> None:

@@ -112,6 +112,10 @@ def count_batch(pulse: Pulse, result: BatchResult) -> None:
         m.processing_errors.labels(stage=stage).inc(n)
     if stats.duplicates:
         m.duplicate_events.inc(stats.duplicates)
+    if stats.replays:
+        m.replayed_events.inc(stats.replays)
+    if stats.out_of_order:
+        m.out_of_order_events.inc(stats.out_of_order)
     for alert in result.alerts:
         m.alerts.labels(
             rule=alert.rule_id, severity=alert.severity.value, status=alert.status.value
@@ -198,7 +202,10 @@ def apply_writes(pulse: Pulse, result: BatchResult) -> None:
     """Apply new record states to the in-memory table (the changelog follows, shipped)."""
     table_data = pulse.entity_table.data
     for key, (_, blob) in result.writes.items():
-        table_data[key] = blob
+        if blob is None:  # the record leaves the hot state (retention)
+            table_data.pop(key, None)
+        else:
+            table_data[key] = blob
 
 
 async def submit(pulse: Pulse, result: BatchResult, ack: Callable[[], None] | None = None) -> None:
@@ -219,7 +226,8 @@ def _nothing() -> None:
 
 def process_batch(pulse: Pulse, messages: Sequence[Any]) -> BatchResult:
     """Run the engine on Faust messages and apply the new states to the in-memory table."""
-    records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
+    records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value, timestamp_ms(m))
+               for m in messages]  # fmt: skip
     result = pulse.engine.process(records, pulse.state_get)
     apply_writes(pulse, result)
     pulse.metrics.batches.inc()
@@ -231,6 +239,12 @@ def process_batch(pulse: Pulse, messages: Sequence[Any]) -> BatchResult:
                 alert.status.value, alert.rule_id, alert.subject.id, alert.message,
             )  # fmt: skip
     return result
+
+
+def timestamp_ms(message: Any) -> int | None:
+    """The Kafka timestamp of a consumed record in ms (Faust keeps it in seconds)."""
+    ts = getattr(message, "timestamp", None)
+    return round(ts * 1000) if ts else None
 
 
 def register(pulse: Pulse) -> None:

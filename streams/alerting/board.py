@@ -1,7 +1,9 @@
 """The alert board: the latest status of each episode read from ``crm.alerts`` (pure).
 
 Every worker reads the whole alerts topic, so ``GET /alerts`` answers for the cluster.
-Open episodes are kept; resolved ones are kept up to ``keep_resolved`` (oldest dropped).
+Resolved ones are kept up to ``keep_resolved``, open ones up to ``keep_open`` (oldest
+dropped: point alerts, such as a stage moved backwards, are FIRING and never resolve, so an
+unbounded board would grow with every one of them; ``crm.alerts`` stays the full record).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ STATUS_FILTERS = {
 
 
 class AlertBoard:
-    def __init__(self, keep_resolved: int = 10_000) -> None:
+    def __init__(self, keep_resolved: int = 10_000, keep_open: int = 10_000) -> None:
         self.keep_resolved = keep_resolved
-        self._open: dict[str, dict[str, Any]] = {}
+        self.keep_open = keep_open
+        self._open: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._closed: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def apply_record(self, value: bytes | None) -> bool:
@@ -45,6 +48,8 @@ class AlertBoard:
         if status in OPEN:
             self._open[alert_id] = alert
             self._closed.pop(alert_id, None)
+            while len(self._open) > self.keep_open:
+                self._open.popitem(last=False)
         else:
             self._open.pop(alert_id, None)
             self._closed[alert_id] = alert

@@ -9,7 +9,10 @@
    table (key: rule id + owner id) with :func:`streams.rules.types.frequency.tally`, which
    keeps the event ids: a replayed message never counts twice. Each firing is a point
    episode whose ``alert_id`` comes from the rule, the owner and the event that completed
-   the count, so a replay yields the same id.
+   the count, so a replay yields the same id, and its time is the time the completing change
+   was ingested (carried in the message), so a replay renders the same alert. The count state
+   remembers the position of the last hit applied (``q``): a catch-up replay of the internal
+   topic is skipped by position, whatever the size of the event id list.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from streams.rules.change import Change
 from streams.rules.model import FrequencyRule
 from streams.rules.ruleset import CompiledRule, RuleSet
 from streams.rules.types.frequency import Hit, matches, tally
+from streams.state import replayed
 
 log = logging.getLogger(__name__)
 _SEP = "\x1f"
@@ -96,7 +100,7 @@ def owner_hits(rules: RuleSet, changes: Sequence[Change]) -> OwnerHits:
             event = change.event
             out.messages.append((owner, orjson.dumps({
                 "r": compiled.id, "e": event.event_id, "t": event.occurred_at.timestamp(),
-                "id": event.entity_id,
+                "id": event.entity_id, "n": change.now.timestamp(),
             })))  # fmt: skip
     return out
 
@@ -119,12 +123,13 @@ def _context(compiled: CompiledRule, owner: str, hit: Hit, event_ids: Sequence[s
     )  # fmt: skip
 
 
-def _decode(raw: RawRecord) -> tuple[str, str, Hit] | None:
+def _decode(raw: RawRecord) -> tuple[str, str, Hit, float | None] | None:
     try:
         body = orjson.loads(raw.value or b"")
         owner = (raw.key or b"").decode()
         hit = Hit(event_id=str(body["e"]), ts=float(body["t"]), record=str(body["id"]))
-        return owner, str(body["r"]), hit
+        ingested = body.get("n")
+        return owner, str(body["r"]), hit, None if ingested is None else float(ingested)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
         return None
 
@@ -143,7 +148,7 @@ def count_hits(
         if decoded is None:
             result.stats.invalid["unreadable_hit"] += 1
             continue
-        owner, rid, hit = decoded
+        owner, rid, hit, ingested = decoded
         compiled = rules.get(rid)
         rule = compiled.rule if compiled is not None else None
         if compiled is None or not isinstance(rule, FrequencyRule) or rule.per != "owner" \
@@ -158,12 +163,16 @@ def count_hits(
             else:
                 blob = lookup(key)
                 state = orjson.loads(blob) if blob else {}
+            if replayed(state, (raw.partition, raw.offset)):
+                result.stats.replays += 1
+                continue
+            at = now if ingested is None else datetime.fromtimestamp(ingested, tz=UTC)
             counted = tally(rule, state, hit)
             if counted.duplicate:
                 result.stats.duplicates += 1
                 continue
             if counted.outcome.holds:
-                ctx = _context(compiled, owner, hit, counted.event_ids, now)
+                ctx = _context(compiled, owner, hit, counted.event_ids, at)
                 alerts, _ = step_context(compiled, ctx, counted.outcome, None)
                 result.alerts.extend(alerts)
         except Exception as exc:  # one rule never stops the others
@@ -171,7 +180,7 @@ def count_hits(
             log.warning("rule %s raised on owner %s (%s: %s); isolated", rid, owner,
                         type(exc).__name__, exc)  # fmt: skip
             continue
-        cache[key] = (raw.partition, counted.state)
+        cache[key] = (raw.partition, {**counted.state, "q": [raw.partition, raw.offset]})
     for key, (partition, state) in cache.items():
         result.writes[key] = (partition, dumps_kept(state))
     return result

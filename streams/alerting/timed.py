@@ -11,14 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.alerting.retired import retire, retire_record
 from streams.contracts.alerts import AlertEvent, Subject, as_id
 from streams.contracts.events import ChangeEvent, EntityKind, Op
 from streams.decode import RawRecord
-from streams.engine import BatchResult, StateLookup, ThrottledLog, record_outcome, safe_next_due
+from streams.engine import (
+    BatchResult,
+    StateLookup,
+    ThrottledLog,
+    next_due,
+    record_outcome,
+    safe_next_due,
+)
 from streams.lifecycle import AlertContext, change_context, remind, step_context
 from streams.org import OrgDirectory
 from streams.rules.change import Change, Outcome
@@ -180,7 +187,9 @@ def fire_due(
     """Judge again the records/series whose deadline came; returns alerts and writes.
 
     ``partitions``: the changelog partitions this worker owns; other keys are left alone
-    (their new owner judges them).
+    (their new owner judges them). Each record is judged at its deadline
+    (:func:`judged_at`), not at the scan's time, so a timer alert replayed after a crash has
+    the same content.
     """
     result = BatchResult()
     for key in keys:
@@ -193,10 +202,11 @@ def fire_due(
             if partitions is not None and partition not in partitions:
                 continue
             state = dict(state)
+            at = judged_at(state, now)
             if key.startswith(KPI_PREFIX):
-                _fire_series(rules, state, now, org, result)
+                _fire_series(rules, state, at, org, result)
             else:
-                _fire_record(rules, key, state, now, org, result)
+                _fire_record(rules, key, state, at, org, result)
         except Exception as exc:  # an unreadable record never stops the timer loop
             del result.alerts[marks:]
             _isolated(result, "timer", exc, key.decode(errors="replace"))
@@ -208,8 +218,23 @@ def fire_due(
                 state.pop(name, None)
         result.writes[key] = (partition, encode_state(state, state_max_bytes))
         due = safe_next_due(state, key)
-        result.due[key] = due if due is not None and due > now.timestamp() else None
+        # a deadline already passed is judged at the next scan (at its own time)
+        result.due[key] = due if due is not None and due > at.timestamp() else None
     return result
+
+
+def judged_at(state: Mapping[str, Any], now: datetime) -> datetime:
+    """The time a due record is judged at: its earliest deadline (a function of its state,
+    so the same on every replay), or for a deleted record the time its deletion was
+    ingested; ``now`` when the state names no such time (a retired rule) or the deadline
+    is not reached."""
+    due = next_due(state)
+    if due is not None and due <= 0.0:  # deleted: its episodes resolve
+        applied = state.get("q")
+        due = float(applied[2]) if applied and len(applied) > 2 else None
+    if due is None or due > now.timestamp():
+        return now
+    return datetime.fromtimestamp(due, tz=UTC)
 
 
 def series_key(point: KpiPoint) -> bytes:

@@ -5,7 +5,8 @@ alerts out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,17 +38,27 @@ def _key(line: bytes) -> bytes | None:
 
 
 def _owner_counts(
-    rules: RuleSet, result: BatchResult, counts: dict[bytes, bytes], now: datetime
-) -> list[AlertEvent]:
-    """``frequency`` rules counted per owner, as the worker does after its repartition."""
+    rules: RuleSet, result: BatchResult, counts: dict[bytes, bytes], now: datetime,
+    offsets: Iterator[int],
+) -> list[AlertEvent]:  # fmt: skip
+    """``frequency`` rules counted per owner, as the worker does after its repartition
+    (one partition here: its offsets keep growing from batch to batch)."""
     found = owner_hits(rules, result.changes)
     if not found.messages:
         return []
-    records = [RawRecord("owners", 0, i, owner.encode(), value)
-               for i, (owner, value) in enumerate(found.messages)]  # fmt: skip
+    records = [RawRecord("owners", 0, next(offsets), owner.encode(), value)
+               for owner, value in found.messages]  # fmt: skip
     counted = count_hits(rules, records, counts.get, now)
-    counts.update({key: blob for key, (_, blob) in counted.writes.items()})
+    _store(counts, counted)
     return counted.alerts
+
+
+def _store(table: dict[bytes, bytes], result: BatchResult) -> None:
+    for key, (_, blob) in result.writes.items():
+        if blob is None:
+            table.pop(key, None)
+        else:
+            table[key] = blob
 
 
 def run_events(
@@ -63,15 +74,15 @@ def run_events(
     engine = Engine(rules, dedup_window=dedup_window, clock=clock, limits=limits)
     state: dict[bytes, bytes] = {}
     counts: dict[bytes, bytes] = {}  # frequency per owner: (rule, owner) -> count state
+    offsets = itertools.count()  # of the per-owner hits, as on the internal topic
     out = DryRun()
     batch: list[RawRecord] = []
 
     def flush() -> None:
         result: BatchResult = engine.process(batch, state.get)
-        for key, (_, blob) in result.writes.items():
-            state[key] = blob
+        _store(state, result)
         out.alerts.extend(result.alerts)
-        out.alerts.extend(_owner_counts(rules, result, counts, engine.clock()))
+        out.alerts.extend(_owner_counts(rules, result, counts, engine.clock(), offsets))
         for raw, dead in result.dead:
             out.refused.append((raw.offset, dead.reason, dead.detail))
         for rid, n in result.stats.rule_errors.items():

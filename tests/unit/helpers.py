@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,11 @@ def event(entity_id: str, op: str = "update", minutes: int = 0, event_id: str | 
     }
 
 
-def raw(value: dict[str, Any] | bytes, offset: int = 0, partition: int = 0) -> RawRecord:
+#: input offsets only grow, as on a Kafka partition (an offset read again is a replay)
+_OFFSETS = itertools.count()
+
+
+def raw(value: dict[str, Any] | bytes, offset: int | None = None, partition: int = 0) -> RawRecord:
     data = value if isinstance(value, bytes) else orjson.dumps(value)
-    return RawRecord("crm.events", partition, offset, b"k", data)
+    at = next(_OFFSETS) if offset is None else offset
+    return RawRecord("crm.events", partition, at, b"k", data)

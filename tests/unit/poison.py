@@ -97,6 +97,9 @@ class Pipeline:
     offset: int = 0
     accepted: int = 0
     duplicates: int = 0
+    #: changes not applied by the replay policy: older than the record's state (out of
+    #: order) or at or before its last applied input position (replayed)
+    not_applied: int = 0
     dead: dict[str, int] = field(default_factory=dict)
     alerts: list[Any] = field(default_factory=list)
     #: Input that passes the contract must never fail in a later stage; a test that
@@ -129,6 +132,7 @@ class Pipeline:
         stats = result.stats
         self.accepted += sum(stats.events.values())
         self.duplicates += stats.duplicates
+        self.not_applied += stats.out_of_order + stats.replays
         for reason, n in stats.invalid.items():
             self.dead[reason] = self.dead.get(reason, 0) + n
         self.alerts.extend(result.alerts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -73,9 +74,12 @@ def _engine(rules: list[Any], clock: ManualClock) -> tuple[Engine, dict[bytes, b
     return engine, {}
 
 
+_OFFSETS = itertools.count()  # input offsets only grow, as on a Kafka partition
+
+
 def _feed(engine: Engine, table: dict[bytes, bytes], events: list[dict[str, Any]]) -> Any:
-    records = [RawRecord("t", 1, i, e["entity_id"].encode(), orjson.dumps(e))
-               for i, e in enumerate(events)]  # fmt: skip
+    records = [RawRecord("t", 1, next(_OFFSETS), e["entity_id"].encode(), orjson.dumps(e))
+               for e in events]  # fmt: skip
     result = engine.process(records, table.get)
     table.update({k: v for k, (_, v) in result.writes.items()})
     return result

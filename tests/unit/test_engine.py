@@ -39,8 +39,9 @@ def engine_with(text: str = RULES) -> tuple[Engine, dict[bytes, bytes]]:
 
 
 def run(engine: Engine, store: dict[bytes, bytes], *events: dict | bytes):  # type: ignore[no-untyped-def]
-    result = engine.process([raw(e, offset=i) for i, e in enumerate(events)], store.get)
+    result = engine.process([raw(e) for e in events], store.get)  # offsets keep growing
     for key, (_, blob) in result.writes.items():
+        assert blob is not None
         store[key] = blob
     return result
 

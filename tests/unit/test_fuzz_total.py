@@ -116,7 +116,7 @@ def test_engine_is_total_and_accounts_for_every_input(batches: list[list[bytes]]
     for batch in batches:
         pipe.send(*batch)  # checks every output against the limits
         sent += len(batch)
-    assert pipe.accepted + pipe.duplicates + sum(pipe.dead.values()) == sent
+    assert pipe.accepted + pipe.duplicates + pipe.not_applied + sum(pipe.dead.values()) == sent
 
 
 @settings(FUZZ, max_examples=300)
@@ -129,7 +129,7 @@ def test_engine_is_total_with_a_small_state_cap(batches: list[list[bytes]]) -> N
         result = pipe.send(*batch)
         assert all(len(blob) <= 8_192 for _, blob in result.writes.values())
         sent += len(batch)
-    assert pipe.accepted + pipe.duplicates + sum(pipe.dead.values()) == sent
+    assert pipe.accepted + pipe.duplicates + pipe.not_applied + sum(pipe.dead.values()) == sent
 
 
 templates = st.lists(

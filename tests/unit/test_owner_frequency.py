@@ -88,7 +88,9 @@ def test_owner_hits_pick_matching_changes_keyed_by_owner() -> None:
     found = owner_hits(rules, [lost, won, amount, orphan])
     [(owner, message)] = found.messages
     assert owner == "rep-7"
-    assert orjson.loads(message) == {"r": "lost-3", "e": "x1", "t": T0.timestamp(), "id": "D-1"}
+    assert orjson.loads(message) == {
+        "r": "lost-3", "e": "x1", "t": T0.timestamp(), "id": "D-1", "n": T0.timestamp(),
+    }  # fmt: skip
     assert found.skips == {("lost-3", "no_owner"): 1}
     assert owner_hits(RuleSet(), [lost]).messages == []
     assert owner_partition("rep-7", 4) == owner_partition("rep-7", 4) < 4
@@ -100,6 +102,24 @@ def _records(owner: str, hits: list[Hit], start: int = 0) -> list[RawRecord]:
             {"r": "lost-3", "e": h.event_id, "t": h.ts, "id": h.record}))
         for i, h in enumerate(hits)
     ]  # fmt: skip
+
+
+def test_count_hits_alert_time_is_the_ingest_time_of_the_completing_change() -> None:
+    rules = RuleSet.build([rule(**LOST)])
+    ingested = T0 + timedelta(minutes=7)
+    batch = [
+        RawRecord("f", 0, i, b"rep-7", orjson.dumps({
+            "r": "lost-3", "e": f"e{i}", "t": T0.timestamp() + i, "id": f"D-{i}",
+            "n": ingested.timestamp() + i,
+        }))
+        for i in range(3)
+    ]  # fmt: skip
+    # judged now and an hour later (a replay): the same alert, byte for byte
+    first = count_hits(rules, batch, {}.get, T0 + timedelta(hours=1))
+    again = count_hits(rules, batch, {}.get, T0 + timedelta(hours=2))
+    [alert] = first.alerts
+    assert alert.fired_at == ingested + timedelta(seconds=2)
+    assert [a.model_dump_json() for a in again.alerts] == [alert.model_dump_json()]
 
 
 def test_count_hits_fires_once_per_owner_with_a_stable_alert_id() -> None:
@@ -122,7 +142,12 @@ def test_count_hits_fires_once_per_owner_with_a_stable_alert_id() -> None:
     table.update({k: v for k, (_, v) in first.writes.items()})
     clock.advance(timedelta(minutes=5))
     again = count_hits(rules, batch, table.get, clock())
-    assert again.alerts == [] and again.stats.duplicates == 4
+    assert again.alerts == [] and again.stats.replays == 4  # skipped by position
+    # the same hits redelivered at new offsets: caught by their event ids
+    table.update({k: v for k, (_, v) in first.writes.items()})
+    later = _records("rep-7", [_hit(1, 0.0), _hit(2, 1.0), _hit(3, 2.0)], start=50)
+    redelivered = count_hits(rules, later, table.get, clock())
+    assert redelivered.alerts == [] and redelivered.stats.duplicates == 3
     # a rule no longer counted per owner drops its hits
     other = RuleSet.build([rule(**{**LOST, "per": "record"})])
     assert count_hits(other, batch, table.get, clock()).stats.invalid["rule_gone"] == 4
