@@ -10,15 +10,13 @@ EMPTY = "none"
 
 
 def bound_label(value: object, limit: int = MAX_LABEL_LENGTH) -> str:
-    """One label value: control characters become spaces, trimmed, at most ``limit`` chars.
+    """One label value: control chars and separators -> spaces, trimmed, <= ``limit`` chars.
 
     Never empty (Alertmanager drops empty labels, which would merge distinct alerts).
     """
     if value is None:
         return EMPTY
-    text = "".join(
-        " " if unicodedata.category(ch).startswith("C") else ch for ch in str(value)
-    ).strip()
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in str(value)).strip()
     if not text:
         return EMPTY
     if len(text) > limit:
