@@ -8,7 +8,7 @@ see docs/notifications.md) and drives the periodic re-post of every open episode
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from streams.contracts.alerts import AlertEvent, AlertStatus
@@ -45,7 +45,9 @@ class OpenEpisodes:
             if not alert.notify and previous is None:
                 return []
             labels = previous.labels if previous else labels_for(alert, self.org)
-            ends = alert.resolved_at or now
+            # Alertmanager refuses an endsAt that is not after startsAt.
+            start = max(alert.fired_at, previous.alert.fired_at if previous else alert.fired_at)
+            ends = max(alert.resolved_at or now, start + timedelta(milliseconds=1))
             return [postable(alert, labels, record_url=self.record_url, ends_at=ends)]
         if not alert.notify:
             # Muted (silence, budget): recorded only. Keep what was already shown open.

@@ -66,7 +66,11 @@ class AlertmanagerClient:
         for outcome in outcomes:
             if outcome.ok:
                 return outcome
-        return Outcome(False, any(o.retryable for o in outcomes), outcomes[0].reason)
+        # A 4xx from a live member is the payload's fault: retrying will not help.
+        rejected = [o for o in outcomes if not o.retryable]
+        if rejected:
+            return rejected[0]
+        return Outcome(False, True, outcomes[0].reason)
 
 
 class WebhookClient:

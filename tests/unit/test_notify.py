@@ -78,6 +78,10 @@ def test_episode_lifecycle_posts_start_escalation_end_and_resolve() -> None:
     assert resolved["labels"] == escalated["labels"]  # same fingerprint in Alertmanager
     assert resolved["endsAt"] == "2026-03-02T11:00:00Z"
     assert view.repost() == []
+    # a resolved_at before fired_at (clock skew) still yields endsAt after startsAt
+    view.apply(alert(AlertStatus.FIRING, 1, alert_id="a-9"), T0)
+    [skewed] = view.apply(alert(AlertStatus.RESOLVED, 2, alert_id="a-9", resolved_at=T0), T0)
+    assert skewed["endsAt"] > skewed["startsAt"]
 
 
 def test_replayed_alerts_and_muted_alerts_post_nothing() -> None:
