@@ -132,8 +132,10 @@ def test_restart_reposts_open_episodes_from_the_alert_log(
     env.publish(
         alert_json("o-1", "FIRING", 1, "D-10"),
         alert_json("o-2", "FIRING", 1, "D-11"),
-        alert_json("o-2", "RESOLVED", 2, "D-11"),
     )
+    # Alertmanager sends a resolved notification only for an alert it notified as firing.
+    receiver.wait_for(lambda rs: len(am_notifications(rs)) >= 2, 60)
+    env.publish(alert_json("o-2", "RESOLVED", 2, "D-11"))
     receiver.wait_for(lambda rs: any(s == "resolved" for _, s, _ in am_notifications(rs)), 60)
     n.stop()
     alertmanager.stop()

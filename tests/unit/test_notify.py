@@ -81,7 +81,8 @@ def test_episode_lifecycle_posts_start_escalation_end_and_resolve() -> None:
     # a resolved_at before fired_at (clock skew) still yields endsAt after startsAt
     view.apply(alert(AlertStatus.FIRING, 1, alert_id="a-9"), T0)
     [skewed] = view.apply(alert(AlertStatus.RESOLVED, 2, alert_id="a-9", resolved_at=T0), T0)
-    assert skewed["endsAt"] > skewed["startsAt"]
+    parse = datetime.fromisoformat
+    assert parse(skewed["endsAt"]) > parse(skewed["startsAt"])
 
 
 def test_replayed_alerts_and_muted_alerts_post_nothing() -> None:
