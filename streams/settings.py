@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     )
     notify_backoff_s: float = Field(0.5, gt=0, description="First retry delay (doubles, jitter).")
     notify_backoff_cap_s: float = Field(30.0, gt=0, description="Longest retry delay.")
+    notify_point_hold_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Point alerts (transition, frequency: never RESOLVED) are posted to "
+        "Alertmanager with endsAt = fired_at + this.",
+    )
     notify_record_url: str | None = Field(
         None, description="Record link template for annotations, e.g. https://crm/{entity}/{id}."
     )

@@ -29,6 +29,10 @@ class OpenEpisodes:
     open: dict[str, Episode] = field(default_factory=dict)
     #: Highest sequence seen per alert id (dedup of replays, at-least-once input).
     seen: dict[str, int] = field(default_factory=dict)
+    #: Rules whose alerts are point events (one FIRING, never RESOLVED): posted with
+    #: ``endsAt = fired_at + point_hold`` and never re-posted.
+    point_rules: frozenset[str] = frozenset()
+    point_hold: timedelta = timedelta(hours=1)
 
     def is_duplicate(self, alert: AlertEvent) -> bool:
         return alert.sequence <= self.seen.get(alert.alert_id, 0)
@@ -53,6 +57,9 @@ class OpenEpisodes:
             # Muted (silence, budget): recorded only. Keep what was already shown open.
             return []
         labels = labels_for(alert, self.org)
+        if alert.rule_id in self.point_rules and alert.status is AlertStatus.FIRING:
+            ends = alert.fired_at + self.point_hold
+            return [postable(alert, labels, record_url=self.record_url, ends_at=ends)]
         self.open[alert.alert_id] = Episode(alert, labels)
         posts = []
         if previous is not None and previous.labels != labels:

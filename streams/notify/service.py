@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 import aiohttp
@@ -32,6 +32,7 @@ from streams.metrics import Metrics
 from streams.notify.episodes import OpenEpisodes
 from streams.notify.http import AlertmanagerClient, Outcome, WebhookClient
 from streams.notify.retry import RetryPolicy
+from streams.notify.rule_kinds import point_rule_ids
 from streams.notify.targets import load_webhooks
 from streams.org import OrgDirectory
 from streams.settings import Settings
@@ -56,6 +57,7 @@ class Notifier:
     producer: AIOKafkaProducer
     rng: random.Random = field(default_factory=random.Random)
     views: dict[int, OpenEpisodes] = field(default_factory=dict)
+    point_rules: frozenset[str] = frozenset()
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     # --- delivery ---------------------------------------------------------------------
@@ -95,7 +97,9 @@ class Notifier:
             await self._dead_letter(record, "decode", f"invalid_alert: {exc.errors()[:1]}")
             self.metrics.notifications.labels("decode", "unknown", "dead_lettered").inc()
             return
-        view = self.views.setdefault(record.partition, OpenEpisodes(self.org, self._record_url))
+        view = self.views.get(record.partition)
+        if view is None:
+            view = self.views[record.partition] = self.new_view()
         if view.is_duplicate(alert):
             return
         status = alert.status.value
@@ -119,13 +123,28 @@ class Notifier:
                 await self._dead_letter(record, name, outcome.reason)
                 self.metrics.notifications.labels(name, status, "dead_lettered").inc()
 
-    @property
-    def _record_url(self) -> str | None:
-        return self.settings.notify_record_url
+    def new_view(self) -> OpenEpisodes:
+        return OpenEpisodes(
+            self.org, self.settings.notify_record_url, point_rules=self.point_rules,
+            point_hold=timedelta(seconds=self.settings.notify_point_hold_s),
+        )  # fmt: skip
+
+    async def refresh_point_rules(self) -> None:
+        """Point rules from the live rule set (``crm.rules``); on failure the last set stays."""
+        from streams.rules.live import read_catalog
+
+        try:
+            catalog, _ = await read_catalog(self.settings)
+        except Exception:
+            log.exception("could not read %s: point rules unchanged", self.settings.rules_topic)
+            return
+        self.point_rules = point_rule_ids(catalog.rules.values())
+        for view in self.views.values():
+            view.point_rules = self.point_rules
 
     # --- open episodes ----------------------------------------------------------------
     def rebuild(self, partition: int, records: list[Record]) -> None:
-        view = OpenEpisodes(self.org, self._record_url)
+        view = self.new_view()
         now = datetime.now(UTC)
         for record in records:
             try:
@@ -179,6 +198,7 @@ class _Rebuild(ConsumerRebalanceListener):  # type: ignore[misc]
             self.notifier.views.pop(tp.partition, None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.notifier.refresh_point_rules()  # before the rebuild: point alerts stay closed
         for tp in assigned:
             committed = await self.consumer.committed(tp) or 0
             records = await _read_until(self.notifier.settings, tp, committed)
@@ -249,6 +269,7 @@ async def _repost_loop(notifier: Notifier, period: float, stop: asyncio.Event) -
             await asyncio.wait_for(stop.wait(), timeout=period)
         except TimeoutError:
             try:
+                await notifier.refresh_point_rules()
                 await notifier.repost()
             except Exception:  # a failed re-post is retried at the next period
                 log.exception("re-post of open episodes failed")

@@ -167,3 +167,27 @@ def test_webhooks_file_filters_and_hides_the_secret(tmp_path: Path) -> None:
         load_webhooks(path)
     assert load_webhooks(None) == []
     assert {k.value for k in NotifierKind} == {"alertmanager", "webhook"}
+
+
+def test_point_alerts_end_after_the_hold_and_are_never_reposted() -> None:
+    view = OpenEpisodes(ORG, point_rules=frozenset({"deal-stage-backwards"}))
+    [posted] = view.apply(alert(AlertStatus.FIRING, 1), T0)
+    assert posted["endsAt"] == "2026-03-02T10:00:00Z"  # fired_at + 1 h default hold
+    assert view.repost() == []
+    other = OpenEpisodes(ORG)  # same alert, stateful rule: stays open
+    other.apply(alert(AlertStatus.FIRING, 1), T0)
+    assert len(other.repost()) == 1
+
+
+def test_point_rules_of_the_shipped_rule_pack() -> None:
+    from streams.notify.rule_kinds import point_rule_ids
+    from streams.rules.loader import load_paths
+    from streams.rules.ruleset import compile_rule
+
+    loaded = load_paths([Path(__file__).resolve().parents[2] / "rules"])
+    compiled = [compile_rule(r.rule) for r in loaded.rules]
+    points = point_rule_ids(compiled)
+    assert "deal-stage-backwards" in points  # transition
+    types = {c.id: c.spec.name for c in compiled}
+    assert all(types[i] in ("transition", "frequency", "condition") for i in points)
+    assert any(t == "condition" and i not in points for i, t in types.items())
