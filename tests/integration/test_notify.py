@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,51 @@ def test_kill_9_mid_delivery_loses_nothing(env: Env, receiver: Receiver) -> None
     delivered = [json.loads(r.body)["alert_id"] for r in got]
     assert held in delivered  # the one in flight at the kill came again after the restart
     assert set(delivered) == set(ids)
+
+
+def test_worker_notifier_stage_regression_and_escalation_reach_people(
+    worker_factory: Any, receiver: Receiver, alertmanager: Alertmanager, tmp_path: Path
+) -> None:
+    """The real engine in a worker with CRM_PULSE_NOTIFY_ENABLED: a stage regression reaches
+    the owner's team; an escalated episode reaches the manager, then its resolution."""
+    from tests.integration.alerting_helpers import now_event, write_rules
+
+    rules = write_rules(tmp_path / "rules", [
+        {"id": "deal-stage-backwards", "type": "transition", "severity": "warning",
+         "applies_to": {"entity": "deal"}, "field": "stage", "change": "backwards",
+         "order": ["Prospecting", "Qualification", "Proposal", "Negotiation", "Won"],
+         "message": "Deal {subject.id} moved back to {evidence.new}"},
+        {"id": "neg-amount", "type": "condition", "condition": "deal.amount <= 0.0",
+         "applies_to": {"entity": "deal"}, "severity": "critical",
+         "realert": {"every": "PT1S"}, "escalate_after": 1,
+         "message": "Deal {subject.id} has amount {deal.amount}"},
+    ])  # fmt: skip
+    org = tmp_path / "org.yaml"
+    org.write_text("owners:\n  rep-001: {manager: mgr-1, team: west-1, region: West}\n")
+    worker = worker_factory(
+        rules_dir=str(rules), org_directory_file=str(org), notify_enabled="true",
+        alertmanager_url=alertmanager.url,
+    )  # fmt: skip
+    s = worker.settings
+    run_sync(produce(s.bootstrap_servers, s.events_topic, [
+        now_event("D-back", "create", stage="Proposal", amount=10.0),
+        now_event("D-back", "update", stage="Qualification"),
+        now_event("D-neg", "create", stage="Proposal", amount=0.0),
+    ]))  # fmt: skip
+
+    def seen(rs: list[Any], path: str, subject: str, status: str) -> bool:
+        return any(p == path and st == status and lab["subject_id"] == subject
+                   for p, st, lab in am_notifications(rs))  # fmt: skip
+
+    def both(rs: list[Any]) -> bool:
+        return seen(rs, "/team/west-1", "D-back", "firing") and seen(
+            rs, "/manager/mgr-1", "D-neg", "firing"
+        )
+
+    got = receiver.wait_for(both, timeout=90)
+    [back] = [lab for p, st, lab in am_notifications(got) if lab["subject_id"] == "D-back"]
+    assert back["alertname"] == "deal-stage-backwards" and back["owner"] == "rep-001"
+    run_sync(produce(s.bootstrap_servers, s.events_topic,
+                     [now_event("D-neg", "update", amount=5.0)]))  # fmt: skip
+    receiver.wait_for(lambda rs: seen(rs, "/manager/mgr-1", "D-neg", "resolved"), timeout=90)
+    assert "notifier started" in worker.log_tail(400)
