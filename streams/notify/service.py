@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
@@ -255,7 +256,11 @@ async def run_notifier(
                 for tp, records in batches.items():
                     for record in records:
                         await notifier.handle(record)
-                    await consumer.commit({tp: records[-1].offset + 1})
+                    try:
+                        await consumer.commit({tp: records[-1].offset + 1})
+                    except (CommitFailedError, IllegalStateError) as exc:
+                        # Revoked meanwhile: the new owner delivers these again (at least once).
+                        log.warning("commit of %s skipped after a rebalance: %s", tp, exc)
         finally:
             stop.set()
             reposter.cancel()
