@@ -27,13 +27,16 @@ prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
 demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
 	$(BIN)/crm-pulse demo
 
+alertmanager: ## Install Prometheus Alertmanager from Debian's packages (needs root or sudo)
+	bash scripts/install-alertmanager.sh
+
 compose-tool: ## Install Debian's docker-compose to validate docker-compose.yml (no engine)
 	bash scripts/install-compose.sh
 
 dashboards: $(STAMP) ## Generate grafana/dashboards/*.json from the KPI catalog
 	$(BIN)/python -m streams.dashboards --out grafana/dashboards
 
-test: $(STAMP) kafka prometheus compose-tool ## Run the full test suite (unit + integration on a real broker)
+test: $(STAMP) kafka prometheus alertmanager compose-tool ## Run the full test suite (unit + integration on a real broker)
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP) ## Run the unit tests only (no broker)

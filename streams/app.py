@@ -128,6 +128,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     rules_feed.register(pulse)
     housekeeping.register(pulse)
     kpis.register(pulse)
+    from streams.agents import notify as notify_agent
+
+    notify_agent.register(pulse)
     web.register(pulse)
     rules_api.register(pulse)
     web_alerts.register(pulse)

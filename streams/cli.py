@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kpi_commands(sub)  # replay, kpis show
 
+    from streams.notify.cli import add_commands as add_notify_commands
+
+    add_notify_commands(sub)  # notify
+
     rules = sub.add_parser("rules", help="validate, apply, list, diff and test rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")

@@ -340,6 +340,33 @@ def alerts_dashboard() -> Any:
         "with a bounded number of owners.",
         Query("topk(10, sum by (owner) (increase(crm_pulse_alerts_by_owner_total[1h])))",
               table=True)), w=12, h=8)  # fmt: skip
+    layout.row("Notifications")
+    # `or vector(0)`: a worker without the notifier still answers (0, not "No data").
+    layout.add(ts("Notifications/s by target and result",
+                  "sent, failed (each failed attempt), retried, dead_lettered (crm.notify.dlq).",
+                  [Query(f"sum by (target, result) (rate(crm_pulse_notifications_total[{RATE}]))"
+                         " or vector(0)", "{{target}} {{result}}")], "ops"), w=8, h=8)  # fmt: skip
+    layout.add(ts("Notifications/s by alert status", "Successful deliveries per status.",
+                  [Query("sum by (status) (rate(crm_pulse_notifications_total"
+                         f'{{result="sent"}}[{RATE}])) or vector(0)', "{{status}}")],
+                  "ops"), w=8, h=8)  # fmt: skip
+    layout.add(ts("Latency: fired_at to delivered (p50/p99)",
+                  "From the alert's fired_at to the target's 2xx, per target.",
+                  [Query("histogram_quantile(0.5, sum by (le, target) (rate("
+                         f"crm_pulse_notification_latency_seconds_bucket[{RATE}]))) or vector(0)",
+                         "p50 {{target}}"),
+                   Query("histogram_quantile(0.99, sum by (le, target) (rate("
+                         f"crm_pulse_notification_latency_seconds_bucket[{RATE}]))) or vector(0)",
+                         "p99 {{target}}")], "s"), w=8, h=8)  # fmt: skip
+    layout.add(single("Dead-lettered notifications (1h)",
+                      "Alerts a target refused after the last retry: on crm.notify.dlq.",
+                      Query("sum(increase(crm_pulse_notifications_total{result=\"dead_lettered\"}"
+                            "[1h])) or vector(0)"),
+                      steps=[(None, "green"), (1, "red")]), w=6, h=5)  # fmt: skip
+    layout.add(single("Open episodes held in Alertmanager",
+                      "Open episodes the notifier re-posts (0 without a notifier).",
+                      Query("sum(crm_pulse_notify_open_episodes) or vector(0)")),
+               w=6, h=5)  # fmt: skip
     return _dashboard("crm-pulse-alerts", "Alerts", layout)
 
 

@@ -167,6 +167,23 @@ class Metrics:
             "Output records cut or split to fit the broker's message limit, by kind.",
             ["kind"], registry=r,
         )  # fmt: skip
+        # Notifications: target is a configured name (alertmanager or a webhook name),
+        # status an AlertStatus: both bounded by configuration, never an id.
+        self.notifications = Counter(
+            "crm_pulse_notifications",
+            "Notification outcomes per target and alert status "
+            "(result: sent, failed, retried, dead_lettered).",
+            ["target", "status", "result"], registry=r,
+        )  # fmt: skip
+        self.notification_latency = Histogram(
+            "crm_pulse_notification_latency_seconds",
+            "From the alert's fired_at to a successful delivery, per target.",
+            ["target"], buckets=EVENT_AGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.notify_open_episodes = Gauge(
+            "crm_pulse_notify_open_episodes", "Open episodes re-posted to Alertmanager.",
+            registry=r,
+        )  # fmt: skip
         for result in RELOAD_RESULTS:
             self.rule_reloads.labels(result=result)
 

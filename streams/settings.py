@@ -260,6 +260,35 @@ class Settings(BaseSettings):
             raise ValueError("state_max_bytes must be at most max_message_bytes - 16384")
         return self
 
+    # --- notifications (streams/notify, docs/notifications.md) ---------------------------
+    notify_enabled: bool = Field(
+        False, description="Run the notifier inside the worker (else: `crm-pulse notify`)."
+    )
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager base URL(s), comma-separated for an HA pair "
+        "(http://am-1:9093,http://am-2:9093).",
+    )
+    webhooks_file: Path | None = Field(None, description="YAML file of signed webhook targets.")
+    notify_repost_s: float = Field(
+        60.0, gt=0, description="Re-post period of open episodes (< Alertmanager resolve_timeout)."
+    )
+    notify_max_attempts: int = Field(6, ge=1, description="Attempts before crm.notify.dlq.")
+    notify_alertmanager_max_attempts: int = Field(
+        0, ge=0, description="Attempts per Alertmanager post; 0 = until it is back."
+    )
+    notify_backoff_s: float = Field(0.5, gt=0, description="First retry delay (doubles, jitter).")
+    notify_backoff_cap_s: float = Field(30.0, gt=0, description="Longest retry delay.")
+    notify_point_hold_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Point alerts (transition, frequency: never RESOLVED) are posted to "
+        "Alertmanager with endsAt = fired_at + this.",
+    )
+    notify_record_url: str | None = Field(
+        None, description="Record link template for annotations, e.g. https://crm/{entity}/{id}."
+    )
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_clean(cls, value: str) -> str:
@@ -304,6 +333,15 @@ class Settings(BaseSettings):
     def frequency_topic(self) -> str:
         """Internal: matching changes of ``frequency`` rules counted per owner, keyed by owner."""
         return self.topic("frequency")
+
+    @property
+    def notify_dlq_topic(self) -> str:
+        return self.topic("notify.dlq")
+
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        raw = self.alertmanager_url or ""
+        return tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
 
     @property
     def bootstrap_servers(self) -> str:

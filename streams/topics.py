@@ -19,6 +19,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     return {
         settings.events_topic: (parts, {}),
         settings.dlq_topic: (parts, {}),
+        settings.notify_dlq_topic: (parts, {}),
         settings.alerts_topic: (parts, {}),
         settings.rules_topic: (1, compacted),
         settings.kpis_topic: (parts, compacted),

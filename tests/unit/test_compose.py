@@ -32,7 +32,15 @@ def test_compose_file_is_valid_for_a_real_compose_parser() -> None:
         [binary, "-f", str(COMPOSE), "config", "--services"],
         capture_output=True, text=True, cwd=REPO, timeout=60, check=True,
     ).stdout.split()  # fmt: skip
-    assert set(services) == {"kafka", "topics", "worker", "simulator", "prometheus", "grafana"}
+    assert set(services) == {
+        "kafka",
+        "topics",
+        "worker",
+        "simulator",
+        "prometheus",
+        "grafana",
+        "alertmanager",
+    }
 
 
 def test_every_image_is_pinned() -> None:
@@ -67,7 +75,7 @@ def test_every_referenced_file_exists() -> None:
 
 def test_long_running_services_have_health_checks_and_local_ports() -> None:
     services = compose()["services"]
-    for name in ("kafka", "worker", "simulator", "prometheus", "grafana"):
+    for name in ("kafka", "worker", "simulator", "prometheus", "grafana", "alertmanager"):
         assert services[name].get("healthcheck", {}).get("test"), name
     for name, service in services.items():
         for port in service.get("ports", []):
@@ -88,6 +96,16 @@ def test_worker_listens_on_the_container_network_with_a_token() -> None:
     assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_amtool_accepts_the_example_alertmanager_config() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is missing: run `make alertmanager`"
+    done = subprocess.run([amtool, "check-config", str(REPO / "alertmanager" / "alertmanager.yml")],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
+    assert "5 receivers" in done.stdout + done.stderr
 
 
 def test_promtool_accepts_the_prometheus_config() -> None:
