@@ -82,6 +82,7 @@ def processed(text: str) -> float:
         metric_sum(text, "crm_pulse_events_total")
         + metric_sum(text, "crm_pulse_invalid_events_total")
         + metric_sum(text, "crm_pulse_duplicate_events_total")
+        + metric_sum(text, "crm_pulse_out_of_order_events_total")  # shuffled: not applied
     )
 
 

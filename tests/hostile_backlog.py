@@ -134,8 +134,20 @@ def mutated_events(now: datetime, count: int, seed: int = 12, poison: bool = Tru
 def backlog(
     now: datetime, valid: int, mutated: int, seed: int = 13, poison: bool = True
 ) -> list[Message]:
-    """``valid`` valid and ``mutated`` mutated events, shuffled together (seeded)."""
+    """``valid`` valid and ``mutated`` mutated events mixed at random places (seeded); the
+    valid ones keep their order, as a CRM sends a record's changes (a shuffled stream would
+    mostly be refused as out of order by the replay policy, and test that instead)."""
     rng = random.Random(seed)
-    messages = valid_events(now, valid) + mutated_events(now, mutated, poison=poison)
-    rng.shuffle(messages)
+    good = valid_events(now, valid)
+    bad = mutated_events(now, mutated, poison=poison)
+    slots = sorted(rng.sample(range(valid + mutated), mutated))
+    messages: list[Message] = []
+    gi = bi = 0
+    for i in range(valid + mutated):
+        if bi < len(slots) and slots[bi] == i:
+            messages.append(bad[bi])
+            bi += 1
+        else:
+            messages.append(good[gi])
+            gi += 1
     return messages

@@ -320,9 +320,11 @@ async def test_frequency_per_owner_counts_across_partitions(
     worker = worker_factory(rules_dir=str(rules))
     s = worker.settings
     deals = _on_partitions("D-own", s.topic_partitions, 3)[:5]
+    # built in event-time order: a change older than its record's last one is not applied
+    created = [now_event(d, "create", owner="rep-x", stage="Proposal") for d in deals]
     lost = [now_event(d, "update", owner="rep-x", stage="Lost") for d in deals[:3]]
     await produce(s.bootstrap_servers, s.events_topic, [
-        *[now_event(d, "create", owner="rep-x", stage="Proposal") for d in deals],
+        *created,
         now_event("D-y1", "create", owner="rep-y", stage="Lost"),
         now_event("D-y2", "create", owner="rep-y", stage="Lost"),
         *lost,

@@ -95,6 +95,9 @@ def processed(metrics: str) -> float:
         metric_sum(metrics, "crm_pulse_events_total")
         + metric_sum(metrics, "crm_pulse_invalid_events_total")
         + metric_sum(metrics, "crm_pulse_duplicate_events_total")
+        # the backlog is shuffled: changes older than their record's last one are counted,
+        # not applied (the out-of-order policy)
+        + metric_sum(metrics, "crm_pulse_out_of_order_events_total")
     )
 
 

