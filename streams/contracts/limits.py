@@ -150,6 +150,16 @@ def _join(name: str | int, below: str) -> str:
     return f"{name}.{below}" if below else str(name)
 
 
+def _check_value(value: Any, level: int) -> Any:
+    """``value`` (sitting at ``level``) within bounds: the same value, or a normalised copy."""
+    kind = type(value)
+    if kind is dict:
+        return _check_object(value, level)
+    if kind is list:
+        return _check_array(value, level)
+    return _scalar(value)
+
+
 def _check_object(obj: dict[str, Any], level: int) -> dict[str, Any]:
     """``obj`` (whose members sit at ``level``) within bounds; paths are relative to it."""
     if len(obj) > MAX_MEMBERS:
@@ -161,14 +171,7 @@ def _check_object(obj: dict[str, Any], level: int) -> dict[str, Any]:
         try:
             if len(name) > MAX_NAME_CHARS:
                 raise _Bound("too_large", f"a field name over {MAX_NAME_CHARS} characters")
-            kind = type(value)
-            new: Any
-            if kind is dict:
-                new = _check_object(value, level + 1)
-            elif kind is list:
-                new = _check_array(value, level + 1)
-            else:
-                new = _scalar(value)
+            new = _check_value(value, level + 1)
         except _Bound as bound:
             label = name if len(name) <= MAX_NAME_CHARS else name[:40] + "…"
             bound.path = _join(label, bound.path)
@@ -188,14 +191,7 @@ def _check_array(items: list[Any], level: int) -> list[Any]:
     out = items
     for index, value in enumerate(items):
         try:
-            kind = type(value)
-            new: Any
-            if kind is dict:
-                new = _check_object(value, level + 1)
-            elif kind is list:
-                new = _check_array(value, level + 1)
-            else:
-                new = _scalar(value)
+            new = _check_value(value, level + 1)
         except _Bound as bound:
             bound.path = _join(index, bound.path)
             raise
