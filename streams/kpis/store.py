@@ -31,11 +31,19 @@ from streams.contracts.kpis import SCHEMA_VERSION
 from streams.jsonbytes import dumps_kept
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import COMPUTERS, Context, Flow, trust
+from streams.kpis.fact_shape import (
+    MAX_INT,
+    InvalidFact,
+    check_deltas,
+    check_flow,
+    int_in,
+    overflows,
+    usable_day,
+)
 from streams.kpis.facts import EventFacts
 from streams.kpis.skips import Skips
 from streams.kpis.windows import (
     MAX_DAY,
-    MIN_DAY,
     Window,
     current,
     day_of,
@@ -54,85 +62,6 @@ def _key(scope: str, suffix: str) -> bytes:
 
 def empty_bucket() -> dict[str, Any]:
     return {"d": {}}
-
-
-#: Largest magnitude of a stored sum or delta: integers stay exact in JSON readers that use
-#: doubles for every number, and far inside orjson's 64-bit range.
-MAX_INT = 2**53
-#: Longest stage or owner text kept in a flow fact.
-MAX_NAME = 256
-
-
-class InvalidFact(ValueError):
-    """A fact that does not have the shape :mod:`streams.kpis.facts` gives."""
-
-
-def _int(value: Any, low: int = -MAX_INT, high: int = MAX_INT) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidFact(f"not an integer in {low}..{high}")
-    return value
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_NAME:
-        raise InvalidFact("not a short text")
-    return value
-
-
-def _usable_day(day: Any) -> bool:
-    return isinstance(day, int) and not isinstance(day, bool) and in_range(day)
-
-
-def check_flow(item: Any) -> list[Any]:
-    """A flow item as :mod:`streams.kpis.facts` builds it, or :class:`InvalidFact`."""
-    if not isinstance(item, list) or not item:
-        raise InvalidFact("flow item is not a list")
-    kind = item[0]
-    if kind in ("n", "l") and len(item) == 1:
-        return item
-    if kind == "w" and len(item) == 3:
-        if item[1] is not None:
-            _int(item[1], 0)
-        if item[2] is not None:
-            _int(item[2], 0, MAX_DAY)
-        return item
-    if kind == "t" and len(item) == 3:
-        _name(item[1]), _name(item[2])
-        return item
-    if kind == "a" and len(item) == 2:
-        _name(item[1])
-        return item
-    if kind == "r" and len(item) == 2:
-        seconds = item[1]
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise InvalidFact("response time is not a number")
-        if not isfinite(seconds) or not 0 <= seconds <= MAX_INT:
-            raise InvalidFact("response time out of range")
-        return item
-    raise InvalidFact(f"unknown flow item {str(kind)[:20]!r}")
-
-
-def check_deltas(deltas: Any) -> dict[int, dict[str, int]]:
-    """State deltas ``{day: {component: delta}}`` with their days as ints, or raises."""
-    if type(deltas) is not dict:
-        raise InvalidFact("deltas are not an object")
-    out: dict[int, dict[str, int]] = {}
-    for d, comps in deltas.items():
-        try:
-            day = int(d)
-        except (TypeError, ValueError) as exc:
-            raise InvalidFact("delta day is not a number") from exc
-        if not MIN_DAY <= day <= MAX_DAY:
-            raise InvalidFact("delta day out of range")
-        if type(comps) is not dict:
-            raise InvalidFact("delta components are not an object")
-        for c, v in comps.items():  # inline: this runs for every fact of every scope
-            if type(c) is not str or len(c) > MAX_NAME:
-                raise InvalidFact("component name is not a short text")
-            if type(v) is not int or not -MAX_INT <= v <= MAX_INT:
-                raise InvalidFact(f"not an integer in -{MAX_INT}..{MAX_INT}")
-        out[day] = comps
-    return out
 
 
 @dataclass
@@ -240,9 +169,9 @@ class KpiStore:
         for event in events:
             try:
                 position, day, flows, raw_deltas = event
-                day = _int(day, -MAX_INT)
+                day = int_in(day, -MAX_INT)
                 if position is not None:
-                    partition, offset = str(_int(position[0], 0)), _int(position[1], 0)
+                    partition, offset = str(int_in(position[0], 0)), int_in(position[1], 0)
                 if not isinstance(flows, list):
                     raise InvalidFact("flows are not a list")
                 items = [check_flow(item) for item in flows]
@@ -264,7 +193,7 @@ class KpiStore:
                 result.late += 1
                 continue
             home = bucket(day)
-            if _overflows(home, items, {d: bucket(d) for d in deltas}, deltas):
+            if overflows(home, items, {d: bucket(d) for d in deltas}, deltas):
                 skips.note("apply", "overflow", scope)
                 result.refused += 1
                 continue
@@ -296,9 +225,9 @@ class KpiStore:
             days = meta["days"]
             if not isinstance(days, list):
                 days = []
-            elif days and not (_usable_day(days[0]) and _usable_day(days[-1])):
+            elif days and not (usable_day(days[0]) and usable_day(days[-1])):
                 # written sorted: checking both ends is enough unless something else wrote it
-                days = sorted(d for d in days if _usable_day(d))
+                days = sorted(d for d in days if usable_day(d))
             last = meta.get("last")
             hw = meta.get("hw", {})
             if not isinstance(hw, dict):
@@ -323,27 +252,6 @@ class KpiStore:
         meta = self.stored_meta(scope)
         buckets = {day: self._bucket(scope, day) for day in meta["days"]}
         return ScopeData(scope, list(meta["days"]), buckets, meta["last"])
-
-
-def _overflows(
-    home: dict[str, Any],
-    items: list[list[Any]],
-    targets: dict[int, dict[str, Any]],
-    deltas: dict[int, dict[str, int]],
-) -> bool:
-    """Would applying these facts leave a stored sum outside ``-MAX_INT .. MAX_INT``?"""
-    for item in items:
-        if item[0] == "w" and item[1] is not None and home.get("wc", 0) + item[1] > MAX_INT:
-            return True  # (cents are >= 0: one item at a time is enough, checked below too)
-    won = sum(item[1] for item in items if item[0] == "w" and item[1] is not None)
-    if won and home.get("wc", 0) + won > MAX_INT:
-        return True
-    for d, comps in deltas.items():
-        get = targets[d]["d"].get
-        for comp, delta in comps.items():
-            if not -MAX_INT <= get(comp, 0) + delta <= MAX_INT:
-                return True
-    return False
 
 
 def _add_flow(b: dict[str, Any], item: list[Any]) -> None:
