@@ -8,6 +8,7 @@ from typing import Any
 
 from streams.decode import DecodeLimits
 from streams.engine import Engine
+from streams.liveness import ShipProgress
 from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
@@ -33,6 +34,10 @@ class Pulse:
     engine: Engine
     metrics: Metrics
     extras: dict[str, Any] = field(default_factory=dict)
+    #: a stop began (a signal or a crash): ``/health`` fails from then on
+    stopping: bool = False
+    #: the shipper's progress as ``/health`` sees it (a shipment not acknowledged for long)
+    ship_progress: ShipProgress = field(default_factory=ShipProgress)
 
     @property
     def changelog_topic(self) -> str:

@@ -96,7 +96,7 @@ def _ship_wait(pulse: Any, now: float) -> float | None:
         for sample in metric.samples
         if sample.name.endswith("_count")
     )
-    progress: ShipProgress = pulse.extras.setdefault("ship_progress", ShipProgress())
+    progress: ShipProgress = pulse.ship_progress
     return progress.observe(shipped, pending, now)
 
 

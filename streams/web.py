@@ -33,7 +33,7 @@ ENDPOINTS = {
 def health_problems(pulse: Pulse) -> list[str]:
     """Why the worker cannot make progress right now (empty: it can)."""
     try:
-        vitals = read_vitals(pulse, stopping=bool(pulse.extras.get("stopping")))
+        vitals = read_vitals(pulse, stopping=pulse.stopping)
     except Exception as exc:  # a snapshot that cannot be read is not a healthy worker
         return [f"state unreadable: {type(exc).__name__}: {exc}"]
     return [p.reason for p in problems(vitals, pulse.settings.fetch_stall_s)]

@@ -139,7 +139,7 @@ class PulseWorker(faust.Worker):
         if self.watchdog.armed:
             self.watchdog.exit_now(f"second {name}")
             return
-        self.pulse.extras["stopping"] = True
+        self.pulse.stopping = True
         self.watchdog.arm(exit_code(self._crashed_now()), f"{name} received")
         with contextlib.suppress(RuntimeError):  # a closed loop: the watchdog ends it
             self.loop.call_soon_threadsafe(self._stop_on_request, signal.Signals(signum))
@@ -153,7 +153,7 @@ class PulseWorker(faust.Worker):
         return self.crash_reason is not None or self.app.crash_reason is not None
 
     def _begin_crash_stop(self, reason: str) -> None:
-        self.pulse.extras["stopping"] = True
+        self.pulse.stopping = True
         log.critical("the worker stops: %s", reason)
         self.watchdog.arm(EXIT_CRASHED, reason)
         if not self._signal_stop_time:  # as a signal does: stop, then end start()
@@ -197,7 +197,7 @@ class PulseWorker(faust.Worker):
     def on_worker_shutdown(self) -> None:
         """Called once ``start()`` has returned (a stop or a crash): arm the watchdog."""
         super().on_worker_shutdown()
-        self.pulse.extras["stopping"] = True
+        self.pulse.stopping = True
         crashed = self._crashed_now()
         reason = f"crashed: {self.app.crash_reason or self.crash_reason!r}" if crashed else "stop"
         self.watchdog.arm(exit_code(crashed), reason)

@@ -150,8 +150,6 @@ def register(pulse: Pulse) -> None:
             except Exception:  # never stop the timer: retried at the next pass
                 log.exception("retention sweep failed; retrying at the next pass")
 
-        pulse.extras["retention_timer"] = retention
-
     @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
     async def housekeeping() -> None:
         started = time.monotonic()

@@ -162,7 +162,10 @@ def fake_pulse(*, agent_crashed: bool = False, shipper_task: object = None) -> S
                           _consumer=consumer)  # fmt: skip
     shipper = SimpleNamespace(_task=shipper_task, queue=asyncio.Queue())
     return SimpleNamespace(
-        app=app, extras={"ingest_agent": agent, "shipper": shipper}, metrics=Metrics()
+        app=app,
+        extras={"ingest_agent": agent, "shipper": shipper},
+        metrics=Metrics(),
+        ship_progress=ShipProgress(),
     )
 
 
