@@ -1,0 +1,1 @@
+"""Runtime wiring: the typed container, the one shipper, the Kafka client factory, the broker launcher."""
