@@ -1,1 +1,4 @@
-"""The judge: one pure per-record logic for changes, due timers and KPI points, over a typed entity state."""
+"""The judge: one pure per-record logic over a typed entity state.
+
+It judges changes, due timers and KPI points.
+"""

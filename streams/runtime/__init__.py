@@ -1,1 +1,4 @@
-"""Runtime wiring: the typed container, the one shipper, the Kafka client factory, the broker launcher."""
+"""Runtime wiring: the typed container, the one shipper, the Kafka client factory.
+
+Also the launchers of local parts (broker).
+"""

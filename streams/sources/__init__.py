@@ -1,1 +1,4 @@
-"""CRM sources: pure translators from a CRM's raw payload to ChangeEvents (or a refusal), one module per source type."""
+"""CRM sources: pure translators from raw payloads to ChangeEvents.
+
+One module per source type; a payload that cannot be translated becomes a refusal.
+"""
