@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from streams.broker import free_port
-from streams.dashboards import panel_queries
+from streams.dashboards.build import panel_queries
 from streams.simulator import run as simulate
 from tests.integration.conftest import REPO, WorkerFactory, run_sync
 from tests.integration.kafka_io import event_bytes, produce
