@@ -23,8 +23,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from streams.processes import stop_process_group
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -258,24 +262,25 @@ class LocalKafka:
 
 
 async def wait_until_serving(
-    bootstrap: str, topics: Iterable[str], groups: Iterable[str] = (), timeout: float = 60.0
+    settings: Settings, topics: Iterable[str], groups: Iterable[str] = (), timeout: float = 60.0
 ) -> None:
-    """Wait until the broker serves every partition of ``topics`` (its leader answers a
-    list-offsets request without error) and coordinates ``groups``.
+    """Wait until the broker of ``settings`` serves every partition of ``topics`` (its
+    leader answers a list-offsets request without error) and coordinates ``groups``.
 
     A fresh broker announces leaders in its metadata a moment before it acts as one, and
     creates its group-coordination topic on the first request: clients that start meanwhile
     log ``NotLeaderForPartitionError`` and ``GroupCoordinatorNotAvailableError`` while
     they retry. Waiting here, quietly, keeps those out of a fresh start's output.
     """
-    from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
     from aiokafka.protocol.offset import OffsetRequest
+
+    from streams.runtime.clients import new_admin
 
     names = sorted(set(topics))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = new_admin(settings, "launcher")
     await admin.start()
     try:
         pending_groups = sorted(set(groups))
@@ -302,7 +307,9 @@ async def wait_until_serving(
             if not waiting and not pending_groups:
                 return
             if loop.time() > deadline:
-                raise BrokerError(f"broker {bootstrap} not serving after {timeout}s: {waiting}")
+                raise BrokerError(
+                    f"broker {settings.bootstrap_servers} not serving after {timeout}s: {waiting}"
+                )
             await asyncio.sleep(0.1)
     finally:
         await admin.close()

@@ -61,7 +61,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.simulator import run
 
     sent = asyncio.run(
-        run(settings.bootstrap_servers, settings.events_topic, rate=args.rate, count=args.count,
+        run(settings, settings.events_topic, rate=args.rate, count=args.count,
             seed=args.seed)
     )  # fmt: skip
     print(f"sent {sent} events to {settings.events_topic}")
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("validate", help="check rule files offline (file, line, field)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_rules_validate)
-    from streams.rules.admin import add_parsers
+    from streams.commands.rules import add_parsers
 
     add_parsers(rsub)
 

@@ -35,7 +35,7 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
     await ensure_topics(settings)
     # leaders elected and the group coordinator up before anyone produces or joins: a
     # fresh broker's transient errors would otherwise be the demo's first lines
-    await wait_until_serving(settings.bootstrap_servers, topic_specs(settings), [settings.app_id])
+    await wait_until_serving(settings, topic_specs(settings), [settings.app_id])
     worker = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"], env=worker_env, start_new_session=True
     )
@@ -50,13 +50,9 @@ async def _run(settings: Settings, worker_env: dict[str, str], rate: float,
         flush=True,
     )
     tasks = [
+        asyncio.create_task(simulate(settings, settings.events_topic, rate=rate, stop=stop)),
         asyncio.create_task(
-            simulate(settings.bootstrap_servers, settings.events_topic, rate=rate, stop=stop)
-        ),
-        asyncio.create_task(
-            tail_alerts(
-                settings.bootstrap_servers, settings.alerts_topic, stop, sys.stdout.isatty()
-            )
+            tail_alerts(settings, settings.alerts_topic, stop, sys.stdout.isatty())
         ),
     ]
     started = time.monotonic()

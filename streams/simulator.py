@@ -14,9 +14,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +231,7 @@ class DealSimulator:
 
 
 async def run(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     *,
     rate: float = 50.0,
@@ -236,11 +239,12 @@ async def run(
     seed: int = 7,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Produce simulated events to ``topic`` at ``rate`` events/s (``count`` or forever)."""
-    from aiokafka import AIOKafkaProducer
+    """Produce simulated events to ``topic`` at ``rate`` events/s (``count`` or forever),
+    on the brokers of ``settings``."""
+    from streams.runtime.clients import new_producer
 
     sim = DealSimulator(seed=seed)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = new_producer(settings, "simulator", linger_ms=5)
     await producer.start()
     sent = 0
     interval = 1.0 / rate if rate > 0 else 0.0

@@ -49,9 +49,11 @@ async def _wait_for_leaders(admin: Any, names: list[str], timeout: float = 30.0)
 
 async def ensure_topics(settings: Settings, bootstrap: str | None = None) -> list[str]:
     """Create the missing public topics; returns the names created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap or settings.bootstrap_servers)
+    from streams.runtime.clients import new_admin
+
+    admin = new_admin(settings, "topics", bootstrap_servers=bootstrap or settings.bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -221,14 +221,12 @@ async def timer_tick(pulse: Pulse) -> int:
 
 async def feed_loop(pulse: Pulse) -> None:
     """Silences and alerts (all partitions) into the silence book and the board."""
-    from aiokafka import AIOKafkaConsumer
-
-    from streams.rules.live import behind
+    from streams.runtime.clients import behind, new_consumer
 
     rt = runtime(pulse)
     s = pulse.settings
-    consumer = AIOKafkaConsumer(
-        s.silences_topic, s.alerts_topic, bootstrap_servers=s.bootstrap_servers,
+    consumer = new_consumer(
+        s, "alert-feed", s.silences_topic, s.alerts_topic,
         auto_offset_reset="earliest", group_id=None, enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()

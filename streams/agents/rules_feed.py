@@ -21,8 +21,9 @@ from typing import Any
 
 from streams.app import Pulse
 from streams.rules.catalog import Applied, RuleCatalog, encode_rule
-from streams.rules.live import behind, open_rules_consumer, publish
 from streams.rules.loader import load_paths
+from streams.runtime.clients import behind
+from streams.runtime.rules_topic import open_rules_consumer, publish
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
             loop.call_later(args.duration, stop.set)
         colour = sys.stdout.isatty() if args.colour == "auto" else args.colour == "always"
         return await tail_alerts(
-            settings.bootstrap_servers, settings.alerts_topic, stop, colour,
+            settings, settings.alerts_topic, stop, colour,
             from_beginning=not args.new_only, status=args.status, owner=args.owner,
             rule=args.rule,
         )  # fmt: skip
@@ -49,9 +49,9 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _send(settings: Settings, key: str, value: bytes | None) -> None:
-    from aiokafka import AIOKafkaProducer
+    from streams.runtime.clients import new_producer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer = new_producer(settings, "silences")
     await producer.start()
     try:
         await producer.send_and_wait(settings.silences_topic, key=key.encode(), value=value)
@@ -60,15 +60,13 @@ async def _send(settings: Settings, key: str, value: bytes | None) -> None:
 
 
 async def _read_silences(settings: Settings, settle: float = 1.0) -> list[Silence]:
-    from aiokafka import AIOKafkaConsumer
-
     from streams.alerting.silences import SilenceBook
+    from streams.runtime.clients import new_consumer
 
     book = SilenceBook()
-    consumer = AIOKafkaConsumer(
-        settings.silences_topic, bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest", group_id=None,
-    )  # fmt: skip
+    consumer = new_consumer(
+        settings, "silences", settings.silences_topic, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     quiet_since = time.monotonic()
     try:

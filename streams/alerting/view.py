@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
 DIM = "\033[2m"
@@ -52,14 +55,14 @@ def wanted(raw: bytes, status: str | None, owner: str | None, rule: str | None) 
 
 
 async def tail_alerts(
-    bootstrap: str, topic: str, stop: asyncio.Event, colour: bool, *,
+    settings: Settings, topic: str, stop: asyncio.Event, colour: bool, *,
     from_beginning: bool = True, status: str | None = None, owner: str | None = None,
     rule: str | None = None,
 ) -> int:  # fmt: skip
-    from aiokafka import AIOKafkaConsumer
+    from streams.runtime.clients import new_consumer
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None,
+    consumer = new_consumer(
+        settings, "alerts-tail", topic, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )  # fmt: skip
     await consumer.start()

@@ -18,9 +18,9 @@ from typing import Any, Literal
 from streams.api.auth import authorized, require_token_config
 from streams.app import Pulse
 from streams.rules.catalog import encode_rule, plan_apply, rule_document
-from streams.rules.live import publish
 from streams.rules.loader import load_text
 from streams.rules.model import Rule
+from streams.runtime.rules_topic import publish
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     bar = None if args.quiet else Progress(len(events))
     sent, seconds = asyncio.run(produce(
-        events, settings.bootstrap_servers, settings.events_topic, speed=args.speed,
+        events, settings, settings.events_topic, speed=args.speed,
         progress=bar.update if bar else None,
     ))  # fmt: skip
     rate = sent / seconds if seconds else float("inf")
@@ -38,7 +38,7 @@ def _kpis_show(args: argparse.Namespace, settings: Settings) -> int:
     filters = {k: v for k in ("kpi", "scope_kind", "scope_id", "window")
                if (v := getattr(args, k))}  # fmt: skip
     if args.topic:
-        found = asyncio.run(from_topic(settings.bootstrap_servers, settings.kpis_topic, filters))
+        found = asyncio.run(from_topic(settings, settings.kpis_topic, filters))
     else:
         url = args.url or f"http://{settings.web_host}:{settings.web_port}"
         found = from_worker(url, filters)

@@ -26,11 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
 from streams.kpis.exceptions import ReplayError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 PIPELINE = "sales_pipeline.csv"
 PRODUCTS = "products.csv"
@@ -191,7 +194,7 @@ class Progress:
 
 async def produce(
     events: Sequence[ReplayEvent],
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     *,
     speed: float | None = None,
@@ -201,11 +204,9 @@ async def produce(
 
     Returns (events sent, seconds taken, acks included).
     """
-    from aiokafka import AIOKafkaProducer
+    from streams.runtime.clients import new_producer
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, acks="all", max_batch_size=256 * 1024
-    )
+    producer = new_producer(settings, "replay", linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     started = time.monotonic()
     sent = 0

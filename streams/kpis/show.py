@@ -7,7 +7,10 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 UNIT_FORMATS = {
     "ratio": "{:.1%}",
@@ -75,13 +78,13 @@ def from_worker(url: str, filters: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 async def from_topic(
-    bootstrap: str, topic: str, filters: Mapping[str, str], settle: float = 1.5
+    settings: Settings, topic: str, filters: Mapping[str, str], settle: float = 1.5
 ) -> list[dict[str, Any]]:
     """The latest snapshot per key on the (compacted) KPI topic."""
-    from aiokafka import AIOKafkaConsumer
+    from streams.runtime.clients import new_consumer
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    consumer = new_consumer(
+        settings, "kpis-show", topic, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     latest: dict[bytes, dict[str, Any]] = {}

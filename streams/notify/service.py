@@ -36,10 +36,13 @@ from streams.notify.retry import RetryPolicy
 from streams.notify.rule_kinds import point_rule_ids
 from streams.notify.targets import load_webhooks
 from streams.org import OrgDirectory
+from streams.runtime.clients import new_consumer, new_producer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+#: Client id suffix of the notifier's Kafka clients.
+ROLE = "notify"
 
 
 def notify_group(settings: Settings) -> str:
@@ -132,7 +135,7 @@ class Notifier:
 
     async def refresh_point_rules(self) -> None:
         """Point rules from the live rule set (``crm.rules``); on failure the last set stays."""
-        from streams.rules.live import read_catalog
+        from streams.runtime.rules_topic import read_catalog
 
         try:
             catalog, _ = await read_catalog(self.settings)
@@ -168,9 +171,7 @@ async def _read_until(settings: Settings, tp: TopicPartition, end: int) -> list[
     """Records of one partition from its start up to (excluding) offset ``end``."""
     if end <= 0:
         return []
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
+    reader = new_consumer(settings, ROLE, group_id=None, enable_auto_commit=False)
     await reader.start()
     out: list[Record] = []
     try:
@@ -226,9 +227,10 @@ async def run_notifier(
     org = OrgDirectory.load(settings.org_directory_file)
     targets = load_webhooks(settings.webhooks_file)
     webhook_policy, am_policy = build_policies(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+    producer = new_producer(settings, ROLE)
+    consumer = new_consumer(
+        settings,
+        ROLE,
         group_id=notify_group(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -33,9 +33,6 @@ class FieldProblem:
     field: str
     message: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
-
 
 def rule_document(rule: Rule) -> dict[str, Any]:
     """The canonical JSON-able form of a rule (every field, defaults included)."""

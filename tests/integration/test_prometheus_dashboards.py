@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 from streams.broker import free_port
-from streams.dashboards import panel_queries
+from streams.dashboards.build import panel_queries
+from streams.settings import Settings
 from streams.simulator import run as simulate
 from tests.integration.conftest import REPO, WorkerFactory, run_sync
 from tests.integration.kafka_io import event_bytes, produce
@@ -148,8 +149,8 @@ def count_panels() -> int:
 class Feeder:
     """Simulator events at a steady rate in a background thread, plus a few broken ones."""
 
-    def __init__(self, bootstrap: str, topic: str, rate: float) -> None:
-        self.bootstrap, self.topic, self.rate = bootstrap, topic, rate
+    def __init__(self, settings: Settings, topic: str, rate: float) -> None:
+        self.settings, self.topic, self.rate = settings, topic, rate
         self.sent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -164,7 +165,7 @@ class Feeder:
                 stop.set()
 
             watcher = asyncio.create_task(watch())
-            self.sent = await simulate(self.bootstrap, self.topic, rate=self.rate, seed=11,
+            self.sent = await simulate(self.settings, self.topic, rate=self.rate, seed=11,
                                        stop=stop)  # fmt: skip
             await watcher
 
@@ -211,7 +212,7 @@ def test_every_dashboard_query_returns_data(
         occurred_at="2026-03-02T09:00:00+00:00",
         fields={"x": 1},
     )
-    with Feeder(s.bootstrap_servers, s.events_topic, rate=150.0) as feeder:
+    with Feeder(s, s.events_topic, rate=150.0) as feeder:
         missing: list[str] = []
         deadline = time.monotonic() + 150
         while True:

@@ -9,17 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from streams.dashboards import (
-    DATASOURCE,
-    HEADLINE_WINDOW,
-    KpiDefinition,
-    build_all,
-    kpi_definitions,
-    kpi_selector,
-    panel_queries,
-    render,
-    write_all,
-)
+from streams.dashboards.build import build_all, panel_queries, render, write_all
+from streams.dashboards.kpis import HEADLINE_WINDOW, KpiDefinition, kpi_definitions, kpi_selector
+from streams.dashboards.panels import DATASOURCE
 from streams.kpis.catalog import Catalog, default_catalog
 
 

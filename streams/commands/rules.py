@@ -17,10 +17,10 @@ from pathlib import Path
 import yaml
 
 from streams.rules.catalog import PlanItem, plan_apply, rule_document, to_publish
-from streams.rules.live import publish, read_catalog
 from streams.rules.loader import LoadResult, load_paths
 from streams.rules.model import Rule
 from streams.rules.ruleset import CompiledRule, RuleSet, compile_rule
+from streams.runtime.rules_topic import publish, read_catalog
 from streams.settings import Settings
 
 

@@ -1,30 +1,34 @@
-"""Reading and writing the compacted rules topic (aiokafka), shared by the worker's rule
-feed, ``crm-pulse rules apply|list|diff`` and the HTTP API."""
+"""Reading and writing the compacted rules topic (Kafka I/O), shared by the worker's rule
+feed, ``crm-pulse rules apply|list|diff|test`` and the HTTP API. What the records mean is
+the pure :mod:`streams.rules.catalog`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from streams.rules.catalog import RuleCatalog
+from streams.runtime.clients import behind, new_admin, new_consumer, new_producer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Record = tuple[bytes | None, bytes | None]
+#: Client id suffix of this module's Kafka clients.
+ROLE = "rules"
 
 
 async def ensure_rules_topic(settings: Settings) -> list[int]:
     """Create the rules topic (1 partition, compacted) when missing; its partition ids."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
     from streams.topics import _wait_for_leaders, topic_specs
 
     parts, config = topic_specs(settings)[settings.rules_topic]
     name = settings.rules_topic
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = new_admin(settings, ROLE)
     await admin.start()
     try:
         if name not in set(await admin.list_topics()):
@@ -44,24 +48,15 @@ async def ensure_rules_topic(settings: Settings) -> list[int]:
         await admin.close()
 
 
-async def behind(consumer: Any, ends: Mapping[Any, int]) -> bool:
-    """``True`` while the consumer has not reached ``ends`` on some partition."""
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False
-
-
 async def open_rules_consumer(settings: Settings) -> tuple[Any, list[Any]]:
     """A started consumer (no group) assigned to every partition of the rules topic, at its
     beginning; the caller stops it."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     parts = await ensure_rules_topic(settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )  # fmt: skip
+    consumer = new_consumer(
+        settings, ROLE, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(settings.rules_topic, p) for p in parts]
@@ -105,12 +100,10 @@ async def read_catalog(settings: Settings) -> tuple[RuleCatalog, list[str]]:
 
 async def publish(settings: Settings, records: Iterable[Record]) -> int:
     """Send records to the rules topic and wait for every acknowledgement."""
-    from aiokafka import AIOKafkaProducer
-
     items = list(records)
     if not items:
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = new_producer(settings, ROLE)
     await producer.start()
     try:
         for key, value in items:

@@ -1,0 +1,1 @@
+"""Verbs of the ``crm-pulse`` command line (:mod:`streams.cli`), one module per noun."""
