@@ -29,25 +29,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.anomaly import episode, persist
+from streams.anomaly import episode, evidence, knobs, persist
 from streams.anomaly.calibration import normal_surprise, score_of, surprise_of, z_for_surprise
-from streams.anomaly.counts import Y0, count_of, count_sd
-from streams.anomaly.season import CYCLE, SEASONS, SLOTS, auto_season, month_ends, slot_of
+from streams.anomaly.counts import Y0, count_of, count_sd, leave_counts
+from streams.anomaly.learn import SLOT_WARM, learn
+from streams.anomaly.season import CYCLE, SLOTS, auto_season, month_ends, slot_of
 
 #: Values beyond this magnitude are learnt as this (squares stay finite).
 BIG = 1e150
 #: Timestamps beyond +-10^11 s (year 5138) have no calendar slot.
 BIG_TS = 1e11
-#: Huber clip of residuals, in sd, for learning level, season and scale.
-CLIP = 2.0
 #: Clip of the standardised residual fed to the CUSUM (a lone spike is the spike's job).
 CUSUM_CLIP = 3.0
-#: Mean absolute deviation -> sd of a normal.
-MAD_TO_SD = 1.2533141373155
 #: Smallest sd of a count on the Anscombe scale (1: a Poisson count).
 COUNT_SD = 1.0
-#: Visits a slot needs before its points are scored.
-SLOT_WARM = 2
 #: log10(24): the stricter per-point threshold of hourly profiles.
 HOURLY_DECADES = math.log10(24.0)
 #: Points whose spacing decides ``season: auto``.
@@ -55,9 +50,9 @@ AUTO_POINTS = 12
 _LN10 = math.log(10.0)
 #: ``day_index`` before the first point.
 NO_DAY = -(1 << 40)
-#: The day totals of an hourly KPI fire at this many times fewer false alarms than its points.
-DAY_RATE = 5.0
-COMPONENTS = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
+_POINT = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
+#: What can fire: on the points, and (``day_`` prefix) on the day totals of an hourly KPI.
+COMPONENTS = _POINT + tuple(f"day_{c}" for c in _POINT)
 
 
 @dataclass(slots=True)
@@ -116,41 +111,21 @@ class AnomalyDetector:
     surprise: float = 0.0
     component: str | None = None
     last_score: float = 0.0
-    _ey: float = field(default=0.0, init=False, repr=False, compare=False)
-    _sdy: float = field(default=0.0, init=False, repr=False, compare=False)
-    _alpha: float = field(default=0.0, init=False, repr=False, compare=False)
-    _gamma: float = field(default=0.0, init=False, repr=False, compare=False)
+    expected_model: float = field(default=0.0, init=False, repr=False, compare=False)
+    sd_model: float = field(default=0.0, init=False, repr=False, compare=False)
+    alpha_: float = field(default=0.0, init=False, repr=False, compare=False)
+    gamma_: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
     _resolve_s: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire0: float = field(default=0.0, init=False, repr=False, compare=False)
     _resolve0: float = field(default=0.0, init=False, repr=False, compare=False)
-    _band_z: float = field(default=0.0, init=False, repr=False, compare=False)
+    band_z: float = field(default=0.0, init=False, repr=False, compare=False)
     _lr: float = field(default=0.0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.half_life <= 0:
-            raise ValueError(f"half_life must be > 0, got {self.half_life}")
-        if self.season_half_life <= 0:
-            raise ValueError(f"season_half_life must be > 0, got {self.season_half_life}")
-        if self.warmup < 2:
-            raise ValueError(f"warmup must be >= 2, got {self.warmup}")
-        if self.direction not in ("both", "up", "down"):
-            raise ValueError(f"direction must be both, up or down, got {self.direction!r}")
-        if self.season not in SEASONS:
-            raise ValueError(f"season must be one of {', '.join(SEASONS)}, got {self.season!r}")
-        if self.count not in ("auto", "yes", "no"):
-            raise ValueError(f"count must be auto, yes or no, got {self.count!r}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        resolve = self.resolve if self.resolve is not None else 1.0 - 10 * (1.0 - self.threshold)
-        if not 0.0 <= resolve <= self.threshold:
-            raise ValueError(f"resolve must be in [0, threshold], got {resolve}")
-        if self.shift_k <= 0:
-            raise ValueError(f"shift_k must be > 0, got {self.shift_k}")
-        if self.cooldown < 0 or self.clear < 1 or self.shift_min_points < 1:
-            raise ValueError("cooldown must be >= 0, clear and shift_min_points >= 1")
-        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
-        self._gamma = 1.0 - 0.5 ** (1.0 / self.season_half_life)
+        resolve = knobs.check(self)
+        self.alpha_ = 1.0 - 0.5 ** (1.0 / self.half_life)
+        self.gamma_ = 1.0 - 0.5 ** (1.0 / self.season_half_life)
         self._fire0 = surprise_of(self.threshold)
         self._resolve0 = surprise_of(max(resolve, 0.0))
         self.per_day()
@@ -181,43 +156,21 @@ class AnomalyDetector:
         extra = HOURLY_DECADES if self.period in (24, 168) else 0.0
         self._fire_s = self._fire0 + extra
         self._resolve_s = self._resolve0 + extra
-        self._band_z = z_for_surprise(self._fire_s)
-
-    def _leave_counts(self) -> None:
-        """The series is not a count after all: the model moves to the values' own scale."""
-        self.is_count = False
-        base = count_of(self.level)
-        self.scale = count_sd(self.scale, base)
-        self.pscale = [count_sd(s, base) for s in self.pscale]
-        for table in (self.prof, self.dprof, self.mend):
-            table[:] = [count_of(self.level + p) - base for p in table]
-        self.level = base
-        self.cpos = self.cneg = self.flat = 0.0
-        self.run_n = 0
-
-    def day_config(self) -> dict[str, Any]:
-        """Settings of the day totals' detector: a weekly profile, the same knobs, a stricter
-        threshold (``DAY_RATE``)."""
-        return {
-            "threshold": 1.0 - (1.0 - self.threshold) / DAY_RATE, "direction": self.direction,
-            "count": self.count, "flatline": self.flatline, "shift_k": self.shift_k, "half_life": self.half_life,
-            "season": "day_of_week", "utc_offset_s": self.utc_offset_s,
-            "min_rel_sd": self.min_rel_sd, "min_abs_sd": self.min_abs_sd,
-        }  # fmt: skip
+        self.band_z = z_for_surprise(self._fire_s)
 
     def _close_day(self) -> float:
         """Score the finished day's total; the surprise of a new day-level episode, on the
         hourly scale (0 unless that detector opened one)."""
         day = self.day
         if day is None:
-            day = self.day = AnomalyDetector(**self.day_config())
+            day = self.day = AnomalyDetector(**knobs.day_config(self))
         day.update(self.day_index * 86400.0 - self.utc_offset_s, self.day_sum)
         return day.surprise + self._fire_s - day._fire_s if day.onset else 0.0
 
     @property
     def alpha(self) -> float:
         """Weight of a new point in the level once warm: ``1 - 0.5 ** (1 / half_life)``."""
-        return self._alpha
+        return self.alpha_
 
     @property
     def warm(self) -> bool:
@@ -235,11 +188,7 @@ class AnomalyDetector:
 
     def band(self) -> tuple[float, float]:
         """Values of the last point's slot that would not have fired: expected +- z sd."""
-        half = self._band_z * self._sdy
-        if self.is_count:
-            return count_of(self._ey - half), count_of(self._ey + half)
-        low = self._ey - half
-        return (max(low, 0.0) if self.nonneg else low), self._ey + half
+        return evidence.band(self)
 
     # ------------------------------------------------------------------ the hot path
     def update(self, ts: float, value: float) -> float:
@@ -262,13 +211,13 @@ class AnomalyDetector:
         if x < 0.0:
             self.nonneg = False
         if self.is_count and self.count == "auto" and (x < 0.0 or x != math.floor(x)):
-            self._leave_counts()
+            leave_counts(self)
         count = self.is_count
         y = (2.0 * math.sqrt(x + 0.375) if x > 0.0 else Y0) if count else x
         n = self.n
         if n == 0:
             self.n = 1
-            self.level = self._ey = y
+            self.level = self.expected_model = y
             self.expected = x
             self.last_ts = ts
             self.last_value = x
@@ -406,50 +355,10 @@ class AnomalyDetector:
             self.level += move if shift_up else -move
             self.cpos = self.cneg = 0.0
             self.run_n = 0
-        # ---- learn (robust: residuals clipped at CLIP sd once warm)
-        limit = CLIP * sd
-        rc = r
-        if n >= self.warmup:
-            if rc > limit:
-                rc = limit
-            elif rc < -limit:
-                rc = -limit
-        n += 1
-        self.n = n
-        a = self._alpha
-        if a * n < 1.0 and not seasonal:  # plain average until the season is decided
-            a = 1.0 / n
-        self.level += a * rc
-        arc = -rc if rc < 0.0 else rc
-        if gscale == 0.0 and n == 2:
-            self.scale = arc * MAD_TO_SD
-        else:
-            self.scale = gscale + a * (arc * MAD_TO_SD - gscale)
-        if seasonal:
-            g = self._gamma
-            v = slot_visits + 1
-            if g * v < 1.0:
-                g = 1.0 / v
-            self.visits[sslot] = v if v < 1_000_000 else 1_000_000
-            # the level took its share of the residual; the slot learns the rest
-            rest = (1.0 - a) * (rc if slot_visits >= SLOT_WARM else r)
-            if period == 168:
-                self.dprof[sslot] += g * rest
-                rest *= 1.0 - g
-                wv = self.wvisits[slot] + 1
-                self.wvisits[slot] = wv if wv < 1_000_000 else 1_000_000
-                g = self._gamma if self._gamma * wv >= 1.0 else 1.0 / wv
-            self.prof[slot] += g * rest
-            if period == 7:
-                self.mend[mslot] += g * 0.25 * rest
-            ps = self.pscale[sslot]
-            self.pscale[sslot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
-        if not count:  # the repeat rate only matters to the stuck-value flatline
-            same = 1.0 if x == self.last_value else 0.0
-            self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
+        learn(self, x, r, sd, slot, sslot, mslot, slot_visits)
         self.last_ts = ts
         self.last_value = x
-        self._ey, self._sdy = expected, sd
+        self.expected_model, self.sd_model = expected, sd
         if count:
             lam = count_of(expected)
             self.expected, self.sd_last = lam, count_sd(sd, lam)
@@ -469,32 +378,11 @@ class AnomalyDetector:
         return clone.update(self.last_ts if self.last_ts is not None else 0.0, value)
 
     def evidence(self) -> dict[str, Any]:
-        """What an alert on the last point shows: expected value and band, deviation,
-        robust z, surprise (-log10 p), the component that fired and the episode's."""
-        low, high = self.band()
-        return {
-            "expected": round(self.expected, 6),
-            "band": [round(low, 6), round(high, 6)],
-            "deviation": round(self.deviation, 6),
-            "z": round(self.z_last, 4),
-            "sd": round(self.sd_last, 6),
-            "surprise": round(self.surprise, 4),
-            "component": self.component,
-            "episode_component": self.episode_component if self.active else None,
-            "count_model": self.is_count,
-            "season": _season_name(self.period),
-        }
+        """What an alert on the last point shows (:func:`.evidence.evidence`)."""
+        return evidence.evidence(self)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "half_life": self.half_life, "warmup": self.warmup, "direction": self.direction,
-            "threshold": self.threshold, "resolve": self.resolve, "season": self.season,
-            "season_half_life": self.season_half_life, "count": self.count,
-            "shift_k": self.shift_k, "shift_min_points": self.shift_min_points,
-            "flatline": self.flatline, "cooldown": self.cooldown, "clear": self.clear,
-            "utc_offset_s": self.utc_offset_s, "min_rel_sd": self.min_rel_sd,
-            "min_abs_sd": self.min_abs_sd,
-        }  # fmt: skip
+        return knobs.config_of(self)
 
     # ------------------------------------------------------------------ state
     def to_dict(self) -> dict[str, Any]:
@@ -506,10 +394,3 @@ class AnomalyDetector:
         """A detector with ``config`` and the state ``data`` (``None``: fresh)."""
         det = cls(**config)
         return persist.load(det, data) if data else det
-
-
-def _season_name(period: int) -> str:
-    for name, slots in SLOTS.items():
-        if slots == period:
-            return name
-    return "undecided"

@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from streams.anomaly.counts import level_of
+from streams.anomaly.knobs import day_config
 from streams.anomaly.season import SLOTS
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
     """``det`` (fresh, configured) with the state ``data``."""
     version = data.get("ver")
     if version not in (2, VERSION):  # the EWMA detector's state: a level and a scale
-        _level_and_scale(det, float(data.get("m", 0.0)),
-                         math.sqrt(max(float(data.get("v", 0.0)), 0.0)), int(data.get("n", 0)))  # fmt: skip
+        scale = math.sqrt(max(float(data.get("v", 0.0)), 0.0))
+        _level_and_scale(det, float(data.get("m", 0.0)), scale, int(data.get("n", 0)))
         det.last_ts = data.get("t")
         return det
     det.is_count = bool(data["c"]) and det.count != "no"
@@ -71,7 +72,7 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
     if version == VERSION:
         det.day_index, det.day_sum = int(data["di"]), float(data["ds"])
         if data.get("dd"):
-            det.day = type(det).from_dict(data["dd"], **det.day_config())
+            det.day = type(det).from_dict(data["dd"], **day_config(det))
     return det
 
 
