@@ -18,6 +18,9 @@ from streams.anomaly.calibration import (
     surprise_of,
     z_for_surprise,
 )
+from streams.anomaly.counts import Y0, anscombe, count_of, count_sd, level_of
+from streams.anomaly.episode import Episode, family
+from streams.anomaly.episode import step as step_episode
 from streams.anomaly.season import auto_season, civil_from_days, month_end, slot_of
 
 DAY = 86400.0
@@ -292,3 +295,107 @@ def test_state_size_is_bounded_whatever_the_length(seed: int, points: int) -> No
     state = det.to_dict()
     assert len(state["pf"]) <= 168 and len(state["ps"]) <= 168 and len(state["st"]) <= 12
     assert len(json.dumps(state)) < 12_000
+
+
+# ---------------------------------------------------------------- counts (Anscombe scale)
+def test_anscombe_inverse_is_unbiased_and_exact_at_zero() -> None:
+    for lam in (0.5, 1.0, 2.0, 5.0, 10.0, 100.0):
+        mean_y, p = 0.0, math.exp(-lam)
+        for k in range(400):  # the exact mean of anscombe(X), X ~ Poisson(lam)
+            mean_y += p * anscombe(float(k))
+            p *= lam / (k + 1)
+        assert count_of(mean_y) == pytest.approx(lam, rel=0.01)
+        assert count_of(level_of(lam)) == pytest.approx(lam, rel=1e-6)
+    assert anscombe(0.0) == Y0 and count_of(Y0) == 0.0 and level_of(0.0) == Y0
+    assert count_sd(1.0, 9.0) == pytest.approx(math.sqrt(9.375))
+
+
+def test_a_drop_to_zero_is_rarer_than_a_small_count_tripling() -> None:
+    rng = random.Random(12)
+    busy, quiet = AnomalyDetector(season="none"), AnomalyDetector(season="none")
+    feed(busy, [poisson(rng, 9.0) for _ in range(300)])
+    feed(quiet, [poisson(rng, 1.0) for _ in range(300)])
+    busy.update(MONDAY + 300 * DAY, 0.0)
+    quiet.update(MONDAY + 300 * DAY, 3.0)
+    assert busy.surprise > 2.0 > 1.0 > quiet.surprise  # Poisson: P(0 | 9) = 1e-4, P(>=3 | 1) = 0.08
+    assert busy.component == "dip" and busy.expected == pytest.approx(9.0, abs=1.5)
+    low, high = quiet.band()
+    assert 0.0 <= low < 1.0 < high and quiet.sd_last == pytest.approx(1.0, abs=0.4)
+
+
+def test_over_dispersed_bursts_are_not_extreme() -> None:
+    rng = random.Random(14)  # gamma-Poisson counts (shape 4): sd 5.5 at mean 8, not 2.8
+    values = [poisson(rng, 8.0 * rng.gammavariate(4.0, 0.25)) for _ in range(3000)]
+    onsets = feed(AnomalyDetector(season="none", threshold=0.999), values)
+    # 1 % of the points (30 here); counts scored on their own scale with a Poisson floor
+    # flagged 2 % (63), a Poisson sd alone would flag 5 %
+    assert len(onsets) <= 40
+
+
+def test_a_count_series_that_turns_fractional_keeps_what_it_learnt() -> None:
+    rng = random.Random(15)
+    det = AnomalyDetector(season="none")
+    feed(det, [poisson(rng, 20.0) for _ in range(200)])
+    assert det.is_count
+    det.update(MONDAY + 200 * DAY, 20.5)
+    assert not det.is_count and not det.onset
+    assert det.expected == pytest.approx(20.0, abs=2.0) and det.sd_last == pytest.approx(
+        4.5, abs=1.5
+    )
+
+
+def test_state_of_the_previous_versions_is_read_as_a_level_and_a_scale() -> None:
+    ewma = AnomalyDetector.from_dict({"n": 40, "m": 10.0, "v": 4.0, "t": MONDAY})
+    assert ewma.n == 40 and ewma.mean == pytest.approx(10.0)
+    v2 = AnomalyDetector().to_dict() | {"ver": 2, "n": 50, "l": 25.0, "s": 5.0, "c": True}
+    det = AnomalyDetector.from_dict(v2)
+    assert det.is_count and det.mean == pytest.approx(25.0) and det.n == 50
+    assert det.scale == pytest.approx(1.0, abs=0.01)  # 5 counts at 25 is one Poisson sd
+
+
+# ---------------------------------------------------------------- episodes (pure)
+def test_episode_opens_holds_resolves_and_cools_down() -> None:
+    state = Episode(False, 0, 0, None)
+    state = step_episode(state, 3.0, "spike", 2.3, 1.3, 2, 2)
+    assert state.onset and state.active and state.component == "spike"
+    state = step_episode(state, 1.0, None, 2.3, 1.3, 2, 2)
+    assert state.active and not state.onset  # one calm point of the two needed
+    state = step_episode(state, 1.0, None, 2.3, 1.3, 2, 2)
+    assert not state.active and state.cool == 2
+    held = step_episode(state, 5.0, "level_shift_up", 2.3, 1.3, 2, 2)  # same family: rise
+    assert held.suppressed and not held.active and held.cool == 1
+    other = step_episode(state, 5.0, "flatline", 2.3, 1.3, 2, 2)  # another family
+    assert other.onset and other.component == "flatline"
+
+
+def test_another_kind_of_anomaly_preempts_an_open_episode() -> None:
+    surge = step_episode(Episode(False, 0, 0, None), 4.0, "level_shift_up", 2.3, 1.3, 10, 1)
+    same = step_episode(surge, 6.0, "day_spike", 2.3, 1.3, 10, 1)
+    assert same.active and not same.onset  # a rise inside a rise: the same episode
+    silent = step_episode(surge, 6.0, "flatline", 2.3, 1.3, 10, 1)
+    assert silent.onset and silent.component == "flatline"
+    assert [family(c) for c in ("dip", "day_level_shift_down", "day_flatline", None)] == [
+        "down", "down", "flat", ""
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- day totals of hourly KPIs
+def test_a_small_hourly_shift_is_found_on_the_day_totals() -> None:
+    rng = random.Random(16)
+
+    def hours(days: int, busy: float) -> list[float]:
+        return [poisson(rng, busy if (i // 24) % 7 < 5 and 9 <= i % 24 < 18 else 0.0)
+                for i in range(24 * days)]  # fmt: skip
+
+    det = AnomalyDetector()
+    calm = feed(det, hours(70, 1.0), step=HOUR)
+    assert [o for o in calm if o >= 28 * 24] == []  # four weeks to learn, then quiet
+    assert det.day is not None and det.day.period == 7
+    fired = []  # 9 deals a working day -> 2.7: under 1.5 sd an hour, 4 sd a day
+    for i, value in enumerate(hours(7, 0.3)):
+        det.update(MONDAY + 70 * DAY + i * HOUR, value)
+        if det.onset:
+            fired.append(det.component)
+    assert fired and fired[0] in ("day_dip", "day_level_shift_down")
+    clone = AnomalyDetector.from_dict(json.loads(json.dumps(det.to_dict())), **det.config())
+    assert clone.day is not None and clone.day.to_dict() == det.day.to_dict()
