@@ -132,14 +132,16 @@ def table(results: dict[str, tuple[Tally, float]], title: str) -> str:
 
 def flatline_line(results: dict[str, tuple[Tally, float]]) -> str:
     """Silent feeds: how many were caught, and how much silence it took (in days, the
-    first silent point counting as its whole step: 1 for a daily series, 1/24 hourly)."""
+    first silent point counting as its whole step: 1 for a daily series, 1/24 hourly);
+    "while still silent": before the injected silence ended (3 days / 8 working hours)."""
     lines = []
     for name, (t, _) in results.items():
         days = sorted(t.flatline_days)
         within = sum(1 for d in days if d <= 1.0)
         median = f"{days[len(days) // 2]:.2f}" if days else "-"
         lines.append(f"flatline, {name}: detected {len(days)}/{t.kind_total['flatline']}, "
-                     f"{within} within one day of silence; median {median} days")  # fmt: skip
+                     f"{within} within one day of silence, {t.flatline_in_stretch} while still "
+                     f"silent; median {median} days")  # fmt: skip
     return "\n".join(lines)
 
 

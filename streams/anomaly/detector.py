@@ -57,7 +57,7 @@ COMPONENTS = _POINT + tuple(f"day_{c}" for c in _POINT)
 
 @dataclass(slots=True)
 class AnomalyDetector:
-    half_life: float = 30.0
+    half_life: float = 60.0
     warmup: int = 20
     direction: str = "both"
     threshold: float = 0.995
@@ -65,7 +65,7 @@ class AnomalyDetector:
     season: str = "auto"
     season_half_life: float = 8.0
     count: str = "auto"
-    shift_k: float = 1.0
+    shift_k: float = 1.25
     shift_min_points: int = 4
     flatline: bool = True
     cooldown: int = 10
