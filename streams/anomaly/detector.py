@@ -104,15 +104,12 @@ class AnomalyDetector:
     # ---- the last point, in the value's own units (what an alert shows)
     onset: bool = False
     suppressed: bool = False
-    expected: float = 0.0
-    sd_last: float = 0.0
-    deviation: float = 0.0
     z_last: float = 0.0
     surprise: float = 0.0
     component: str | None = None
     last_score: float = 0.0
-    expected_model: float = field(default=0.0, init=False, repr=False, compare=False)
-    sd_model: float = field(default=0.0, init=False, repr=False, compare=False)
+    expected_model: float = 0.0  # expected value and sd on the model's scale
+    sd_model: float = 0.0
     alpha_: float = field(default=0.0, init=False, repr=False, compare=False)
     gamma_: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
@@ -179,9 +176,22 @@ class AnomalyDetector:
     @property
     def mean(self) -> float:
         """The expected value of the last point scored (the level before any point)."""
-        if self.n > 1:
-            return self.expected
-        return count_of(self.level) if self.is_count else self.level
+        return self.expected
+
+    @property
+    def expected(self) -> float:
+        """The expected value of the last point scored, in the value's units."""
+        e = self.expected_model
+        return count_of(e) if self.is_count else e
+
+    @property
+    def sd_last(self) -> float:
+        """Its sd in the value's units (for counts: near the expected count)."""
+        return count_sd(self.sd_model, self.expected) if self.is_count else self.sd_model
+
+    @property
+    def deviation(self) -> float:
+        return (self.last_value or 0.0) - self.expected
 
     def sd(self) -> float:
         return self.sd_last if self.n > 1 else max(self.scale, self.min_abs_sd)
@@ -218,7 +228,6 @@ class AnomalyDetector:
         if n == 0:
             self.n = 1
             self.level = self.expected_model = y
-            self.expected = x
             self.last_ts = ts
             self.last_value = x
             self.last_score = 0.0
@@ -359,12 +368,6 @@ class AnomalyDetector:
         self.last_ts = ts
         self.last_value = x
         self.expected_model, self.sd_model = expected, sd
-        if count:
-            lam = count_of(expected)
-            self.expected, self.sd_last = lam, count_sd(sd, lam)
-        else:
-            self.expected, self.sd_last = expected, sd
-        self.deviation = x - self.expected
         self.z_last = z if r >= 0.0 else -z
         self.surprise = best
         self.component = comp

@@ -31,7 +31,7 @@ def dump(det: AnomalyDetector) -> dict[str, Any]:
         "x": det.last_value, "rr": det.rep_rate, "f": det.flat, "cp": det.cpos,
         "cn": det.cneg, "rn": det.run_n, "a": det.active,
         "ca": det.calm, "co": det.cool, "ec": det.episode_component,
-        "e": det.expected, "sd": det.sd_last, "di": det.day_index, "ds": det.day_sum,
+        "e": det.expected_model, "sd": det.sd_model, "di": det.day_index, "ds": det.day_sum,
         "dd": det.day.to_dict() if det.day is not None else None,
     }  # fmt: skip
 
@@ -50,7 +50,7 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
     det.rep_rate, det.flat = float(data["rr"]), float(data["f"])
     det.active, det.calm, det.cool = bool(data["a"]), int(data["ca"]), int(data["co"])
     det.episode_component = data.get("ec")
-    det.expected, det.sd_last = float(data["e"]), float(data["sd"])
+    det.expected_model, det.sd_model = float(data["e"]), float(data["sd"])
     if version == 2 and det.is_count:  # counts were learnt on their own scale
         _level_and_scale(det, float(data["l"]), float(data["s"]), int(data["n"]))
         return det
@@ -79,10 +79,10 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
 def _level_and_scale(det: AnomalyDetector, level: float, scale: float, n: int) -> None:
     """Keep a level and a scale learnt on the counts' own scale (or a plain one)."""
     det.n = n
-    det.expected = level
     if det.is_count and level >= 0.0:
         det.level = level_of(level)
         det.scale = scale / math.sqrt(level + 0.375)
     else:
         det.level, det.scale = level, scale
         det.is_count = det.is_count and level >= 0.0
+    det.expected_model, det.sd_model = det.level, det.scale
