@@ -97,6 +97,7 @@ class AnomalyDetector:
     day: AnomalyDetector | None = None  # hourly profiles: the detector of the day totals
     day_index: int = -(1 << 40)  # local day of the total being summed
     day_sum: float = 0.0
+    day_n: int = 0
     active: bool = False
     calm: int = 0
     cool: int = 0
@@ -132,7 +133,6 @@ class AnomalyDetector:
         if self.count == "no":
             self.is_count = False
 
-    # ------------------------------------------------------------------ helpers
     def _set_period(self, period: int) -> None:
         self.period = period
         if period > 1 and len(self.prof) != period:
@@ -156,12 +156,13 @@ class AnomalyDetector:
         self.band_z = z_for_surprise(self._fire_s)
 
     def _close_day(self) -> float:
-        """Score the finished day's total; the surprise of a new day-level episode, on the
-        hourly scale (0 unless that detector opened one)."""
+        """Score the finished day's total (counts; the day's mean of other values); the
+        surprise of a new day-level episode, on the hourly scale (0 unless one opened)."""
         day = self.day
         if day is None:
             day = self.day = AnomalyDetector(**knobs.day_config(self))
-        day.update(self.day_index * 86400.0 - self.utc_offset_s, self.day_sum)
+        total = self.day_sum if self.is_count else self.day_sum / max(self.day_n, 1)
+        day.update(self.day_index * 86400.0 - self.utc_offset_s, total)
         return day.surprise + self._fire_s - day._fire_s if day.onset else 0.0
 
     @property
@@ -338,8 +339,9 @@ class AnomalyDetector:
                     if s > best:
                         best = s
                         comp = "day_" + str(self.day.component if self.day else "")
-                self.day_index, self.day_sum = today, 0.0
+                self.day_index, self.day_sum, self.day_n = today, 0.0, 0
             self.day_sum += x
+            self.day_n += 1
         score = score_of(best)
         # ---- episode: hysteresis and cooldown
         if self.active or self.cool > 0 or best >= self._fire_s:  # else: nothing moves
@@ -374,7 +376,6 @@ class AnomalyDetector:
         self.last_score = score
         return score
 
-    # ------------------------------------------------------------------ reading
     def score(self, value: float) -> float:
         """Score ``value`` as the next point, without learning it (a copy is updated)."""
         clone = AnomalyDetector.from_dict(self.to_dict(), **self.config())
@@ -387,7 +388,6 @@ class AnomalyDetector:
     def config(self) -> dict[str, Any]:
         return knobs.config_of(self)
 
-    # ------------------------------------------------------------------ state
     def to_dict(self) -> dict[str, Any]:
         """The learnt state, JSON-ready, of bounded size (:mod:`.persist`)."""
         return persist.dump(self)

@@ -23,8 +23,14 @@ def band(det: AnomalyDetector) -> tuple[float, float]:
 
 def evidence(det: AnomalyDetector) -> dict[str, Any]:
     """Expected value and band, deviation, robust z, sd, surprise (-log10 p), the component
-    that fired on the last point and the open episode's, the count model, the profile."""
+    that fired on the last point and the open episode's, the count model, the profile; when
+    the day totals fired (``day_*``): the day's value, expected value and band."""
     low, high = band(det)
+    day: dict[str, Any] = {}
+    if det.component is not None and det.component.startswith("day_") and det.day is not None:
+        day_low, day_high = band(det.day)  # the day total that fired, and its band
+        day = {"day_value": det.day.last_value, "day_expected": round(det.day.expected, 6),
+               "day_band": [round(day_low, 6), round(day_high, 6)]}  # fmt: skip
     return {
         "expected": round(det.expected, 6),
         "band": [round(low, 6), round(high, 6)],
@@ -36,6 +42,7 @@ def evidence(det: AnomalyDetector) -> dict[str, Any]:
         "episode_component": det.episode_component if det.active else None,
         "count_model": det.is_count,
         "season": season_name(det.period),
+        **day,
     }
 
 

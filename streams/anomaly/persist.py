@@ -31,7 +31,8 @@ def dump(det: AnomalyDetector) -> dict[str, Any]:
         "x": det.last_value, "rr": det.rep_rate, "f": det.flat, "cp": det.cpos,
         "cn": det.cneg, "rn": det.run_n, "a": det.active,
         "ca": det.calm, "co": det.cool, "ec": det.episode_component,
-        "e": det.expected_model, "sd": det.sd_model, "di": det.day_index, "ds": det.day_sum,
+        "e": det.expected_model, "sd": det.sd_model,
+        "di": det.day_index, "ds": det.day_sum, "dn": det.day_n,
         "dd": det.day.to_dict() if det.day is not None else None,
     }  # fmt: skip
 
@@ -71,6 +72,7 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
     det.run_n = int(data["rn"])
     if version == VERSION:
         det.day_index, det.day_sum = int(data["di"]), float(data["ds"])
+        det.day_n = int(data.get("dn", 0))
         if data.get("dd"):
             det.day = type(det).from_dict(data["dd"], **day_config(det))
     return det

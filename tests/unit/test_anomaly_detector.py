@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -391,11 +392,18 @@ def test_a_small_hourly_shift_is_found_on_the_day_totals() -> None:
     calm = feed(det, hours(70, 1.0), step=HOUR)
     assert [o for o in calm if o >= 28 * 24] == []  # four weeks to learn, then quiet
     assert det.day is not None and det.day.period == 7
+    first: list[dict[str, Any]] = []
     fired = []  # 9 deals a working day -> 2.7: under 1.5 sd an hour, 4 sd a day
     for i, value in enumerate(hours(7, 0.3)):
         det.update(MONDAY + 70 * DAY + i * HOUR, value)
         if det.onset:
             fired.append(det.component)
+            first.append(det.evidence())
     assert fired and fired[0] in ("day_dip", "day_level_shift_down")
+    evidence = first[0]
+    low, high = evidence["day_band"]  # the day total that fired, against its own band
+    assert (
+        evidence["day_value"] < evidence["day_expected"] and low < evidence["day_expected"] < high
+    )
     clone = AnomalyDetector.from_dict(json.loads(json.dumps(det.to_dict())), **det.config())
     assert clone.day is not None and clone.day.to_dict() == det.day.to_dict()
