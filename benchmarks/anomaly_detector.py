@@ -1,7 +1,8 @@
 """Cost per point of the online anomaly detector (and of the full kpi_anomaly evaluation).
 
 Run: ``python benchmarks/anomaly_detector.py [points]``. Prints ns/point for:
-  * ``AnomalyDetector.update`` alone (the pure detector) on a daily and an hourly series,
+  * ``AnomalyDetector.update`` alone (the pure detector) on a daily and an hourly series of
+    values, and on an hourly series of small counts (Anscombe scale, day totals),
   * baselines measured in the same run: a plain running mean (``sum += x``), the floor of
     any per-point Python work, and ``EwmaDetector.update`` (the previous detector),
   * ``kpi_anomaly.evaluate_kpi`` (state dict -> detector -> state dict), what the engine
@@ -57,6 +58,13 @@ def main(n: int = 200_000) -> None:
         for i, v in enumerate(values):
             det.update(i * 3600.0, v)
 
+    counts = [float(round(v / 10.0)) for v in values]  # small integers: the count scale
+
+    def hourly_counts() -> None:
+        det = AnomalyDetector()
+        for i, v in enumerate(counts):
+            det.update(i * 3600.0, v)
+
     rule = parse_rule({"id": "b", "type": "kpi_anomaly", "kpi": "k", "message": "m"})
     assert isinstance(rule, KpiAnomalyRule)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,6 +84,7 @@ def main(n: int = 200_000) -> None:
     old = bench("baseline: EwmaDetector.update (previous)", n, ewma)
     det = bench("AnomalyDetector.update (daily, weekly profile)", n, daily)
     bench("AnomalyDetector.update (hourly, hour-of-week)", n, hourly)
+    bench("AnomalyDetector.update (hourly counts, day totals)", n, hourly_counts)
     bench("kpi_anomaly.evaluate_kpi (with state dicts)", len(points), engine_path)
     print(
         f"detector / running mean: {det / base:.1f}x; detector / previous: {det / old:.1f}x; "

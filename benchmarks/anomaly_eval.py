@@ -27,6 +27,8 @@ class Tally:
     kind_delays: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
     #: flatline detection delays in days (the first silent point counts as its whole step)
     flatline_days: list[float] = field(default_factory=list)
+    #: flatlines detected while still silent (before the injected silent stretch ended)
+    flatline_in_stretch: int = 0
 
     @property
     def precision(self) -> float:
@@ -84,4 +86,5 @@ def score_series(
             tally.kind_delays[label.kind].append(delay)
             if label.kind == "flatline":
                 tally.flatline_days.append((delay + 1) / points_per_day)
+                tally.flatline_in_stretch += hits[0] <= label.end
     tally.false_alarms += sum(1 for a in alarms if a not in matched)

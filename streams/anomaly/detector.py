@@ -8,34 +8,19 @@ API::
         if detector.onset: ...               # this point opened an episode (one alert)
         detector.evidence()                  # expected, band, deviation, component...
 
-Per point, against the model learnt *before* it:
+Each point is scored against the model learnt *before* it, then learnt (docs/alerts.md,
+"The anomaly detector", has the methods and their references):
 
-* **baseline**: ``expected = level + profile[slot] (+ month_end)``, an additive Holt-Winters
-  decomposition learnt online with Huber-clipped residuals (robust exponential smoothing,
-  Gelper, Fried & Croux 2010), so one outlier moves the baseline by at most ``CLIP`` sd.
-  The profile is day-of-week (daily points, plus a month-end offset), hour-of-day, or
-  hour-of-week (an hour-of-day profile plus weekly offsets); ``auto`` picks it from the
-  sampling step.
-* **scale**: an exponentially weighted mean absolute deviation of clipped residuals
-  (x 1.2533, consistent with the sd of a normal), global and per slot; for counts, never below
-  ``sqrt(expected + 1)`` (Poisson, widened for the uncertain rate), with a continuity
-  correction of 0.5: small integer KPIs are not "infinitely surprising" when 3 deals become 6.
-* **components**, each reporting a surprise ``-log10 p``:
-  ``spike``/``dip``: the two-sided normal tail of the robust z-score;
-  ``level_shift_up/down``: a two-sided CUSUM (Page 1954) of the standardised residuals; its
-  statistic is the log likelihood ratio of a shift of ``2 * shift_k`` sd (Ville's bound makes
-  it a p-value); a shift that persists becomes the new level (no endless alarm);
-  ``flatline``: a run of zeros in a count series (``-ln P(0) = expected`` per point, Poisson)
-  or of identical values (learnt repeat rate): the silent feed seen from the KPI side.
-* **score**: :func:`~streams.anomaly.calibration.score_of` of the largest surprise: ``1 - p``
-  up to 0.9999, then compressed so it never saturates. Hourly profiles fire at a threshold
-  per day (the per-point one divided by 24).
-* **episodes**: hysteresis (an episode opens at ``threshold``, stays open until ``clear``
-  points in a row score below ``resolve``) and a ``cooldown`` in points after it closes that
-  holds back the same kind of anomaly (rise, drop, flatline): one burst, one shift, one
-  silent stretch is one alert.
-
-State is bounded whatever the series length (at most 168 slots): see :meth:`to_dict`.
+* baseline ``level + profile[slot] (+ month end)``: additive Holt-Winters learnt online with
+  Huber-clipped residuals (:mod:`.season` gives the slot); counts are modelled on the
+  Anscombe scale (:mod:`.counts`), where their noise is close to a unit normal;
+* scale: exponentially weighted mean absolute deviation of clipped residuals, global and per
+  slot, never below the Poisson sd for counts;
+* components, each a surprise ``-log10 p``: ``spike``/``dip`` (normal tail of the robust
+  z-score), ``level_shift_up/down`` (two-sided CUSUM, a confirmed shift becomes the level),
+  ``flatline`` (a run of zeros of a count series, or of a stuck value);
+* score: :func:`~.calibration.score_of` of the largest surprise; episodes: :mod:`.episode`;
+  state: :mod:`.persist`.
 """
 
 from __future__ import annotations
@@ -44,35 +29,35 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.anomaly import episode, evidence, knobs, persist
 from streams.anomaly.calibration import normal_surprise, score_of, surprise_of, z_for_surprise
-from streams.anomaly.season import CYCLE, SEASONS, SLOTS, auto_season, month_ends, slot_of
+from streams.anomaly.counts import Y0, count_of, count_sd, leave_counts
+from streams.anomaly.learn import SLOT_WARM, learn
+from streams.anomaly.season import CYCLE, SLOTS, auto_season, month_ends, slot_of
 
 #: Values beyond this magnitude are learnt as this (squares stay finite).
 BIG = 1e150
 #: Timestamps beyond +-10^11 s (year 5138) have no calendar slot.
 BIG_TS = 1e11
-#: Huber clip of residuals, in sd, for learning level, season and scale.
-CLIP = 2.0
 #: Clip of the standardised residual fed to the CUSUM (a lone spike is the spike's job).
 CUSUM_CLIP = 3.0
-#: Mean absolute deviation -> sd of a normal.
-MAD_TO_SD = 1.2533141373155
-#: Variance added to the Poisson variance of a count (the rate itself is uncertain: the
-#: predictive law of a count is wider than a Poisson, cf. the gamma-Poisson mixture).
-COUNT_PRIOR = 1.0
-#: Visits a slot needs before its points are scored.
-SLOT_WARM = 2
+#: Smallest sd of a count on the Anscombe scale (1: a Poisson count).
+COUNT_SD = 1.0
 #: log10(24): the stricter per-point threshold of hourly profiles.
 HOURLY_DECADES = math.log10(24.0)
 #: Points whose spacing decides ``season: auto``.
 AUTO_POINTS = 12
 _LN10 = math.log(10.0)
-COMPONENTS = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
+#: ``day_index`` before the first point.
+NO_DAY = -(1 << 40)
+_POINT = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
+#: What can fire: on the points, and (``day_`` prefix) on the day totals of an hourly KPI.
+COMPONENTS = _POINT + tuple(f"day_{c}" for c in _POINT)
 
 
 @dataclass(slots=True)
 class AnomalyDetector:
-    half_life: float = 30.0
+    half_life: float = 60.0
     warmup: int = 20
     direction: str = "both"
     threshold: float = 0.995
@@ -80,7 +65,7 @@ class AnomalyDetector:
     season: str = "auto"
     season_half_life: float = 8.0
     count: str = "auto"
-    shift_k: float = 1.0
+    shift_k: float = 1.25
     shift_min_points: int = 4
     flatline: bool = True
     cooldown: int = 10
@@ -88,7 +73,7 @@ class AnomalyDetector:
     utc_offset_s: float = 0.0
     min_rel_sd: float = 0.01
     min_abs_sd: float = 1e-9
-    # ---- learnt state
+    # ---- learnt state (model units: the Anscombe scale for counts)
     n: int = 0
     level: float = 0.0
     scale: float = 0.0
@@ -109,64 +94,45 @@ class AnomalyDetector:
     cpos: float = 0.0
     cneg: float = 0.0
     run_n: int = 0
-    run_sum: float = 0.0
+    day: AnomalyDetector | None = None  # hourly profiles: the detector of the day totals
+    day_index: int = -(1 << 40)  # local day of the total being summed
+    day_sum: float = 0.0
+    day_n: int = 0
     active: bool = False
     calm: int = 0
     cool: int = 0
     episode_component: str | None = None
-    # ---- the last point (not persisted; what an alert shows)
+    # ---- the last point, in the value's own units (what an alert shows)
     onset: bool = False
     suppressed: bool = False
-    expected: float = 0.0
-    sd_last: float = 0.0
-    deviation: float = 0.0
     z_last: float = 0.0
     surprise: float = 0.0
     component: str | None = None
     last_score: float = 0.0
-    _alpha: float = field(default=0.0, init=False, repr=False, compare=False)
-    _gamma: float = field(default=0.0, init=False, repr=False, compare=False)
+    expected_model: float = 0.0  # expected value and sd on the model's scale
+    sd_model: float = 0.0
+    alpha_: float = field(default=0.0, init=False, repr=False, compare=False)
+    gamma_: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
     _resolve_s: float = field(default=0.0, init=False, repr=False, compare=False)
     _fire0: float = field(default=0.0, init=False, repr=False, compare=False)
     _resolve0: float = field(default=0.0, init=False, repr=False, compare=False)
-    _band_z: float = field(default=0.0, init=False, repr=False, compare=False)
+    band_z: float = field(default=0.0, init=False, repr=False, compare=False)
     _lr: float = field(default=0.0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.half_life <= 0:
-            raise ValueError(f"half_life must be > 0, got {self.half_life}")
-        if self.season_half_life <= 0:
-            raise ValueError(f"season_half_life must be > 0, got {self.season_half_life}")
-        if self.warmup < 2:
-            raise ValueError(f"warmup must be >= 2, got {self.warmup}")
-        if self.direction not in ("both", "up", "down"):
-            raise ValueError(f"direction must be both, up or down, got {self.direction!r}")
-        if self.season not in SEASONS:
-            raise ValueError(f"season must be one of {', '.join(SEASONS)}, got {self.season!r}")
-        if self.count not in ("auto", "yes", "no"):
-            raise ValueError(f"count must be auto, yes or no, got {self.count!r}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        resolve = self.resolve if self.resolve is not None else 1.0 - 10 * (1.0 - self.threshold)
-        if not 0.0 <= resolve <= self.threshold:
-            raise ValueError(f"resolve must be in [0, threshold], got {resolve}")
-        if self.shift_k <= 0:
-            raise ValueError(f"shift_k must be > 0, got {self.shift_k}")
-        if self.cooldown < 0 or self.clear < 1 or self.shift_min_points < 1:
-            raise ValueError("cooldown must be >= 0, clear and shift_min_points >= 1")
-        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
-        self._gamma = 1.0 - 0.5 ** (1.0 / self.season_half_life)
+        resolve = knobs.check(self)
+        self.alpha_ = 1.0 - 0.5 ** (1.0 / self.half_life)
+        self.gamma_ = 1.0 - 0.5 ** (1.0 / self.season_half_life)
         self._fire0 = surprise_of(self.threshold)
         self._resolve0 = surprise_of(max(resolve, 0.0))
-        self._per_day()
+        self.per_day()
         self._lr = 2.0 * self.shift_k / _LN10  # CUSUM statistic -> log10 likelihood ratio
         if self.period == 0 and self.season != "auto":
             self._set_period(SLOTS[self.season])
         if self.count == "no":
             self.is_count = False
 
-    # ------------------------------------------------------------------ helpers
     def _set_period(self, period: int) -> None:
         self.period = period
         if period > 1 and len(self.prof) != period:
@@ -179,20 +145,30 @@ class AnomalyDetector:
             self.dprof = [0.0] * 24 if period == 168 else []
             self.wvisits = [0] * 168 if period == 168 else []
         self.steps = []
-        self._per_day()
+        self.per_day()
 
-    def _per_day(self) -> None:
+    def per_day(self) -> None:
         """Hourly profiles: the threshold is a false-alarm rate per *day* (24 points), so an
         hourly KPI does not alert 24 times as often as a daily one (Bonferroni)."""
         extra = HOURLY_DECADES if self.period in (24, 168) else 0.0
         self._fire_s = self._fire0 + extra
         self._resolve_s = self._resolve0 + extra
-        self._band_z = z_for_surprise(self._fire_s)
+        self.band_z = z_for_surprise(self._fire_s)
+
+    def _close_day(self) -> float:
+        """Score the finished day's total (counts; the day's mean of other values); the
+        surprise of a new day-level episode, on the hourly scale (0 unless one opened)."""
+        day = self.day
+        if day is None:
+            day = self.day = AnomalyDetector(**knobs.day_config(self))
+        total = self.day_sum if self.is_count else self.day_sum / max(self.day_n, 1)
+        day.update(self.day_index * 86400.0 - self.utc_offset_s, total)
+        return day.surprise + self._fire_s - day._fire_s if day.onset else 0.0
 
     @property
     def alpha(self) -> float:
         """Weight of a new point in the level once warm: ``1 - 0.5 ** (1 / half_life)``."""
-        return self._alpha
+        return self.alpha_
 
     @property
     def warm(self) -> bool:
@@ -201,16 +177,29 @@ class AnomalyDetector:
     @property
     def mean(self) -> float:
         """The expected value of the last point scored (the level before any point)."""
-        return self.expected if self.n > 1 else self.level
+        return self.expected
+
+    @property
+    def expected(self) -> float:
+        """The expected value of the last point scored, in the value's units."""
+        e = self.expected_model
+        return count_of(e) if self.is_count else e
+
+    @property
+    def sd_last(self) -> float:
+        """Its sd in the value's units (for counts: near the expected count)."""
+        return count_sd(self.sd_model, self.expected) if self.is_count else self.sd_model
+
+    @property
+    def deviation(self) -> float:
+        return (self.last_value or 0.0) - self.expected
 
     def sd(self) -> float:
         return self.sd_last if self.n > 1 else max(self.scale, self.min_abs_sd)
 
     def band(self) -> tuple[float, float]:
         """Values of the last point's slot that would not have fired: expected +- z sd."""
-        half = self._band_z * self.sd_last + (0.5 if self.is_count else 0.0)
-        low = self.expected - half
-        return (max(low, 0.0) if self.nonneg else low), self.expected + half
+        return evidence.band(self)
 
     # ------------------------------------------------------------------ the hot path
     def update(self, ts: float, value: float) -> float:
@@ -230,23 +219,20 @@ class AnomalyDetector:
             x = -BIG
         if not -BIG_TS < ts < BIG_TS:  # no calendar slot for it: the last known time
             ts = self.last_ts if self.last_ts is not None else 0.0
-        n = self.n
-        if n == 0:
-            self.n = 1
-            self.level = x
-            self.expected = x
-            self.last_ts = ts
-            self.last_value = x
-            if x < 0.0:
-                self.nonneg = False
-            if self.is_count and (x < 0.0 or x != math.floor(x)) and self.count == "auto":
-                self.is_count = False
-            self.last_score = 0.0
-            return 0.0
         if x < 0.0:
             self.nonneg = False
         if self.is_count and self.count == "auto" and (x < 0.0 or x != math.floor(x)):
-            self.is_count = False
+            leave_counts(self)
+        count = self.is_count
+        y = (2.0 * math.sqrt(x + 0.375) if x > 0.0 else Y0) if count else x
+        n = self.n
+        if n == 0:
+            self.n = 1
+            self.level = self.expected_model = y
+            self.last_ts = ts
+            self.last_value = x
+            self.last_score = 0.0
+            return 0.0
         period = self.period
         if period == 0:  # season auto, not decided: gather the sampling steps
             last = self.last_ts
@@ -275,27 +261,25 @@ class AnomalyDetector:
             elif period == 7:
                 mslot = month_ends()[day % CYCLE]
                 expected += self.mend[mslot]
-        if self.nonneg and expected < 0.0:
-            expected = 0.0
-        count = self.is_count
         gscale = self.scale
         sd = gscale
         slot_visits = self.visits[sslot] if seasonal else SLOT_WARM
         if seasonal and slot_visits >= SLOT_WARM:
             sd = 0.5 * (gscale + self.pscale[sslot])
-        floor = self.min_rel_sd * abs(expected)
-        if floor < self.min_abs_sd:
-            floor = self.min_abs_sd
         if count:
-            poisson = math.sqrt(expected + COUNT_PRIOR)
-            if poisson > floor:
-                floor = poisson
+            if expected < Y0:
+                expected = Y0
+            floor = COUNT_SD
+        else:
+            if self.nonneg and expected < 0.0:
+                expected = 0.0
+            floor = self.min_rel_sd * abs(expected)
+            if floor < self.min_abs_sd:
+                floor = self.min_abs_sd
         if sd < floor:
             sd = floor
-        r = x - expected
-        absr = -r if r < 0.0 else r
-        dev = absr - 0.5 if count else absr
-        z = dev / sd if dev > 0.0 else 0.0
+        r = y - expected
+        z = (-r if r < 0.0 else r) / sd
         scoring = n >= self.warmup and slot_visits >= SLOT_WARM
         if period == 168 and self.wvisits[slot] == 0:
             scoring = False  # this hour of the week was never seen
@@ -306,7 +290,7 @@ class AnomalyDetector:
         if scoring and z > 0.0 and (direction == "both" or (direction == "up") == (r > 0.0)):
             best = normal_surprise(z)
             comp = "spike" if r > 0.0 else "dip"
-        # ---- level shift (CUSUM)
+        # ---- level shift (CUSUM of clipped standardised residuals)
         u = r / sd
         if u > CUSUM_CLIP:
             u = CUSUM_CLIP
@@ -321,11 +305,10 @@ class AnomalyDetector:
             cneg = 0.0
         if cpos > 0.0 or cneg > 0.0:
             if (self.cpos == 0.0 and self.cneg == 0.0) or (cpos > 0.0) != (self.cpos > 0.0):
-                self.run_n, self.run_sum = 0, 0.0
+                self.run_n = 0
             self.run_n += 1
-            self.run_sum += r
         else:
-            self.run_n, self.run_sum = 0, 0.0
+            self.run_n = 0
         self.cpos, self.cneg = cpos, cneg
         shift_up = cpos >= cneg
         c = cpos if shift_up else cneg
@@ -335,8 +318,8 @@ class AnomalyDetector:
                 best = s
                 comp = "level_shift_up" if shift_up else "level_shift_down"
         # ---- flatline (silent feed)
-        if count:  # a silent count feed reads 0: -ln P(0) = expected (Poisson) per point
-            self.flat = self.flat + expected if x == 0.0 else 0.0
+        if count:  # a silent count feed reads 0: -ln P(0) = expected count (Poisson) per point
+            self.flat = self.flat + count_of(expected) if x == 0.0 else 0.0
         elif x == self.last_value:  # a stuck value: -ln P(repeat), the learnt repeat rate
             rate = self.rep_rate
             self.flat += -math.log(rate if rate > 0.01 else 0.01)
@@ -347,27 +330,27 @@ class AnomalyDetector:
             if s > best:
                 best = s
                 comp = "flatline"
+        # ---- hourly profiles: the day's total, scored by its own (daily) detector
+        if seasonal and period != 7:
+            today = int(local // 86400.0)
+            if today > self.day_index:
+                if self.day_index != NO_DAY:
+                    s = self._close_day()
+                    if s > best:
+                        best = s
+                        comp = "day_" + str(self.day.component if self.day else "")
+                self.day_index, self.day_sum, self.day_n = today, 0.0, 0
+            self.day_sum += x
+            self.day_n += 1
         score = score_of(best)
         # ---- episode: hysteresis and cooldown
-        if self.active:
-            if best < self._resolve_s:
-                self.calm += 1
-                if self.calm >= self.clear:
-                    self.active = False
-                    self.cool = self.cooldown
-            else:
-                self.calm = 0
-        elif best >= self._fire_s:
-            if self.cool > 0 and _family(comp) == _family(self.episode_component):
-                self.suppressed = True  # the same anomaly again: held back
-                self.cool -= 1
-            else:  # a new episode (after the cooldown, or another kind: a rise, a drop, a flatline)
-                self.active = True
-                self.onset = True
-                self.calm = 0
-                self.episode_component = comp
-        elif self.cool > 0:
-            self.cool -= 1
+        if self.active or self.cool > 0 or best >= self._fire_s:  # else: nothing moves
+            ep = episode.step(
+                episode.Episode(self.active, self.calm, self.cool, self.episode_component),
+                best, comp, self._fire_s, self._resolve_s, self.cooldown, self.clear,
+            )  # fmt: skip
+            self.active, self.calm, self.cool, self.episode_component = ep[:4]
+            self.onset, self.suppressed = ep.onset, ep.suppressed
         # ---- a confirmed level shift becomes the new level: the CUSUM fired, lasted
         # shift_min_points, and this point still sits on the shifted side without being a
         # spike itself (a burst of spikes needs twice as long). Page's estimate of the new
@@ -382,159 +365,35 @@ class AnomalyDetector:
             move = sd * (k + c / self.run_n)
             self.level += move if shift_up else -move
             self.cpos = self.cneg = 0.0
-            self.run_n, self.run_sum = 0, 0.0
-        # ---- learn (robust: residuals clipped at CLIP sd once warm)
-        limit = CLIP * sd
-        rc = r
-        if n >= self.warmup:
-            if rc > limit:
-                rc = limit
-            elif rc < -limit:
-                rc = -limit
-        n += 1
-        self.n = n
-        a = self._alpha
-        if a * n < 1.0 and not seasonal:  # plain average until the season is decided
-            a = 1.0 / n
-        self.level += a * rc
-        arc = -rc if rc < 0.0 else rc
-        if gscale == 0.0 and n == 2:
-            self.scale = arc * MAD_TO_SD
-        else:
-            self.scale = gscale + a * (arc * MAD_TO_SD - gscale)
-        if seasonal:
-            g = self._gamma
-            v = slot_visits + 1
-            if g * v < 1.0:
-                g = 1.0 / v
-            self.visits[sslot] = v if v < 1_000_000 else 1_000_000
-            # the level took its share of the residual; the slot learns the rest
-            rest = (1.0 - a) * (rc if slot_visits >= SLOT_WARM else r)
-            if period == 168:
-                self.dprof[sslot] += g * rest
-                rest *= 1.0 - g
-                wv = self.wvisits[slot] + 1
-                self.wvisits[slot] = wv if wv < 1_000_000 else 1_000_000
-                g = self._gamma if self._gamma * wv >= 1.0 else 1.0 / wv
-            self.prof[slot] += g * rest
-            if period == 7:
-                self.mend[mslot] += g * 0.25 * rest
-            ps = self.pscale[sslot]
-            self.pscale[sslot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
-        if not count:  # the repeat rate only matters to the stuck-value flatline
-            same = 1.0 if x == self.last_value else 0.0
-            self.rep_rate += (a if a > 0.02 else 0.02) * (same - self.rep_rate)
+            self.run_n = 0
+        learn(self, x, r, sd, slot, sslot, mslot, slot_visits)
         self.last_ts = ts
         self.last_value = x
-        self.expected = expected
-        self.sd_last = sd
-        self.deviation = r
+        self.expected_model, self.sd_model = expected, sd
         self.z_last = z if r >= 0.0 else -z
         self.surprise = best
         self.component = comp
         self.last_score = score
         return score
 
-    # ------------------------------------------------------------------ reading
     def score(self, value: float) -> float:
         """Score ``value`` as the next point, without learning it (a copy is updated)."""
         clone = AnomalyDetector.from_dict(self.to_dict(), **self.config())
         return clone.update(self.last_ts if self.last_ts is not None else 0.0, value)
 
-    def z(self, value: float) -> float:
-        return abs(value - self.expected) / self.sd() if self.n else 0.0
-
     def evidence(self) -> dict[str, Any]:
-        """What an alert on the last point shows: expected value and band, deviation,
-        robust z, surprise (-log10 p), the component that fired and the episode's."""
-        low, high = self.band()
-        return {
-            "expected": round(self.expected, 6),
-            "band": [round(low, 6), round(high, 6)],
-            "deviation": round(self.deviation, 6),
-            "z": round(self.z_last, 4),
-            "sd": round(self.sd_last, 6),
-            "surprise": round(self.surprise, 4),
-            "component": self.component,
-            "episode_component": self.episode_component if self.active else None,
-            "count_model": self.is_count,
-            "season": _season_name(self.period),
-        }
+        """What an alert on the last point shows (:func:`.evidence.evidence`)."""
+        return evidence.evidence(self)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "half_life": self.half_life, "warmup": self.warmup, "direction": self.direction,
-            "threshold": self.threshold, "resolve": self.resolve, "season": self.season,
-            "season_half_life": self.season_half_life, "count": self.count,
-            "shift_k": self.shift_k, "shift_min_points": self.shift_min_points,
-            "flatline": self.flatline, "cooldown": self.cooldown, "clear": self.clear,
-            "utc_offset_s": self.utc_offset_s, "min_rel_sd": self.min_rel_sd,
-            "min_abs_sd": self.min_abs_sd,
-        }  # fmt: skip
+        return knobs.config_of(self)
 
-    # ------------------------------------------------------------------ state
     def to_dict(self) -> dict[str, Any]:
-        """The learnt state, JSON-ready; bounded size (at most 3 x 168 slot numbers)."""
-        return {
-            "ver": 2, "n": self.n, "l": self.level, "s": self.scale, "p": self.period,
-            "pf": self.prof, "ps": self.pscale, "pv": self.visits, "me": self.mend,
-            "dp": self.dprof, "wv": self.wvisits,
-            "st": self.steps, "c": self.is_count, "nn": self.nonneg, "t": self.last_ts,
-            "x": self.last_value, "rr": self.rep_rate, "f": self.flat, "cp": self.cpos,
-            "cn": self.cneg, "rn": self.run_n, "rs": self.run_sum, "a": self.active,
-            "ca": self.calm, "co": self.cool, "ec": self.episode_component,
-            "e": self.expected, "sd": self.sd_last,
-        }  # fmt: skip
+        """The learnt state, JSON-ready, of bounded size (:mod:`.persist`)."""
+        return persist.dump(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, **config: Any) -> AnomalyDetector:
-        """A detector with ``config`` and the state ``data`` (``None``: fresh). Reads the
-        state of the previous EWMA detector (``n``, ``m``, ``v``) as a level and a scale."""
+        """A detector with ``config`` and the state ``data`` (``None``: fresh)."""
         det = cls(**config)
-        if not data:
-            return det
-        if data.get("ver") != 2:  # the EWMA detector's state: keep what it had learnt
-            det.n = int(data.get("n", 0))
-            det.level = det.expected = float(data.get("m", 0.0))
-            det.scale = math.sqrt(max(float(data.get("v", 0.0)), 0.0))
-            det.last_ts = data.get("t")
-            return det
-        det.n, det.level, det.scale = int(data["n"]), float(data["l"]), float(data["s"])
-        period = int(data["p"])
-        if period != det.period and (det.season == "auto" or period == SLOTS[det.season]):
-            det.period = period
-        if det.period == period:
-            det.prof = [float(v) for v in data["pf"]]
-            det.pscale = [float(v) for v in data["ps"]]
-            det.visits = [int(v) for v in data["pv"]]
-            det.dprof = [float(v) for v in data.get("dp", [])]
-            det.wvisits = [int(v) for v in data.get("wv", [])]
-            det.mend = [float(v) for v in data["me"]]
-            det.steps = [float(v) for v in data["st"]]
-            det._per_day()
-        det.is_count = bool(data["c"]) and det.count != "no"
-        det.nonneg = bool(data["nn"])
-        det.last_ts, det.last_value = data["t"], data["x"]
-        det.rep_rate, det.flat = float(data["rr"]), float(data["f"])
-        det.cpos, det.cneg = float(data["cp"]), float(data["cn"])
-        det.run_n, det.run_sum = int(data["rn"]), float(data["rs"])
-        det.active, det.calm, det.cool = bool(data["a"]), int(data["ca"]), int(data["co"])
-        det.episode_component = data.get("ec")
-        det.expected, det.sd_last = float(data["e"]), float(data["sd"])
-        return det
-
-
-def _family(component: str | None) -> str:
-    """Rises, drops and flatlines are different anomalies: one does not hold back another."""
-    if component is None:
-        return ""
-    if component == "flatline":
-        return "flat"
-    return "up" if component in ("spike", "level_shift_up") else "down"
-
-
-def _season_name(period: int) -> str:
-    for name, slots in SLOTS.items():
-        if slots == period:
-            return name
-    return "undecided"
+        return persist.load(det, data) if data else det

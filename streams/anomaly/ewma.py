@@ -97,9 +97,6 @@ class EwmaDetector:
         self.learn(ts, value)
         return result
 
-    def z(self, value: float) -> float:
-        return abs(value - self.mean) / self.sd() if self.n else 0.0
-
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "m": self.mean, "v": self.var, "t": self.last_ts}
 

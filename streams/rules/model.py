@@ -282,7 +282,7 @@ class KpiAnomalyRule(KpiRuleBase):
         0.995, gt=0, lt=1, description="Score from which it fires (1 - p up to 0.9999)."
     )
     warmup: int = Field(20, ge=2, description="Points learnt before any firing.")
-    half_life: float = Field(30.0, gt=0, description="Points after which weight halves.")
+    half_life: float = Field(60.0, gt=0, description="Points after which weight halves.")
     direction: Literal["both", "up", "down"] = "both"
     cooldown: NonNegativeDuration = Field(timedelta(0), description="Quiet time after an episode.")
     season: Literal["auto", "none", "day_of_week", "hour_of_day", "hour_of_week"] = Field(
@@ -293,7 +293,7 @@ class KpiAnomalyRule(KpiRuleBase):
         "auto", description="Score as counts (Poisson noise floor); auto: integer values."
     )
     shift_k: float = Field(
-        1.0, gt=0, le=5, description="CUSUM allowance in sd: smaller finds smaller shifts."
+        1.25, gt=0, le=5, description="CUSUM allowance in sd: smaller finds smaller shifts."
     )
     flatline: bool = Field(True, description="Also fire on runs of zeros / stuck values.")
     cooldown_points: int = Field(10, ge=0, description="Points without a new episode after one.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,30 +19,10 @@ from streams.anomaly.calibration import (
     surprise_of,
     z_for_surprise,
 )
+from streams.anomaly.episode import Episode, family
+from streams.anomaly.episode import step as step_episode
 from streams.anomaly.season import auto_season, civil_from_days, month_end, slot_of
-
-DAY = 86400.0
-HOUR = 3600.0
-MONDAY = 1_704_067_200.0  # 2024-01-01 00:00 UTC, a Monday
-
-
-def poisson(rng: random.Random, lam: float) -> float:
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return float(k)
-
-
-def feed(det: AnomalyDetector, values: list[float], start: float = MONDAY,
-         step: float = DAY) -> list[int]:  # fmt: skip
-    """Update ``det`` with ``values`` ``step`` seconds apart; indices of the episode onsets."""
-    onsets = []
-    for i, v in enumerate(values):
-        det.update(start + i * step, v)
-        if det.onset:
-            onsets.append(i)
-    return onsets
+from tests.unit.anomaly_fixtures import DAY, HOUR, MONDAY, feed, poisson
 
 
 # ---------------------------------------------------------------- calibration
@@ -292,3 +273,58 @@ def test_state_size_is_bounded_whatever_the_length(seed: int, points: int) -> No
     state = det.to_dict()
     assert len(state["pf"]) <= 168 and len(state["ps"]) <= 168 and len(state["st"]) <= 12
     assert len(json.dumps(state)) < 12_000
+
+
+# ---------------------------------------------------------------- episodes (pure)
+def test_episode_opens_holds_resolves_and_cools_down() -> None:
+    state = Episode(False, 0, 0, None)
+    state = step_episode(state, 3.0, "spike", 2.3, 1.3, 2, 2)
+    assert state.onset and state.active and state.component == "spike"
+    state = step_episode(state, 1.0, None, 2.3, 1.3, 2, 2)
+    assert state.active and not state.onset  # one calm point of the two needed
+    state = step_episode(state, 1.0, None, 2.3, 1.3, 2, 2)
+    assert not state.active and state.cool == 2
+    held = step_episode(state, 5.0, "level_shift_up", 2.3, 1.3, 2, 2)  # same family: rise
+    assert held.suppressed and not held.active and held.cool == 1
+    other = step_episode(state, 5.0, "flatline", 2.3, 1.3, 2, 2)  # another family
+    assert other.onset and other.component == "flatline"
+
+
+def test_another_kind_of_anomaly_preempts_an_open_episode() -> None:
+    surge = step_episode(Episode(False, 0, 0, None), 4.0, "level_shift_up", 2.3, 1.3, 10, 1)
+    same = step_episode(surge, 6.0, "day_spike", 2.3, 1.3, 10, 1)
+    assert same.active and not same.onset  # a rise inside a rise: the same episode
+    silent = step_episode(surge, 6.0, "flatline", 2.3, 1.3, 10, 1)
+    assert silent.onset and silent.component == "flatline"
+    assert [family(c) for c in ("dip", "day_level_shift_down", "day_flatline", None)] == [
+        "down", "down", "flat", ""
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- day totals of hourly KPIs
+def test_a_small_hourly_shift_is_found_on_the_day_totals() -> None:
+    rng = random.Random(16)
+
+    def hours(days: int, busy: float) -> list[float]:
+        return [poisson(rng, busy if (i // 24) % 7 < 5 and 9 <= i % 24 < 18 else 0.0)
+                for i in range(24 * days)]  # fmt: skip
+
+    det = AnomalyDetector()
+    calm = feed(det, hours(70, 1.0), step=HOUR)
+    assert [o for o in calm if o >= 28 * 24] == []  # four weeks to learn, then quiet
+    assert det.day is not None and det.day.period == 7
+    first: list[dict[str, Any]] = []
+    fired = []  # 9 deals a working day -> 2.7: under 1.5 sd an hour, 4 sd a day
+    for i, value in enumerate(hours(7, 0.3)):
+        det.update(MONDAY + 70 * DAY + i * HOUR, value)
+        if det.onset:
+            fired.append(det.component)
+            first.append(det.evidence())
+    assert fired and fired[0] in ("day_dip", "day_level_shift_down")
+    evidence = first[0]
+    low, high = evidence["day_band"]  # the day total that fired, against its own band
+    assert (
+        evidence["day_value"] < evidence["day_expected"] and low < evidence["day_expected"] < high
+    )
+    clone = AnomalyDetector.from_dict(json.loads(json.dumps(det.to_dict())), **det.config())
+    assert clone.day is not None and clone.day.to_dict() == det.day.to_dict()

@@ -6,7 +6,7 @@ import itertools
 
 from benchmarks.anomaly_baselines import SeasonalNaiveZ, WindowedGaussian
 from benchmarks.anomaly_eval import Tally, onsets, score_series
-from benchmarks.anomaly_series import KINDS, Anomaly, Series, inject, synthetic_series
+from benchmarks.anomaly_series import KINDS, SPLITS, Anomaly, Series, inject, synthetic_series
 
 
 def test_onsets_are_crossings_from_below() -> None:
@@ -59,3 +59,20 @@ def test_injection_starts_after_the_scored_window() -> None:
     series = inject(ramp, 7)
     assert series.scored_from == 200 and min(a.start for a in series.labels) >= 200
     assert ramp.months < clean.months
+
+
+def test_flatlines_count_their_silence_in_days_and_whether_still_silent() -> None:
+    tally = Tally()
+    labels = [Anomaly("flatline", 10, 12), Anomaly("flatline", 40, 42)]
+    score_series(tally, [11, 44], labels, grace=7, months=1.0, points_per_day=1.0)
+    assert tally.flatline_days == [2.0, 5.0] and tally.flatline_in_stretch == 1
+
+
+def test_the_tuning_split_has_other_anomalies_than_the_reported_one() -> None:
+    assert set(SPLITS) == {"eval", "tune"} and len(SPLITS["tune"]) == 4
+    eval_seeds = {s for _, _, first in SPLITS["eval"] for s in range(first, first + 29)}
+    tune_seeds = {s for _, _, first in SPLITS["tune"] for s in range(first, first + 29)}
+    assert not eval_seeds & tune_seeds
+    assert not {n for _, n, _ in SPLITS["eval"]} & {n for _, n, _ in SPLITS["tune"]}
+    clean = synthetic_series(seed=SPLITS["tune"][0][1])[0]
+    assert clean.values != synthetic_series(seed=SPLITS["eval"][0][1])[0].values

@@ -6,7 +6,8 @@ and closes episodes itself (fires at ``threshold``, never during warm-up; hyster
 ``cooldown_points``), so one burst or one level shift is one alert; the rule holds while an
 episode is open, and opens no new episode during ``cooldown`` (time) after one ended. The
 evidence says what was expected (value and band), the deviation, and which component fired
-(spike, dip, level_shift_up/down, flatline). A timer re-check (same point again) never
+(spike, dip, level_shift_up/down, flatline; ``day_*`` when the day totals of an hourly KPI
+fired). A timer re-check (same point again) never
 re-learns. The state of the previous EWMA detector is read as a level and a scale.
 """
 

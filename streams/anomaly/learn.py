@@ -1,0 +1,79 @@
+"""Learning one point: the robust online Holt-Winters step of the detector (pure).
+
+After a point is scored, its residual ``r`` (against the baseline before it) moves the level,
+the scale and the point's calendar slot. Once warm, residuals are Huber-clipped at ``CLIP``
+sd (robust exponential / Holt-Winters smoothing, Gelper, Fried & Croux 2010): one outlier
+moves the baseline by a bounded amount. The level takes its share ``a`` of the clipped
+residual and the slot learns the rest; the scale is an exponentially weighted mean absolute
+deviation (x sqrt(pi/2): the sd of a normal), global and per slot. Under ``hour_of_week`` the
+hour of the day learns first (seen 7 times as often), the hour of the week the remainder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.anomaly.detector import AnomalyDetector
+
+#: Huber clip of residuals, in sd, for learning level, season and scale.
+CLIP = 2.0
+#: Mean absolute deviation -> sd of a normal.
+MAD_TO_SD = 1.2533141373155
+#: Visits a slot needs before its points are scored.
+SLOT_WARM = 2
+#: Cap of the visit counters (they only matter while small).
+MAX_VISITS = 1_000_000
+
+
+def learn(
+    det: AnomalyDetector, x: float, r: float, sd: float, slot: int, sslot: int, mslot: int,
+    slot_visits: int,
+) -> None:  # fmt: skip
+    """Learn the point ``x`` of residual ``r`` (model units) scored with ``sd`` in ``slot``
+    (``sslot``: its scale and warm-up slot, ``mslot``: month end or not)."""
+    n = det.n
+    period = det.period
+    seasonal = period > 1
+    count = det.is_count
+    gscale = det.scale
+    limit = CLIP * sd
+    rc = r
+    if n >= det.warmup:
+        if rc > limit:
+            rc = limit
+        elif rc < -limit:
+            rc = -limit
+    n += 1
+    det.n = n
+    a = det.alpha_
+    if a * n < 1.0 and not seasonal:  # plain average until the season is decided
+        a = 1.0 / n
+    det.level += a * rc
+    arc = -rc if rc < 0.0 else rc
+    if gscale == 0.0 and n == 2:
+        det.scale = arc * MAD_TO_SD
+    else:
+        det.scale = gscale + a * (arc * MAD_TO_SD - gscale)
+    if seasonal:
+        g = det.gamma_
+        v = slot_visits + 1
+        if g * v < 1.0:
+            g = 1.0 / v
+        det.visits[sslot] = v if v < MAX_VISITS else MAX_VISITS
+        # the level took its share of the residual; the slot learns the rest
+        rest = (1.0 - a) * (rc if slot_visits >= SLOT_WARM else r)
+        if period == 168:
+            det.dprof[sslot] += g * rest
+            rest *= 1.0 - g
+            wv = det.wvisits[slot] + 1
+            det.wvisits[slot] = wv if wv < MAX_VISITS else MAX_VISITS
+            g = det.gamma_ if det.gamma_ * wv >= 1.0 else 1.0 / wv
+        det.prof[slot] += g * rest
+        if period == 7:
+            det.mend[mslot] += g * 0.25 * rest
+        ps = det.pscale[sslot]
+        det.pscale[sslot] = arc * MAD_TO_SD if v == 1 else ps + g * (arc * MAD_TO_SD - ps)
+    if not count:  # the repeat rate only matters to the stuck-value flatline
+        same = 1.0 if x == det.last_value else 0.0
+        det.rep_rate += (a if a > 0.02 else 0.02) * (same - det.rep_rate)
