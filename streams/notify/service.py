@@ -35,7 +35,7 @@ from streams.notify.http import AlertmanagerClient, Outcome, WebhookClient
 from streams.notify.retry import RetryPolicy
 from streams.notify.rule_kinds import point_rule_ids
 from streams.notify.targets import load_webhooks
-from streams.org import OrgDirectory
+from streams.org import OrgDirectory, ReloadingDirectory
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ async def run_notifier(
 ) -> None:
     """Consume ``crm.alerts`` in group ``<app_id>-notify`` until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    org = OrgDirectory.load(settings.org_directory_file)
+    org = ReloadingDirectory(settings.org_directory)  # re-read when the file changes
     targets = load_webhooks(settings.webhooks_file)
     webhook_policy, am_policy = build_policies(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")

@@ -1,1 +1,2 @@
-"""Runtime wiring: the typed container, the one shipper, the Kafka client factory, the broker launcher."""
+"""Runtime wiring: the typed container, the one shipper, the Kafka client factory, the
+broker launcher."""
