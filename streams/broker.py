@@ -307,4 +307,3 @@ async def wait_until_serving(
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
-
