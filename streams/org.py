@@ -41,6 +41,8 @@ LEGACY_LAYOUTS: tuple[tuple[str, str | None, str, str], ...] = (
     ("owner", None, "team", "region"),
     ("sales_agent", "manager", "manager", "regional_office"),
 )
+#: Owners whose scope keys a directory keeps ready (cleared beyond: any owner id may come).
+MAX_CACHED_SCOPES = 100_000
 LAYOUTS = (("owner_id", "manager_id", "team", "region"), *LEGACY_LAYOUTS)
 
 
@@ -105,6 +107,8 @@ class OrgDirectory:
             team = (person.team if person else None) or UNASSIGNED
             region = (person.region if person else None) or UNASSIGNED
             found = ("owner:" + owner, "team:" + team, "region:" + region, "global:" + GLOBAL_ID)
+            if len(snapshot._scopes) >= MAX_CACHED_SCOPES:  # owner ids come from events
+                snapshot._scopes.clear()
             snapshot._scopes[owner] = found
         return found
 
