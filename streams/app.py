@@ -1,66 +1,39 @@
-"""Builds the Faust app from :class:`Settings`; everything else only wires onto it."""
+"""Builds the Faust app and the worker's container from :class:`Settings`, then registers
+the agents and web views onto them (``register(app, runtime)`` in each module).
+
+Nothing imports this module but the command line: agents get what they share from the
+typed container (:class:`streams.runtime.container.Runtime`).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
-from streams.decode import DecodeLimits
-from streams.engine import Engine
-from streams.liveness import ShipProgress
+from streams import web, web_alerts
+from streams.agents import alerting, frequency, housekeeping, ingest, kpis, notify, rules_feed
+from streams.api import rules as rules_api
 from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
+from streams.runtime.container import Runtime, build_runtime
 from streams.settings import Settings
 from streams.transport import PulseApp
 
 log = logging.getLogger(__name__)
 
-RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
-RAW_SER: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-
-
-@dataclass
-class Pulse:
-    """The running pieces of one worker: app, topics, tables, engine, metrics."""
-
-    settings: Settings
-    app: Any
-    events_topic: Any
-    dlq_topic: Any
-    alerts_topic: Any
-    entity_table: Any
-    engine: Engine
-    metrics: Metrics
-    extras: dict[str, Any] = field(default_factory=dict)
-    #: a stop began (a signal or a crash): ``/health`` fails from then on
-    stopping: bool = False
-    #: the shipper's progress as ``/health`` sees it (a shipment not acknowledged for long)
-    ship_progress: ShipProgress = field(default_factory=ShipProgress)
-
-    @property
-    def changelog_topic(self) -> str:
-        """Name of the entity-state table's changelog topic."""
-        return str(self.entity_table.changelog_topic.get_topic_name())
-
-    def state_get(self, key: bytes) -> bytes | None:
-        value = self.entity_table.data.get(key)
-        return value if value is None or isinstance(value, bytes) else bytes(value)
-
-    def swap_rules(self, rules: RuleSet) -> None:
-        """Atomically replace the live rule set (the next batch uses it); then calls the
-        ``rule_hooks`` in ``extras`` with the previous and the new set."""
-        previous = self.engine.rules
-        self.engine.rules = rules
-        for hook in self.extras.get("rule_hooks", ()):
-            hook(previous, rules)
-        self.metrics.rule_reloads.labels(result="ok").inc()
-        self.metrics.rules_live.set(sum(1 for c in rules.rules if c.rule.enabled))
-        self.metrics.rules_version.clear()
-        self.metrics.rules_version.labels(version=rules.version).set(1)
-        self.metrics.init_rule_series((c.id, c.rule.severity.value) for c in rules.rules)
-        log.info("rule set %s live: %d rule(s)", rules.version, len(rules))
+#: What registers onto the app and the container, in this order.
+REGISTRATIONS = (
+    alerting.register,
+    frequency.register,
+    ingest.register,
+    rules_feed.register,
+    housekeeping.register,
+    kpis.register,
+    notify.register,
+    web.register,
+    rules_api.register,
+    web_alerts.register,
+)
 
 
 def initial_rules(settings: Settings) -> RuleSet:
@@ -73,8 +46,9 @@ def initial_rules(settings: Settings) -> RuleSet:
     return RuleSet.build(loaded.compiled for loaded in result.rules)
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
-    """A Faust app with the topics, tables, agents and web views of CRM Pulse."""
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
+    """A Faust app with the topics, tables, agents and web views of CRM Pulse, and the
+    container that holds them."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = PulseApp(
         settings.app_id,
@@ -104,39 +78,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     metrics = metrics or Metrics()
     if settings.faust_metrics_enabled:
         app.monitor = faust_monitor(metrics.registry)
-    parts = settings.topic_partitions
-    pulse = Pulse(
-        settings=settings,
-        app=app,
-        events_topic=app.topic(settings.events_topic, partitions=parts, **RAW, **RAW_SER),
-        dlq_topic=app.topic(settings.dlq_topic, partitions=parts, **RAW, **RAW_SER),
-        alerts_topic=app.topic(settings.alerts_topic, partitions=parts, **RAW, **RAW_SER),
-        entity_table=app.Table(
-            "entity-state", partitions=parts, help="Latest state per CRM record.", **RAW
-        ),
-        engine=Engine(
-            dedup_window=settings.dedup_window,
-            limits=DecodeLimits.from_settings(settings),
-            state_max_bytes=settings.state_max_bytes,
-        ),
-        metrics=metrics,
-    )
-    pulse.swap_rules(initial_rules(settings))
-
-    from streams import web, web_alerts
-    from streams.agents import alerting, frequency, housekeeping, ingest, kpis, rules_feed
-    from streams.api import rules as rules_api
-
-    alerting.register(pulse)
-    frequency.register(pulse)
-    ingest.register(pulse)
-    rules_feed.register(pulse)
-    housekeeping.register(pulse)
-    kpis.register(pulse)
-    from streams.agents import notify as notify_agent
-
-    notify_agent.register(pulse)
-    web.register(pulse)
-    rules_api.register(pulse)
-    web_alerts.register(pulse)
-    return pulse
+    runtime = build_runtime(settings, app, metrics)
+    runtime.swap_rules(initial_rules(settings))
+    for register in REGISTRATIONS:
+        register(app, runtime)
+    runtime.check_wired()  # a missing part is an error now, not a silent gap later
+    return runtime

@@ -19,12 +19,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from streams.errors import PulseError
 from streams.processes import stop_process_group
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 SLF4J_BINDING = ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3")
 
 
-class BrokerError(RuntimeError):
+class BrokerError(PulseError, RuntimeError):
     """The local broker could not be fetched, formatted or started (message has the log)."""
 
 
@@ -313,11 +314,3 @@ async def wait_until_serving(
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
-
-
-@contextlib.contextmanager
-def local_kafka(cache_dir: Path, version: str = "4.1.1", port: int = 0) -> Iterator[LocalKafka]:
-    """Start a local broker for the duration of a ``with`` block."""
-    broker = LocalKafka(cache_dir=cache_dir, version=version, port=port)
-    with broker:
-        yield broker

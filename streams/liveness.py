@@ -12,13 +12,14 @@ worker).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
-#: The agents and tasks whose death stops the worker (keys of ``Pulse.extras``).
-AGENTS = ("ingest_agent", "kpis_agent", "kpi_rules_agent", "frequency_agent")
+from streams.runtime.container import Runtime
+from streams.runtime.shipper import ShipProgress
+
+__all__ = ["Problem", "ShipProgress", "Vitals", "problems", "read_vitals"]
 
 
 @dataclass(frozen=True)
@@ -70,26 +71,8 @@ def problems(v: Vitals, stall_after_s: float) -> list[Problem]:
     return found
 
 
-class ShipProgress:
-    """The shipper's progress seen from outside: how long it has had work pending without
-    completing a shipment (a broker that does not acknowledge)."""
-
-    def __init__(self) -> None:
-        self._shipped = -1.0
-        self._since = 0.0
-
-    def observe(self, shipped: float, pending: bool, now: float) -> float | None:
-        """``shipped``: shipments done so far; ``None`` while the shipper is idle."""
-        if shipped != self._shipped or not pending:
-            self._shipped, self._since = shipped, now
-        return now - self._since if pending else None
-
-
-def _ship_wait(pulse: Any, now: float) -> float | None:
-    shipper = pulse.extras.get("shipper")
-    if shipper is None:
-        return None
-    pending = getattr(shipper.queue, "_unfinished_tasks", 0) > 0  # queued or being shipped
+def _ship_wait(pulse: Runtime, now: float) -> float | None:
+    pending = pulse.shipper.pending  # queued or being shipped
     shipped = sum(
         sample.value
         for metric in pulse.metrics.ship_seconds.collect()
@@ -98,16 +81,6 @@ def _ship_wait(pulse: Any, now: float) -> float | None:
     )
     progress: ShipProgress = pulse.ship_progress
     return progress.observe(shipped, pending, now)
-
-
-def _task_failure(task: asyncio.Future[Any] | None) -> str | None:
-    """Why a task that should run forever has ended (``None`` while it runs)."""
-    if task is None or not task.done():
-        return None
-    if task.cancelled():
-        return "cancelled"
-    exc = task.exception()
-    return repr(exc) if exc is not None else "returned"
 
 
 def _agent_failure(agent: Any) -> str | None:
@@ -121,7 +94,7 @@ def _agent_failure(agent: Any) -> str | None:
     return None
 
 
-def read_vitals(pulse: Any, *, stopping: bool = False, now: float | None = None) -> Vitals:
+def read_vitals(pulse: Runtime, *, stopping: bool = False, now: float | None = None) -> Vitals:
     """A snapshot of ``pulse``'s app (never raises: a failure to read is itself reported)."""
     app = pulse.app
     now = time.monotonic() if now is None else now
@@ -142,12 +115,11 @@ def read_vitals(pulse: Any, *, stopping: bool = False, now: float | None = None)
         flow_active = bool(getattr(consumer, "flow_active", True))
     dead: list[str] = []
     if not (stopping or app.should_stop):
-        for name in AGENTS:
-            failure = _agent_failure(pulse.extras.get(name))
+        for name, agent in pulse.agents.items():  # every agent the container watches
+            failure = _agent_failure(agent)
             if failure is not None:
-                dead.append(f"agent {name.removesuffix('_agent')} ({failure})")
-        shipper = pulse.extras.get("shipper")
-        failure = _task_failure(getattr(shipper, "_task", None))
+                dead.append(f"agent {name} ({failure})")
+        failure = pulse.shipper.failure()
         if failure is not None:
             dead.append(f"shipper ({failure})")
     return Vitals(

@@ -146,7 +146,10 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="Length of the budget window (s, UTC-aligned; one hour)."
     )
     org_directory_file: Path | None = Field(
-        None, description="CSV/YAML org directory: owner -> manager, team, region, timezone."
+        None,
+        description="The org directory (CSV owner_id,manager_id,team,region,timezone): "
+        "escalation, silences by team, business hours, notifier labels and KPI scopes; "
+        "re-read when the file changes.",
     )
     alert_board_keep: int = Field(
         10_000, ge=0, description="Resolved alerts kept in memory for GET /alerts."
@@ -164,8 +167,8 @@ class Settings(BaseSettings):
     )
     kpi_directory: Path | None = Field(
         None,
-        description="Org directory CSV (owner,team,region or sales_agent,manager,"
-        "regional_office); re-read when the file changes.",
+        description="Deprecated: the same as org_directory_file (kept for compatibility; "
+        "setting both to different files is refused).",
     )
     kpi_allowed_lateness_days: int = Field(
         7,
@@ -288,6 +291,22 @@ class Settings(BaseSettings):
     notify_record_url: str | None = Field(
         None, description="Record link template for annotations, e.g. https://crm/{entity}/{id}."
     )
+
+    @model_validator(mode="after")
+    def _one_org_directory(self) -> Settings:
+        old, new = self.kpi_directory, self.org_directory_file
+        if old is not None and new is not None and old != new:
+            raise ValueError(
+                "kpi_directory (deprecated) and org_directory_file name different files: "
+                "set only org_directory_file"
+            )
+        return self
+
+    @property
+    def org_directory(self) -> Path | None:
+        """The org directory file: ``org_directory_file``, else the deprecated
+        ``kpi_directory``."""
+        return self.org_directory_file or self.kpi_directory
 
     @field_validator("topic_prefix")
     @classmethod

@@ -15,8 +15,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import Pulse
 from streams.liveness import problems, read_vitals
+from streams.runtime.container import Runtime
 
 #: What ``GET /`` answers: the worker's endpoints (the write API needs the bearer token).
 ENDPOINTS = {
@@ -30,7 +30,7 @@ ENDPOINTS = {
 }
 
 
-def health_problems(pulse: Pulse) -> list[str]:
+def health_problems(pulse: Runtime) -> list[str]:
     """Why the worker cannot make progress right now (empty: it can)."""
     try:
         vitals = read_vitals(pulse, stopping=pulse.stopping)
@@ -39,8 +39,7 @@ def health_problems(pulse: Pulse) -> list[str]:
     return [p.reason for p in problems(vitals, pulse.settings.fetch_stall_s)]
 
 
-def register(pulse: Pulse) -> None:
-    app = pulse.app
+def register(app: Any, pulse: Runtime) -> None:
     blueprints = app.web.blueprints  # Faust's index ({"status": "OK"}) gives way to ours
     blueprints._enabled = [(prefix, bp) for prefix, bp in blueprints._enabled
                            if "production_index" not in str(bp)]  # fmt: skip
@@ -63,8 +62,7 @@ def register(pulse: Pulse) -> None:
             if app.consumer is not None
             else []
         )
-        rules_ready = pulse.extras.get("rules_ready")
-        rules_loaded = rules_ready is None or rules_ready.is_set()
+        rules_loaded = pulse.rules_ready.is_set()
         reasons = health_problems(pulse)
         is_ready = bool(assigned) and not app.rebalancing and rules_loaded and not reasons
         body = {

@@ -14,13 +14,13 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from streams.app import Pulse
 from streams.contracts.silences import Silence
+from streams.runtime.container import Runtime
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
-def authorize(pulse: Pulse, request: Any) -> tuple[int, str] | None:
+def authorize(pulse: Runtime, request: Any) -> tuple[int, str] | None:
     """``None`` when the request may write, else (status, reason)."""
     settings = pulse.settings
     if settings.api_token is None:
@@ -52,19 +52,17 @@ def silence_from_request(data: Any, now: Any) -> Silence:
     return Silence.model_validate(body)
 
 
-def register(pulse: Pulse) -> None:
+def register(app: Any, pulse: Runtime) -> None:
     from faust.web import View
 
-    from streams.agents.alerting import runtime
-
-    app = pulse.app
+    rt = pulse.alerting
 
     @app.page("/alerts")
     async def alerts(web: Any, request: Any) -> Any:
         query = request.query
         try:
             limit = int(query.get("limit", 500))
-            found = runtime(pulse).board.query(
+            found = rt.board.query(
                 status=query.get("status"), owner=query.get("owner"), rule=query.get("rule"),
                 limit=max(1, min(limit, 5000)),
             )  # fmt: skip
@@ -73,7 +71,6 @@ def register(pulse: Pulse) -> None:
         return web.json({"count": len(found), "alerts": found})
 
     async def _write(view: Any, request: Any, silence: Silence | None, silence_id: str) -> Any:
-        rt = runtime(pulse)
         value = silence.model_dump_json().encode() if silence is not None else None
         await rt.silences_topic.send(key=silence_id.encode(), value=value)
         if silence is None:
@@ -85,7 +82,7 @@ def register(pulse: Pulse) -> None:
     class Silences(View):
         async def get(self, request: Any) -> Any:
             now = pulse.engine.clock()
-            book = runtime(pulse).silences
+            book = rt.silences
             active = {s.id for s in book.active(now)}
             return self.json({"silences": [
                 {**orjson.loads(s.model_dump_json()), "active": s.id in active}

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import faust
 from mode.utils.futures import maybe_cancel
 
+from streams.errors import PulseError
 from streams.liveness import problems, read_vitals
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class PulseWorker(faust.Worker):
         log.info("worker ready")
 
 
-class WorkerFailure(RuntimeError):
+class WorkerFailure(PulseError, RuntimeError):
     """The worker can no longer make progress (a dead fetch loop, agent or shipper)."""
 
 

@@ -4,7 +4,7 @@ Every ``housekeeping_interval_s`` it refreshes consumer lag per input partition 
 broker's highwater minus this worker's committed offset), open alert episodes per rule,
 and the number of tracked records. Every ``retention_sweep_interval_s`` the retention sweep
 examines the next slice of the entity table and evicts what :mod:`streams.retention` says
-may go, through the ingest shipper (tombstones ordered with every other state write).
+may go, through the shipper (tombstones ordered with every other state write).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from streams.app import Pulse
 from streams.retention import RetentionPolicy, sweep
+from streams.runtime.container import Runtime
 from streams.state import decode_state
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def lag_by_partition(
     }
 
 
-async def refresh_lag(pulse: Pulse) -> None:
+async def refresh_lag(pulse: Runtime) -> None:
     consumer = pulse.app.consumer
     if consumer is None:
         return
@@ -58,7 +59,7 @@ async def refresh_lag(pulse: Pulse) -> None:
 OPEN_EPISODES = b'"a":{"'
 
 
-def refresh_state_gauges(pulse: Pulse) -> None:
+def refresh_state_gauges(pulse: Runtime) -> None:
     """Tracked records and open episodes per rule, from one pass over the entity states.
     Synchronous, so a scrape never sees the gauges half refreshed. (The KPI gauges are set
     by the KPI agent when it publishes snapshots: :mod:`streams.agents.kpis`.)"""
@@ -93,7 +94,7 @@ class SweepCursor:
         return chunk
 
 
-def policy_of(pulse: Pulse) -> RetentionPolicy:
+def policy_of(pulse: Runtime) -> RetentionPolicy:
     s = pulse.settings
     return RetentionPolicy(
         closed_s=s.retention_closed_days * 86400.0,
@@ -102,7 +103,7 @@ def policy_of(pulse: Pulse) -> RetentionPolicy:
     )
 
 
-def committed_offsets(pulse: Pulse) -> dict[int, int] | None:
+def committed_offsets(pulse: Runtime) -> dict[int, int] | None:
     """Owned input partitions -> committed offset, or ``None`` while a rebalance or a
     recovery runs (nothing is evicted then)."""
     app = pulse.app
@@ -116,13 +117,11 @@ def committed_offsets(pulse: Pulse) -> dict[int, int] | None:
     }  # fmt: skip
 
 
-async def retention_pass(pulse: Pulse, cursor: SweepCursor, policy: RetentionPolicy) -> int:
+async def retention_pass(pulse: Runtime, cursor: SweepCursor, policy: RetentionPolicy) -> int:
     """Examine the next slice of the table; evict what may go. Returns the records evicted.
 
     Reads, judges and hands the tombstones to the shipper without awaiting in between (as
     every writer of the table does), so a newer state is never deleted by an older look."""
-    from streams.agents.ingest import submit
-
     partitions = committed_offsets(pulse)
     if not partitions:
         return 0
@@ -134,23 +133,23 @@ async def retention_pass(pulse: Pulse, cursor: SweepCursor, policy: RetentionPol
         pulse.metrics.evicted_records.labels(reason=reason).inc(n)
     if not swept.result.writes:
         return 0
-    await submit(pulse, swept.result)
+    await pulse.shipper.submit(swept.result)
     return len(swept.result.writes)
 
 
-def register(pulse: Pulse) -> None:
+def register(app: Any, pulse: Runtime) -> None:
     policy = policy_of(pulse)
     cursor = SweepCursor()
     if policy.enabled:
 
-        @pulse.app.timer(interval=pulse.settings.retention_sweep_interval_s, name="retention")
+        @app.timer(interval=pulse.settings.retention_sweep_interval_s, name="retention")
         async def retention() -> None:
             try:
                 await retention_pass(pulse, cursor, policy)
             except Exception:  # never stop the timer: retried at the next pass
                 log.exception("retention sweep failed; retrying at the next pass")
 
-    @pulse.app.timer(interval=pulse.settings.housekeeping_interval_s)
+    @app.timer(interval=pulse.settings.housekeeping_interval_s)
     async def housekeeping() -> None:
         started = time.monotonic()
         try:
@@ -159,5 +158,3 @@ def register(pulse: Pulse) -> None:
             log.warning("consumer lag not refreshed (%s: %s)", type(exc).__name__, exc)
         refresh_state_gauges(pulse)
         pulse.metrics.housekeeping_seconds.observe(time.monotonic() - started)
-
-    pulse.extras["housekeeping_timer"] = housekeeping

@@ -1,9 +1,9 @@
 """The KPI agent: facts from the ingest batches, per-scope day buckets, snapshots out.
 
-The ingest agent hands each batch's accepted changes to :func:`forward` (hook
-``pulse.extras["change_hooks"]``), which sends one message per scope to the internal
-``<prefix>.kpi-facts`` topic (key = scope) and awaits the acks before the ingest agent
-writes the entity states. The ``kpis`` agent applies them to the ``kpi-buckets`` table
+The shipper hands each shipment's accepted changes to :func:`forward` (a change hook of
+the container), which sends one message per scope to the internal ``<prefix>.kpi-facts``
+topic (key = scope); the shipper awaits the acks before it writes the entity states. The
+``kpis`` agent applies them to the ``kpi-buckets`` table
 (changelogged, co-partitioned with the facts topic); a timer publishes the changed
 snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges and serves ``GET /kpis``.
 
@@ -19,18 +19,15 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
 import orjson
 
-from streams.app import RAW, RAW_SER, Pulse
-from streams.engine import BatchResult
 from streams.jsonbytes import dumps
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
-from streams.kpis.directory import ReloadingDirectory
 from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
@@ -38,6 +35,7 @@ from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
 from streams.produce import send_batched, send_keyed
 from streams.rules.change import Change
+from streams.runtime.container import RAW, RAW_SER, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ GAUGE_SCOPES = ("global", "region", "team")
 SKIP_LOG_INTERVAL_S = 10.0
 
 
-def count_skips(pulse: Pulse, runtime: KpiRuntime, skip_log: ThrottledLog) -> None:
+def count_skips(pulse: Runtime, runtime: KpiRuntime, skip_log: ThrottledLog) -> None:
     """Move what the KPI stages skipped to the counter and the throttled log."""
     for stage, reason, n, detail in runtime.skips.drain():
         pulse.metrics.kpi_skipped.labels(stage=stage, reason=reason).inc(n)
@@ -54,7 +52,7 @@ def count_skips(pulse: Pulse, runtime: KpiRuntime, skip_log: ThrottledLog) -> No
     skip_log.flush()
 
 
-def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) -> None:
+def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) -> None:
     """Gauges for the windows that contain the watermark (bounded labels)."""
     kinds = GAUGE_SCOPES + (("owner",) if pulse.settings.kpi_metrics_per_owner else ())
     m = pulse.metrics
@@ -79,17 +77,16 @@ def set_gauges(pulse: Pulse, snaps: list[dict[str, Any]], watermark_day: int) ->
         m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
 
 
-def register(pulse: Pulse) -> None:
+def register(app: Any, pulse: Runtime) -> None:
     settings = pulse.settings
-    app = pulse.app
     catalog = load_catalog(settings.kpi_catalog)
     rules = FactRules(catalog.params, settings.closed_stages, settings.stage_order)
-    directory = ReloadingDirectory(settings.kpi_directory)
+    directory = pulse.org  # the one org directory, re-read when its file changes
     parts = settings.topic_partitions
     facts_topic = app.topic(
         settings.kpi_facts_topic, partitions=parts, internal=True, **RAW, **RAW_SER
     )
-    kpis_topic = app.topic(settings.kpis_topic, partitions=parts, **RAW, **RAW_SER)
+    kpis_topic = pulse.topics.kpis
     table = app.Table("kpi-buckets", partitions=parts, help="KPI facts per scope and day.", **RAW)
     runtime = KpiRuntime(
         store=KpiStore(table.data),
@@ -101,23 +98,21 @@ def register(pulse: Pulse) -> None:
         recent_months=settings.kpi_publish_recent_months,
         max_future_skew_s=settings.max_event_time_skew_s,
     )
-    pulse.extras["kpi_runtime"] = runtime
+    pulse.kpis = runtime
     skip_log = ThrottledLog(log, SKIP_LOG_INTERVAL_S)
 
-    async def forward(result: BatchResult) -> list[Any]:
-        """Send a batch's facts, one message per scope (or more for a big scope); returns the
-        delivery futures (the shipper awaits them with the alerts', before the record
-        states are written)."""
-        if not result.changes:
+    async def forward(changes: Sequence[Change]) -> list[Any]:
+        """Send a shipment's facts, one message per scope (or more for a big scope);
+        returns the delivery futures (the shipper awaits them with the alerts', before the
+        record states are written)."""
+        if not changes:
             return []
         last_day = runtime.last_day()
-        by_scope = checked_facts_by_scope(
-            result.changes, rules, directory.get(), last_day, runtime.skips
-        )
+        by_scope = checked_facts_by_scope(changes, rules, directory.get(), last_day, runtime.skips)
         if not by_scope:
             return []
         # the watermark the facts carry: the latest event time among the changes counted
-        wm = batch_watermark(result.changes, runtime.latest_allowed())
+        wm = batch_watermark(changes, runtime.latest_allowed())
         if wm is None:  # facts exist, so some change was in range; kept total anyway
             wm = runtime.watermark if runtime.watermark is not None else 0.0
         messages = list(facts_messages(by_scope, wm))
@@ -127,7 +122,7 @@ def register(pulse: Pulse) -> None:
         runtime.messages_sent += len(messages)
         return list(futures)
 
-    pulse.extras.setdefault("change_hooks", []).append(forward)
+    pulse.change_hooks.append(forward)
     # the same facts, built for each accepted change inside the engine's per-record
     # isolation: a change whose facts cannot be built or are too large is dead-lettered
     # (processing_error, stage kpi_facts) instead of failing the whole shipment
@@ -223,7 +218,7 @@ def register(pulse: Pulse) -> None:
     async def get_status(web: Any, request: Any) -> Any:
         return web.json(runtime.status())
 
-    pulse.extras["kpis_agent"] = kpis
+    pulse.watch("kpis", kpis)
 
 
 #: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets
@@ -304,7 +299,7 @@ def publish_pause(spent: float, interval: float, max_share: float) -> float:
 PUBLISH_SLICE_S = 0.005
 
 
-async def publish_now(pulse: Pulse, runtime: KpiRuntime, topic: Any) -> int:
+async def publish_now(pulse: Runtime, runtime: KpiRuntime, topic: Any) -> int:
     """One publication round. Snapshots are computed one scope at a time, and the round
     yields to the event loop every ``PUBLISH_SLICE_S``: a round over hundreds of scopes
     would otherwise hold back the batches (and their alerts) for its whole duration. The

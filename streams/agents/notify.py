@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from streams.app import Pulse
+from streams.runtime.container import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def register(pulse: Pulse) -> None:
-    settings = pulse.settings
+def register(app: Any, rt: Runtime) -> None:
+    settings = rt.settings
     if not settings.notify_enabled:
         return
     if not settings.alertmanager_urls and settings.webhooks_file is None:
         log.warning("notify_enabled but no Alertmanager URL nor webhooks file: notifier off")
         return
 
-    @pulse.app.task
+    @app.task
     async def notifier() -> None:
         from streams.notify.service import run_notifier
 
         stop = asyncio.Event()
         try:
-            await run_notifier(settings, pulse.metrics, stop)
+            await run_notifier(settings, rt.metrics, stop)
         except asyncio.CancelledError:
             stop.set()
             raise

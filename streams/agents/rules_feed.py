@@ -19,10 +19,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from streams.app import Pulse
 from streams.rules.catalog import Applied, RuleCatalog, encode_rule
 from streams.rules.loader import load_paths
+from streams.rules.model import Rule
 from streams.runtime.clients import behind
+from streams.runtime.container import Runtime
 from streams.runtime.rules_topic import open_rules_consumer, publish
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,15 @@ RETRY_S = 2.0
 class RuleFeed:
     """Folds the rules topic into a :class:`RuleCatalog` and swaps the engine's rule set."""
 
-    def __init__(self, pulse: Pulse) -> None:
+    def __init__(self, pulse: Runtime) -> None:
         self.pulse = pulse
         self.catalog = RuleCatalog()
-        self.ready = asyncio.Event()
+        self.ready = pulse.rules_ready  # set once the topic is read: events are judged from then
         self.records_seen = 0
+
+    def live_rules(self) -> dict[str, Rule]:
+        """The live rules by id (what the rules topic says)."""
+        return {rid: c.rule for rid, c in self.catalog.rules.items()}
 
     def fold(
         self, records: Iterable[tuple[bytes | None, bytes | None]], *, swap: bool = True
@@ -115,13 +120,12 @@ class RuleFeed:
             await consumer.stop()
 
 
-def register(pulse: Pulse) -> RuleFeed:
-    feed = RuleFeed(pulse)
+def register(app: Any, rt: Runtime) -> RuleFeed:
+    feed = RuleFeed(rt)
 
-    @pulse.app.task
+    @app.task
     async def rule_feed(app: Any) -> None:
         await feed.run()
 
-    pulse.extras["rule_feed"] = feed
-    pulse.extras["rules_ready"] = feed.ready
+    rt.rule_feed = feed
     return feed

@@ -6,10 +6,11 @@ import hmac
 
 from pydantic import SecretStr
 
+from streams.errors import PulseError
 from streams.settings import Settings
 
 
-class ApiConfigError(RuntimeError):
+class ApiConfigError(PulseError, RuntimeError):
     """The API cannot start with these settings (e.g. no token)."""
 
 

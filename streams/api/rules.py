@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from streams.api.auth import authorized, require_token_config
-from streams.app import Pulse
 from streams.rules.catalog import encode_rule, plan_apply, rule_document
 from streams.rules.loader import load_text
 from streams.rules.model import Rule
+from streams.runtime.container import Runtime
 from streams.runtime.rules_topic import publish
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def summary(rule: Rule) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def register(pulse: Pulse) -> None:
+def register(app: Any, pulse: Runtime) -> None:
     """Mount ``/rules``; refuses (raises) without a token unless auth is explicitly off."""
     settings = pulse.settings
     require_token_config(settings)
@@ -73,13 +73,9 @@ def register(pulse: Pulse) -> None:
         log.warning("the rules API runs WITHOUT authentication (api_auth_disabled=true)")
     from faust.web import View
 
-    app = pulse.app
-
-    def live_rules() -> dict[str, Rule]:
-        feed = pulse.extras.get("rule_feed")
-        if feed is None:
-            return {}
-        return {rid: c.rule for rid, c in feed.catalog.rules.items()}
+    def live_rules() -> Mapping[str, Rule]:
+        feed = pulse.rule_feed
+        return {} if feed is None else feed.live_rules()
 
     async def await_live(rule_id: str, encoded: bytes | None) -> bool:
         """Wait until this worker's rule feed shows the published record."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from streams.errors import PulseError
 
-class KpiError(Exception):
+
+class KpiError(PulseError):
     """Base class of every KPI error."""
 
 

@@ -35,7 +35,7 @@ from streams.notify.http import AlertmanagerClient, Outcome, WebhookClient
 from streams.notify.retry import RetryPolicy
 from streams.notify.rule_kinds import point_rule_ids
 from streams.notify.targets import load_webhooks
-from streams.org import OrgDirectory
+from streams.org import OrgDirectory, ReloadingDirectory
 from streams.runtime.clients import new_consumer, new_producer
 from streams.settings import Settings
 
@@ -224,7 +224,7 @@ async def run_notifier(
 ) -> None:
     """Consume ``crm.alerts`` in group ``<app_id>-notify`` until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    org = OrgDirectory.load(settings.org_directory_file)
+    org = ReloadingDirectory(settings.org_directory)  # re-read when the file changes
     targets = load_webhooks(settings.webhooks_file)
     webhook_policy, am_policy = build_policies(settings)
     producer = new_producer(settings, ROLE)

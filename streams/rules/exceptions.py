@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from streams.errors import PulseError
 
-class RuleError(Exception):
+
+class RuleError(PulseError):
     """Base class of every rule error."""
 
 

@@ -12,8 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from streams.clock import utcnow
 from streams.liveness import ShipProgress, Vitals, problems, read_vitals
 from streams.metrics import Metrics
+from streams.runtime.shipper import Shipper
+from streams.settings import Settings
 from streams.worker import EXIT_CRASHED, EXIT_OK, ExitWatchdog, exit_code
 
 STALL = 60.0
@@ -150,7 +153,7 @@ class _Flag:
 
 
 def fake_pulse(*, agent_crashed: bool = False, shipper_task: object = None) -> SimpleNamespace:
-    """Just what :func:`read_vitals` reads of a running worker."""
+    """Just what :func:`read_vitals` reads of a running worker (with a real shipper)."""
     consumer = SimpleNamespace(
         assignment=lambda: {("t", 0), ("t", 1)}, fetch_beat=100.0, drain_error=None,
         flow_active=True,
@@ -160,11 +163,17 @@ def fake_pulse(*, agent_crashed: bool = False, shipper_task: object = None) -> S
     )
     app = SimpleNamespace(crash_reason=None, should_stop=False, rebalancing=False,
                           _consumer=consumer)  # fmt: skip
-    shipper = SimpleNamespace(_task=shipper_task, queue=asyncio.Queue())
+    metrics = Metrics()
+    shipper = Shipper(
+        app=app, settings=Settings(), metrics=metrics, alerting=None,  # type: ignore[arg-type]
+        entity_table=None, clock=utcnow, change_hooks=[],
+    )  # fmt: skip
+    shipper.task = shipper_task  # type: ignore[assignment]
     return SimpleNamespace(
         app=app,
-        extras={"ingest_agent": agent, "shipper": shipper},
-        metrics=Metrics(),
+        agents={"ingest": agent},
+        shipper=shipper,
+        metrics=metrics,
         ship_progress=ShipProgress(),
     )
 

@@ -1,15 +1,25 @@
-"""The ingest shipper: batches shipped in order, queued ones together (group commit)."""
+"""The one shipper: results shipped in order, queued ones together (group commit), alerts and
+derived records acknowledged before the states that remember them, for every changelog."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from streams.agents import ingest
+from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
 from streams.engine import BatchResult
+from streams.metrics import Metrics
+from streams.org import OrgDirectory
+from streams.runtime import shipper as shipping
+from streams.runtime.alerting import AlertingRuntime
+from streams.runtime.shipper import Shipper, merge
+from streams.settings import Settings
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def result(tag: str, writes: dict[bytes, bytes], skips: int = 0) -> BatchResult:
@@ -21,38 +31,169 @@ def result(tag: str, writes: dict[bytes, bytes], skips: int = 0) -> BatchResult:
     return r
 
 
-def test_merge_keeps_batch_order_and_the_last_state_of_each_record() -> None:
-    merged = ingest.merge_results(
+def alert(n: int) -> AlertEvent:
+    return AlertEvent(
+        alert_id=f"a{n}", status=AlertStatus.FIRING, rule_id="r1", rule_version=1,
+        severity=Severity.WARNING, subject=Subject(kind="entity", entity="deal", id=f"D-{n}"),
+        owner_id="rep-1", title="t", message="m", fired_at=T0, sequence=1,
+    )  # fmt: skip
+
+
+def test_merge_keeps_order_and_the_last_state_of_each_record_per_changelog() -> None:
+    merged = merge(
         [
-            result("a", {b"deal:1": b"v1", b"deal:2": b"v1"}, skips=1),
-            result("b", {b"deal:1": b"v2"}, skips=2),
+            (result("a", {b"deal:1": b"v1", b"deal:2": b"v1"}, skips=1), "entity"),
+            (result("f", {b"deal:1": b"count"}), "counts"),
+            (result("b", {b"deal:1": b"v2"}, skips=2), "entity"),
         ]
     )
-    assert merged.alerts == ["a", "b"]
-    assert merged.writes == {b"deal:2": (0, b"v1"), b"deal:1": (0, b"v2")}
-    assert list(merged.writes) == [b"deal:2", b"deal:1"]  # deal:1 last written by batch b
-    assert merged.stats.skips[("rule", "missing")] == 3
+    assert merged.result.alerts == ["a", "f", "b"]
+    assert merged.writes == {
+        "entity": {b"deal:2": (0, b"v1"), b"deal:1": (0, b"v2")},
+        "counts": {b"deal:1": (0, b"count")},  # the same key in another table stays apart
+    }
+    assert list(merged.writes["entity"]) == [b"deal:2", b"deal:1"]  # deal:1 last by b
+    assert merged.result.stats.skips[("rule", "missing")] == 3
 
 
 def test_a_single_result_is_shipped_as_it_is() -> None:
     only = result("a", {b"deal:1": b"v1"})
-    assert ingest.merge_results([only]) is only
+    shipment = merge([(only, "entity")])
+    assert shipment.result is only and shipment.writes == {"entity": only.writes}
+    assert merge([(result("a", {}), "entity")]).writes == {}
 
 
-async def test_batches_queued_during_a_shipment_go_out_together_then_ack_in_order(
+class FakeProducer:
+    """Records what is sent, in order; acknowledges when the test says so."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []  # (event, topic)
+        self.pending: list[tuple[str, asyncio.Future[None]]] = []
+
+    def _future(self, topic: str) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((topic, fut))
+        return fut
+
+    async def send(self, topic: str, key: Any, value: Any, *args: Any) -> asyncio.Future[None]:
+        self.log.append(("send", topic))
+        return self._future(topic)
+
+    def _ensure_producer(self) -> FakeProducer:
+        return self
+
+    def create_batch(self) -> Any:
+        records: list[Any] = []
+
+        class Batch:
+            def append(self, **kw: Any) -> int:
+                records.append(kw)
+                return 1
+
+            def record_count(self) -> int:
+                return len(records)
+
+        return Batch()
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> asyncio.Future[None]:
+        self.log.append(("send", topic))
+        return self._future(topic)
+
+    def ack_all(self) -> list[str]:
+        acked = []
+        for topic, fut in self.pending:
+            if not fut.done():
+                fut.set_result(None)
+                self.log.append(("ack", topic))
+                acked.append(topic)
+        return acked
+
+
+def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[Any]]:
+    producer = FakeProducer()
+    crashed: list[BaseException] = []
+
+    class App:
+        def __init__(self) -> None:
+            self.producer = producer
+
+        async def crash(self, reason: BaseException) -> None:
+            crashed.append(reason)
+
+    settings = Settings(notify_budget_per_hour=budget_per_hour)
+    alerting = AlertingRuntime.from_settings(settings, OrgDirectory())
+    table = type("Table", (), {"data": {}})()
+    hook_calls: list[Any] = []
+
+    async def facts_hook(changes: Any) -> list[asyncio.Future[None]]:
+        hook_calls.append(list(changes))
+        return [await producer.send("facts", b"k", b"v")]
+
+    shipper = Shipper(
+        app=App(), settings=settings, metrics=Metrics(), alerting=alerting,
+        entity_table=table, clock=lambda: T0, change_hooks=[facts_hook],
+    )  # fmt: skip
+    shipper._entity_changelog = "entity-changelog"
+    return shipper, producer, crashed
+
+
+async def acknowledge_until_idle(shipper: Shipper, producer: FakeProducer) -> None:
+    for _ in range(200):
+        await asyncio.sleep(0)
+        producer.ack_all()
+        if not shipper.pending:
+            return
+    raise AssertionError("the shipper did not finish")
+
+
+async def test_alerts_and_derived_records_are_acknowledged_before_any_state_write() -> None:
+    shipper, producer, _ = make_shipper()
+    acked: list[str] = []
+    ingest = BatchResult(alerts=[alert(1)], writes={b"deal:1": (0, b"s")})
+    ingest.changes = ["change"]  # type: ignore[list-item]  # opaque to the shipper
+    counts = BatchResult(alerts=[alert(2)], writes={b"r1|rep-1": (0, b"3")})
+    await shipper.submit(ingest, lambda: acked.append("ingest"))
+    await shipper.put(counts, lambda: acked.append("counts"), 0.0, changelog="counts-changelog")
+    await acknowledge_until_idle(shipper, producer)
+    assert acked == ["ingest", "counts"]
+    assert shipper.entity_table.data == {b"deal:1": b"s"}  # applied before it was queued
+    log = producer.log
+    first_write = next(i for i, (e, t) in enumerate(log) if e == "send" and t.endswith("changelog"))
+    outputs = [t for e, t in log if e == "send" and not t.endswith("changelog")]
+    acked_before = [t for e, t in log[:first_write] if e == "ack"]
+    assert sorted(outputs) == sorted(acked_before)  # all acknowledged before any state write
+    assert sorted(outputs) == sorted([Settings().alerts_topic] * 2 + ["facts"])
+    written = {t for e, t in log[first_write:] if e == "send"}
+    assert written == {"entity-changelog", "counts-changelog"}  # both tables, same guarantee
+    fired = {"rule": "r1", "severity": "warning", "status": "FIRING"}
+    assert shipper.metrics.registry.get_sample_value("crm_pulse_alerts_total", fired) == 2
+
+
+async def test_every_alert_goes_through_the_gate() -> None:
+    shipper, producer, _ = make_shipper(budget_per_hour=1)
+    shipper.alerting.alerts_read.set()  # the budget is rebuilt: no wait
+    await shipper.submit(BatchResult(alerts=[alert(1), alert(2)]))
+    await acknowledge_until_idle(shipper, producer)
+    muted = shipper.metrics.registry.get_sample_value(
+        "crm_pulse_alerts_muted_total", {"rule": "r1", "reason": "held_back"}
+    )
+    assert muted == 1  # over the owner's budget: published, not notified
+
+
+async def test_results_queued_during_a_shipment_go_out_together_then_ack_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shipped: list[list[str]] = []
     release = asyncio.Event()
 
-    async def fake_ship(pulse: Any, merged: BatchResult, received: float) -> None:
-        shipped.append(list(merged.alerts))  # type: ignore[arg-type]
+    async def fake_ship(self: Shipper, shipment: Any, received: float) -> None:
+        shipped.append(list(shipment.result.alerts))
         if len(shipped) == 1:
             await release.wait()  # the broker is slow on the first shipment
 
-    monkeypatch.setattr(ingest, "ship", fake_ship)
-    monkeypatch.setattr(ingest, "count_batch", lambda pulse, result: None)
-    shipper = ingest.Shipper(pulse=object())  # type: ignore[arg-type]
+    monkeypatch.setattr(shipping.Shipper, "ship", fake_ship)
+    monkeypatch.setattr(shipping.Shipper, "count", lambda self, result: None)
+    shipper, _, _ = make_shipper()
     acked: list[str] = []
     for tag in ("a", "b", "c"):
         await shipper.put(result(tag, {}), lambda tag=tag: acked.append(tag), 0.0)
@@ -67,28 +208,22 @@ async def test_batches_queued_during_a_shipment_go_out_together_then_ack_in_orde
 async def test_a_failed_shipment_stops_the_worker_and_acks_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def failing_ship(pulse: Any, merged: BatchResult, received: float) -> None:
+    async def failing_ship(self: Shipper, shipment: Any, received: float) -> None:
         raise RuntimeError("broker refused the batch")
 
-    crashed: list[BaseException] = []
-
-    class App:
-        async def crash(self, reason: BaseException) -> None:
-            crashed.append(reason)
-
-    class Pulse:
-        app = App()
-
-    monkeypatch.setattr(ingest, "ship", failing_ship)
-    monkeypatch.setattr(ingest, "count_batch", lambda pulse, result: None)
-    shipper = ingest.Shipper(pulse=Pulse())  # type: ignore[arg-type]
+    monkeypatch.setattr(shipping.Shipper, "ship", failing_ship)
+    monkeypatch.setattr(shipping.Shipper, "count", lambda self, result: None)
+    shipper, _, crashed = make_shipper()
     acked: list[str] = []
     await shipper.put(result("a", {}), lambda: acked.append("a"), 0.0)
     await asyncio.wait_for(shipper.queue.join(), timeout=2)
-    assert shipper._task is not None
+    assert shipper.task is not None
     with pytest.raises(RuntimeError, match="refused"):
-        await shipper._task
+        await shipper.task
     assert [str(e) for e in crashed] == ["broker refused the batch"] and acked == []
+    assert shipper.failure() == "RuntimeError('broker refused the batch')"
+    with pytest.raises(RuntimeError, match="refused"):  # the next writer hears of it
+        await shipper.put(result("b", {}), lambda: acked.append("b"), 0.0)
 
 
 def test_facts_messages_stay_small_whatever_the_shipment() -> None:

@@ -1,0 +1,47 @@
+"""The worker's wiring: the typed container is complete at start-up, or the start fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams import app as app_module
+from streams.agents import frequency
+from streams.errors import PulseError, WiringError
+from streams.runtime.container import REQUIRED_AGENTS
+from streams.settings import Settings
+
+
+def settings(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(data_dir=tmp_path / "data", api_token="t" * 32, **kw)  # type: ignore[arg-type]
+
+
+def test_create_app_wires_every_part(tmp_path: Path) -> None:
+    rt = app_module.create_app(settings(tmp_path))
+    assert set(rt.agents) == set(REQUIRED_AGENTS)
+    assert rt.rule_feed is not None and rt.kpis is not None
+    assert len(rt.change_hooks) == 2  # KPI facts, owner-frequency hits
+    assert len(rt.rule_hooks) == 1  # the timer index notices retired rules
+    assert rt.shipper.alerting is rt.alerting  # one gate, built before any agent
+    assert rt.shipper.change_hooks is rt.change_hooks
+    assert rt.engine.org is rt.org and rt.alerting.org is rt.org  # one org directory
+    assert not rt.rules_ready.is_set()  # only the rule feed sets it
+
+
+def test_a_missing_agent_is_a_start_up_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without = tuple(r for r in app_module.REGISTRATIONS if r is not frequency.register)
+    monkeypatch.setattr(app_module, "REGISTRATIONS", without)
+    with pytest.raises(WiringError, match="missing agent 'frequency'") as caught:
+        app_module.create_app(settings(tmp_path))
+    assert isinstance(caught.value, PulseError)
+
+
+def test_an_agent_registered_twice_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = app_module.create_app(settings(tmp_path))
+    with pytest.raises(WiringError, match="'ingest' registered twice"):
+        rt.watch("ingest", object())
