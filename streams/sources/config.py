@@ -69,6 +69,16 @@ class ObjectMapping(_Model):
     drop: list[str] = Field(
         default_factory=list, description="CRM fields never forwarded (before renames)."
     )
+    numbers: list[str] = Field(
+        default_factory=list,
+        description="CRM fields whose numeric text becomes a number (HubSpot sends every "
+        "property as text: amount, probability). Text that is no number is kept as sent.",
+    )
+    dates: list[str] = Field(
+        default_factory=list,
+        description="CRM fields holding epoch milliseconds (a number or its text) that become "
+        "YYYY-MM-DD dates (HubSpot's closedate).",
+    )
     keep: list[str] | None = Field(
         None, description="When set, only these CRM fields are forwarded (before renames)."
     )
