@@ -48,8 +48,8 @@ class ObjectMapping(_Model):
     entity: EntityKind = Field(description="The entity kind its records become.")
     id_field: str | None = Field(
         None,
-        description="Field holding the record id (after renames are not applied: the CRM's "
-        "name). Debezium: default 'id'. Salesforce and HubSpot take the id from the header "
+        description="Field holding the record id (the CRM's name, before renames). "
+        "Debezium: default 'id'. Salesforce and HubSpot take the id from the header "
         "or objectId; the mapping source from its entity_id expression.",
     )
     owner_field: str | None = Field(
