@@ -132,3 +132,28 @@ def test_settings_read_the_sources_file(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setenv("CRM_PULSE_SOURCES_FILE", "sources/sources.example.yaml")
     assert Settings().sources_file == Path("sources/sources.example.yaml")
+
+
+def test_starter_mappings_speak_the_pipeline_of_the_kpis_and_rules() -> None:
+    from streams.settings import DEFAULT_STAGE_ORDER, Settings
+    from streams.sources.config import MappingFile
+
+    allowed = set(DEFAULT_STAGE_ORDER) | set(Settings().closed_stages)
+    for path in sorted((REPO / "sources").glob("*.yaml")):
+        if path.name == "sources.example.yaml":
+            continue
+        import yaml
+
+        mapping = MappingFile.model_validate(yaml.safe_load(path.read_text()))
+        deals = [m for m in mapping.objects.values() if m.entity == "deal"]
+        assert deals, path.name
+        for deal in deals:
+            stage_fields = [crm for crm, ours in deal.rename.items() if ours == "stage"]
+            if path.name == "postgres-crm.yaml":
+                continue  # columns keep their names: the schema's own stage column
+            (stage_field,) = stage_fields
+            assert set(deal.values[stage_field].values()) <= allowed, path.name
+            assert {"Won", "Lost"} <= set(deal.values[stage_field].values()), path.name
+            assert "amount" in deal.rename.values(), path.name
+            assert deal.owner_field is not None, path.name
+            assert deal.rename.get(deal.owner_field, deal.owner_field) == "owner_id", path.name
