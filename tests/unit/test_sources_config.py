@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from streams.contracts.deadletter import DeadLetterReason
 from streams.sources.base import REASON_MEANINGS, Refusal, SourceRefusalReason, SourceType
@@ -142,8 +143,6 @@ def test_starter_mappings_speak_the_pipeline_of_the_kpis_and_rules() -> None:
     for path in sorted((REPO / "sources").glob("*.yaml")):
         if path.name == "sources.example.yaml":
             continue
-        import yaml
-
         mapping = MappingFile.model_validate(yaml.safe_load(path.read_text()))
         deals = [m for m in mapping.objects.values() if m.entity == "deal"]
         assert deals, path.name
