@@ -63,7 +63,10 @@ def test_errors_name_file_line_source_and_field() -> None:
 
 
 def test_duplicate_ids_bad_templates_and_topic_only_types() -> None:
-    one = "  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+    one = (
+        "  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+        "    mapping: {objects: {deals: {entity: deal}}}\n"
+    )
     (dup,) = problems("sources:\n" + one + one)
     assert "source 'a' field 'id': duplicate id" in dup
     bad_url = (
@@ -156,3 +159,21 @@ def test_starter_mappings_speak_the_pipeline_of_the_kpis_and_rules() -> None:
             assert "amount" in deal.rename.values(), path.name
             assert deal.owner_field is not None, path.name
             assert deal.rename.get(deal.owner_field, deal.owner_field) == "owner_id", path.name
+
+
+def test_numeric_and_boolean_value_keys_are_their_text() -> None:
+    text = (
+        "sources:\n  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+        "    mapping: {objects: {deals: {entity: deal, values: {stage_id: {3: Prospecting, "
+        "true: Won, 2.0: Engaging}}}}}\n"
+    )
+    (source,) = parse_sources(text).sources
+    table = source.mapping.objects["deals"].values["stage_id"]
+    assert table == {"3": "Prospecting", "true": "Won", "2": "Engaging"}
+
+
+def test_a_source_without_any_mapped_object_is_refused() -> None:
+    (problem,) = problems(
+        "sources:\n  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+    )
+    assert "source 'a' field 'mapping': no object is mapped" in problem
