@@ -3,8 +3,8 @@ input (raw bytes, arbitrary JSON, and sample payloads with values replaced at ra
 every input ends as events, refusals, gaps or a skipped tombstone, each event within the
 contract and carrying its source id.
 
-Examples per property are in each ``@settings``: 400 for raw bytes and arbitrary JSON per
-source type (4 types), 500 for mutated samples, 300 for sources-file texts.
+Examples per property (the ``fuzz`` settings): 400 each for raw bytes and arbitrary JSON
+(the source type drawn among the 4), 500 for mutated samples, 300 for sources-file texts.
 """
 
 from __future__ import annotations
