@@ -292,6 +292,13 @@ class Settings(BaseSettings):
         None, description="Record link template for annotations, e.g. https://crm/{entity}/{id}."
     )
 
+    # --- CRM sources (streams/sources, docs/sources.md) ----------------------------------
+    sources_file: Path | None = Field(
+        None,
+        description="YAML file of the CRM sources the worker reads (Debezium, Salesforce CDC, "
+        "HubSpot webhooks, declarative mappings); none: only crm.events.",
+    )
+
     @model_validator(mode="after")
     def _one_org_directory(self) -> Settings:
         old, new = self.kpi_directory, self.org_directory_file
