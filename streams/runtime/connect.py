@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -247,7 +247,9 @@ class LocalConnect:
                 self.request("GET", "/connectors")
                 return
             time.sleep(0.5)
-        raise ConnectError(f"Kafka Connect not ready after {self.start_timeout}s:\n{self.log_tail()}")
+        raise ConnectError(
+            f"Kafka Connect not ready after {self.start_timeout}s:\n{self.log_tail()}"
+        )
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """One call of Connect's REST API; the JSON answer (``None`` when empty)."""
@@ -274,7 +276,8 @@ class LocalConnect:
             with contextlib.suppress(ConnectError):
                 status = self.request("GET", f"/connectors/{name}/status")
                 tasks = status.get("tasks") or []
-                states = [status.get("connector", {}).get("state")] + [t.get("state") for t in tasks]
+                states = [status.get("connector", {}).get("state")]
+                states += [t.get("state") for t in tasks]
                 if "FAILED" in states:
                     raise ConnectError(
                         f"connector {name} failed: {json.dumps(status)[:4000]}\n{self.log_tail()}"
