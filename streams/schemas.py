@@ -10,6 +10,7 @@ from streams.contracts import AlertEvent, DeadLetter, KpiSnapshot
 from streams.contracts.events import change_event_schema
 from streams.contracts.silences import Silence
 from streams.rules.model import RULE_ADAPTER
+from streams.sources.config import mapping_file_schema, sources_schema
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
@@ -37,6 +38,8 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "kpi-snapshot.schema.json": KpiSnapshot.model_json_schema(),
         "rule.schema.json": file_schema,
         "silence.schema.json": Silence.model_json_schema(),
+        "sources.schema.json": sources_schema(),
+        "source-mapping.schema.json": mapping_file_schema(),
     }
 
 

@@ -289,6 +289,13 @@ class Settings(BaseSettings):
         None, description="Record link template for annotations, e.g. https://crm/{entity}/{id}."
     )
 
+    # --- CRM sources (streams/sources, docs/sources.md) ----------------------------------
+    sources_file: Path | None = Field(
+        None,
+        description="YAML file of the CRM sources the worker reads (Debezium, Salesforce CDC, "
+        "HubSpot webhooks, declarative mappings); none: only crm.events.",
+    )
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_clean(cls, value: str) -> str:

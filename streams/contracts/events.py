@@ -221,6 +221,12 @@ class ChangeEvent(BaseModel):
     changed: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] | None = Field(
         None, max_length=MAX_ITEMS, description="Names of the changed fields."
     )
+    snapshot: bool = Field(
+        False,
+        description="True: the record's state as read by a source's initial snapshot "
+        "(Debezium op r), not a change someone made. The engine stores it and the KPIs count "
+        "it, but no rule judges it (a first sync of 100k rows raises no alert).",
+    )
 
 
 def change_event_schema() -> dict[str, Any]:
