@@ -139,4 +139,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Pulse:
     web.register(pulse)
     rules_api.register(pulse)
     web_alerts.register(pulse)
+    from streams.agents.sources import register_sources  # CRM sources: its own block
+
+    register_sources(pulse)
     return pulse

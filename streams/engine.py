@@ -271,6 +271,8 @@ class Engine:
             owner=state.get("o"), position=position,
         )  # fmt: skip
         result.changes.append(change)
+        if event.snapshot:  # a source's initial snapshot read: state and KPIs, no rule
+            return state
         candidates = rules.candidates(entity, changed, create=before is None)
         if not candidates and "r" not in state and "a" not in state:
             return state  # nothing to judge, no rule state to keep up to date

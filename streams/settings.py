@@ -295,6 +295,12 @@ class Settings(BaseSettings):
         description="YAML file of the CRM sources the worker reads (Debezium, Salesforce CDC, "
         "HubSpot webhooks, declarative mappings); none: only crm.events.",
     )
+    source_ack_timeout_s: float = Field(
+        4.0,
+        gt=0,
+        description="POST /sources/<id> answers 503 when Kafka has not acknowledged the "
+        "request's events within this (HubSpot gives up after 5 s and retries).",
+    )
 
     @field_validator("topic_prefix")
     @classmethod

@@ -53,10 +53,12 @@ async def ship(pulse: Pulse, result: BatchResult, received: float) -> None:
     send = pulse.app.producer.send
     settings = pulse.settings
     from streams.agents.alerting import after_write, gate_alerts, gate_ready
+    from streams.agents.sources import link_alerts
 
     if result.alerts:
         await gate_ready(pulse)  # after a start: the budget is rebuilt from crm.alerts first
     result.alerts = gate_alerts(pulse, result.alerts)  # silences + budget: notify or not
+    result.alerts = link_alerts(pulse, result.alerts)  # the record's page in its CRM
     futures: list[Any] = []
     if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
         for on_changes in pulse.extras.get("change_hooks", ()):
