@@ -27,6 +27,9 @@ prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
 demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
 	$(BIN)/crm-pulse demo
 
+demo-postgres: $(STAMP) kafka connect postgres ## Demo: PostgreSQL -> Debezium (Kafka Connect) -> worker; SQL UPDATEs raise alerts
+	$(BIN)/crm-pulse demo --source postgres
+
 alertmanager: ## Install Prometheus Alertmanager from Debian's packages (needs root or sudo)
 	bash scripts/install-alertmanager.sh
 
@@ -80,4 +83,4 @@ bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled s
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka connect postgres prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean
+.PHONY: help venv kafka connect postgres demo-postgres prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean
