@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     from streams.alerting.cli import add_commands as add_alerting_commands
 
     add_alerting_commands(sub)
+
+    from streams.cli_sources import add_commands as add_sources_commands
+
+    add_sources_commands(sub)  # sources test, sources list
     return parser
 
 

@@ -271,9 +271,9 @@ class Engine:
             owner=state.get("o"), position=position,
         )  # fmt: skip
         result.changes.append(change)
-        if event.snapshot:  # a source's initial snapshot read: state and KPIs, no rule
-            return state
-        candidates = rules.candidates(entity, changed, create=before is None)
+        # a snapshot read (ChangeEvent.snapshot) builds the state; no rule judges it
+        create = before is None
+        candidates = () if event.snapshot else rules.candidates(entity, changed, create=create)
         if not candidates and "r" not in state and "a" not in state:
             return state  # nothing to judge, no rule state to keep up to date
         rule_states, episodes = live_rule_state(state, rules)

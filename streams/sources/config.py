@@ -69,6 +69,16 @@ class ObjectMapping(_Model):
     drop: list[str] = Field(
         default_factory=list, description="CRM fields never forwarded (before renames)."
     )
+    numbers: list[str] = Field(
+        default_factory=list,
+        description="CRM fields whose numeric text becomes a number (HubSpot sends every "
+        "property as text: amount, probability). Text that is no number is kept as sent.",
+    )
+    dates: list[str] = Field(
+        default_factory=list,
+        description="CRM fields holding epoch milliseconds (a number or its text) that become "
+        "YYYY-MM-DD dates (HubSpot's closedate).",
+    )
     keep: list[str] | None = Field(
         None, description="When set, only these CRM fields are forwarded (before renames)."
     )
@@ -311,14 +321,26 @@ def _line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-_TAGS = {"debezium", "salesforce_cdc", "hubspot_webhook", "mapping", "topic", "http"}
+_TYPES = {"debezium", "salesforce_cdc", "hubspot_webhook", "mapping"}
+
+
+def _untagged(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The location without the union tags pydantic inserts (source type, transport kind)."""
+    out: list[int | str] = []
+    for index, part in enumerate(loc):
+        if index == 2 and loc[0] == "sources" and part in _TYPES:
+            continue
+        if out and out[-1] == "transport" and part in ("topic", "http"):
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def _problems(exc: ValidationError, data: Any, node: yaml.Node | None, name: str) -> list[str]:
     out = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        shown = tuple(p for p in loc if p not in _TAGS)  # the union tags pydantic inserts
+        shown = _untagged(loc)
         where_loc: tuple[int | str, ...] = shown
         source_id = None
         if len(shown) >= 2 and shown[0] == "sources" and isinstance(shown[1], int):
@@ -328,6 +350,7 @@ def _problems(exc: ValidationError, data: Any, node: yaml.Node | None, name: str
         field = ".".join(str(p) for p in shown) or "(source)"
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field = f"{field}.type" if field != "(source)" else "type"
+            where_loc = (*where_loc, "type")
         line = _line(node, where_loc)
         at = f"{name}:{line}" if line else name
         who = f" source {source_id!r}" if isinstance(source_id, str) else ""

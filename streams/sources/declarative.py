@@ -140,7 +140,7 @@ class MappingTranslator:
             raise Refused(R.INVALID_PAYLOAD, "the fields expression did not give an object")
         changed_raw = self._get("changed", item)
         changed = None
-        if changed_raw is not None:
+        if changed_raw not in (None, False, ""):
             if not isinstance(changed_raw, list) or not all(
                 isinstance(c, str) for c in changed_raw
             ):

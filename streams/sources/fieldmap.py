@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from streams.contracts.events import EntityKind
-from streams.sources.base import id_text
-from streams.sources.config import ObjectMapping
+from streams.sources.base import epoch_ms, id_text
+from streams.sources.config import ObjectMapping, SourcesConfig
 
 
 def value_key(value: Any) -> str | None:
@@ -24,6 +25,32 @@ def value_key(value: Any) -> str | None:
     return None
 
 
+def as_number(value: Any) -> Any:
+    """Numeric text as an int or a finite float; anything else as it is."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return value
+    return number if math.isfinite(number) else value
+
+
+def as_date(value: Any) -> Any:
+    """Epoch milliseconds (a number or its text) as ``YYYY-MM-DD``; else as it is."""
+    if isinstance(value, bool):
+        return value
+    moment = epoch_ms(value) if isinstance(value, int | float | str) else None
+    if moment is None or (isinstance(value, str) and not value.strip().lstrip("-").isdigit()):
+        return value
+    return moment.date().isoformat()
+
+
 @dataclass(frozen=True, slots=True)
 class FieldMap:
     """The compiled form of an :class:`ObjectMapping` (sets and dicts, looked up per field)."""
@@ -37,6 +64,8 @@ class FieldMap:
     values: Mapping[str, Mapping[str, Any]]
     drop: frozenset[str]
     keep: frozenset[str] | None
+    numbers: frozenset[str]
+    dates: frozenset[str]
     record_url: str | None
 
     @classmethod
@@ -51,6 +80,8 @@ class FieldMap:
             values={k: dict(v) for k, v in mapping.values.items()},
             drop=frozenset(mapping.drop),
             keep=frozenset(mapping.keep) if mapping.keep is not None else None,
+            numbers=frozenset(mapping.numbers),
+            dates=frozenset(mapping.dates),
             record_url=mapping.record_url,
         )
 
@@ -64,6 +95,10 @@ class FieldMap:
         for name, value in raw.items():
             if not self.forwarded(name):
                 continue
+            if name in self.numbers:
+                value = as_number(value)
+            elif name in self.dates:
+                value = as_date(value)
             table = values.get(name)
             if table is not None and value is not None:
                 key = value_key(value)
@@ -113,4 +148,22 @@ def find_map(maps: Mapping[str, FieldMap], *names: str | None) -> FieldMap | Non
             found = maps.get(name) or maps.get(name.lower())
             if found is not None:
                 return found
+    return None
+
+
+def record_url(
+    config: SourcesConfig, source_id: str, entity: str, entity_id: str,
+    crm_object: str | None = None,
+) -> str | None:  # fmt: skip
+    """The CRM page of a record: the ``record_url`` of ``crm_object``, else of the first
+    object of ``source_id``'s mapping that becomes ``entity`` and declares one."""
+    source = config.get(source_id)
+    if source is None:
+        return None
+    objects = source.mapping.objects
+    if crm_object is not None and crm_object in objects:
+        return FieldMap.of(crm_object, objects[crm_object]).url(entity_id, source_id)
+    for name, mapping in objects.items():
+        if mapping.entity == entity and mapping.record_url is not None:
+            return FieldMap.of(name, mapping).url(entity_id, source_id)
     return None
