@@ -2,7 +2,8 @@
 
 In this order, for every request:
 
-1. the body is read as bytes, at most ``16 x CRM_PULSE_MAX_EVENT_BYTES`` (413 beyond);
+1. the body is read as bytes, at most ``4 x CRM_PULSE_MAX_EVENT_BYTES`` (413 beyond,
+   the translators' own cap of a batch);
 2. the signature is checked on those bytes **before** anything reads them as JSON:
    ``X-HubSpot-Signature-v3`` (HMAC-SHA256 over method, full URI, body and the
    ``X-HubSpot-Request-Timestamp``; older than the transport's ``max_age_s``, 5 minutes,
@@ -33,7 +34,7 @@ from streams.sources import SourceRefusalReason, verify_hmac_sha256, verify_hubs
 log = logging.getLogger(__name__)
 
 #: A whole batch may be this many times one event's byte cap (the translators' own cap).
-BATCH_BYTES_FACTOR = 16
+BATCH_BYTES_FACTOR = 4
 #: Refusals of a whole body answered 400 (the bytes are not a JSON document we can read).
 UNREADABLE = {
     SourceRefusalReason.INVALID_JSON,
