@@ -166,12 +166,15 @@ def _register_topic_source(
     # Subscribes the source's topics (acks on): idle with the batch consumer on.
     @app.agent(channel, name=f"source-{source.id}")
     async def source_agent(stream: Any) -> None:
-        from streams.agents.ingest import ack_events
-
         async for events in stream.noack_take(settings.batch_max, within=within):
-            await take([e.message for e in events], partial(ack_events, events))
+            await take([e.message for e in events], partial(_ack_events, events))
 
     rt.topic_sources[source.id] = source_agent
+
+
+def _ack_events(events: Sequence[Any]) -> None:
+    for event in events:
+        event.ack()
 
 
 def build_runtime(pulse: Pulse, config: SourcesConfig) -> SourcesRuntime:
@@ -217,5 +220,5 @@ def register_sources(pulse: Pulse) -> SourcesRuntime | None:
                  else f"POST /sources/{source.id}")  # fmt: skip
     from streams.api import sources as sources_api
 
-    sources_api.register(pulse, rt)
+    sources_api.register(pulse, rt, partial(translate_input, pulse, rt))
     return rt

@@ -25,10 +25,11 @@ No bearer token: the signature is the authentication. Unknown ids answer 404.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from streams.app import Pulse
-from streams.runtime.source_shipper import Origin, ship_now
+from streams.runtime.source_shipper import Origin, OutRecord, ship_now
 from streams.sources import SourceRefusalReason, verify_hmac_sha256, verify_hubspot_signature_v3
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,11 @@ def signature_ok(source: Any, request: Any, body: bytes, now: Any) -> bool:
     return verify_hmac_sha256(source.secret, body, headers.get(transport.signature_header))
 
 
-def register(pulse: Pulse, rt: Any) -> None:
-    """Mount ``POST /sources/{source_id}`` for the HTTP sources of ``rt``."""
+def register(pulse: Pulse, rt: Any, translate_input: Callable[..., list[OutRecord]]) -> None:
+    """Mount ``POST /sources/{source_id}`` for the HTTP sources of ``rt`` (``rt.http``:
+    id -> config, translator, secret); ``translate_input(translator, raw, origin,
+    translation)`` gives the records to write (counted, gap alerts gated)."""
     from faust.web import View
-
-    from streams.agents.sources import translate_input
 
     app = pulse.app
     settings = pulse.settings
@@ -111,7 +112,7 @@ def register(pulse: Pulse, rt: Any) -> None:
                 return self.answer(source_id, {"error": "bad, missing or stale signature"}, 401)
             origin = Origin(f"POST /sources/{source_id}", adapter="http")
             translation = source.translator.translate(body, received_at=now)
-            records = translate_input(pulse, rt, source.translator, body, origin, translation)
+            records = translate_input(source.translator, body, origin, translation)
             try:
                 await ship_now(send, records, settings.source_ack_timeout_s)
             except Exception as exc:  # not acknowledged: the sender retries
