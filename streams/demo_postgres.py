@@ -164,5 +164,21 @@ def run_postgres_demo(
 
 
 async def _prepare(settings: Settings) -> None:
+    """The worker's topics and the connector's (a table without rows has none yet, and the
+    worker would log it missing), served before the worker starts."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
     await ensure_topics(settings)
-    await wait_until_serving(settings.bootstrap_servers, topic_specs(settings), [settings.app_id])
+    tables = [f"{TOPIC_PREFIX}.public.{t}" for t in ("deals", "leads", "activities")]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        missing = set(tables) - set(await admin.list_topics())
+        if missing:
+            await admin.create_topics(
+                [NewTopic(t, num_partitions=1, replication_factor=1) for t in sorted(missing)]
+            )
+    finally:
+        await admin.close()
+    wanted = [*topic_specs(settings), *tables]
+    await wait_until_serving(settings.bootstrap_servers, wanted, [settings.app_id])
