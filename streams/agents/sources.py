@@ -41,7 +41,13 @@ from streams.runtime.source_shipper import (
     alert_records,
     translation_records,
 )
-from streams.sources import SourcesConfig, Translation, Translator, build_translator
+from streams.sources import (
+    SourceConfigError,
+    SourcesConfig,
+    Translation,
+    Translator,
+    build_translator,
+)
 from streams.sources import load_sources as read_sources
 
 log = logging.getLogger(__name__)
@@ -202,7 +208,14 @@ def register_sources(pulse: Pulse) -> SourcesRuntime | None:
     settings = pulse.settings
     if settings.sources_file is None:
         return None
-    config = read_sources(settings.sources_file)
+    try:
+        config = read_sources(settings.sources_file)
+        secrets = {s.id: s.transport.secret.read() for s in config.sources
+                   if s.enabled and s.transport.kind == "http"}  # fmt: skip
+    except SourceConfigError as exc:  # bad settings at start: exit 1 with every problem
+        for problem in exc.problems:
+            log.critical("sources file: %s", problem)
+        raise SystemExit(1) from None
     rt = build_runtime(pulse, config)
     pulse.extras["sources"] = rt
     limits = DecodeLimits.from_settings(settings)
@@ -214,7 +227,7 @@ def register_sources(pulse: Pulse) -> SourcesRuntime | None:
         if source.transport.kind == "topic":
             _register_topic_source(pulse, rt, source, translator)
         else:
-            rt.http[source.id] = HttpSource(source, translator, source.transport.secret.read())
+            rt.http[source.id] = HttpSource(source, translator, secrets[source.id])
         log.info("source %s (%s) on %s", source.id, source.type,
                  ",".join(source.transport.topics) if source.transport.kind == "topic"
                  else f"POST /sources/{source.id}")  # fmt: skip
