@@ -223,6 +223,7 @@ class ChangeEvent(BaseModel):
     )
     snapshot: bool = Field(
         False,
+        strict=True,
         description="True: the record's state as read by a source's initial snapshot "
         "(Debezium op r), not a change someone made. The engine stores it and the KPIs count "
         "it, but no rule judges it (a first sync of 100k rows raises no alert).",

@@ -10,6 +10,7 @@ API (the transports build on it)::
     class SourceRefusalReason(StrEnum): closed list, documented in docs/sources.md
     Refusal(reason: SourceRefusalReason, detail: str, raw: bytes)
         .dead_letter_reason -> DeadLetterReason   (the reason of the crm.events.dlq header)
+        .as_json() -> {"reason": ..., "detail": ...}
     Gap(source_id, entity: EntityKind | None, entity_ids: tuple[str, ...], change_type,
         detail, crm_object, event_id, occurred_at)   (state unknown until a re-sync)
     Translation(events: list[ChangeEvent], refusals: list[Refusal], gaps: list[Gap],
@@ -18,10 +19,22 @@ API (the transports build on it)::
         source_id: str
         def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation
 
-    streams.sources.config:   load_sources(path) -> SourcesConfig (SourceConfigError lists
-                              every problem as file:line: source 'id' field 'x': message)
-    streams.sources.registry: build_translator(source: SourceConfig) -> Translator
-    streams.sources.signatures: verify_hubspot_signature_v3(...), verify_hmac_sha256(...)
+    streams.sources.config:
+        load_sources(path: Path) -> SourcesConfig          (SourceConfigError.problems:
+        parse_sources(text, name, base) -> SourcesConfig    file:line: source 'id' field 'x': …)
+        SourcesConfig.sources / .get(id) / .ids; SourceConfig = DebeziumSource |
+        SalesforceCdcSource | HubspotWebhookSource | MappingSource (``.transport``:
+        TopicTransport(topics) | HttpTransport(secret: SecretRef, public_url,
+        signature_header, max_age_s); ``SecretRef.read() -> SecretStr``)
+    streams.sources.registry:
+        build_translator(source: SourceConfig, limits: DecodeLimits = ...) -> Translator
+    streams.sources.signatures:
+        verify_hubspot_signature_v3(secret: SecretStr, method, uri, body: bytes,
+            timestamp: str | None, signature: str | None, now: datetime,
+            max_age_s=300.0) -> bool
+        verify_hmac_sha256(secret: SecretStr, body: bytes, signature: str | None) -> bool
+    streams.sources.fieldmap:
+        record_url(config, source_id, entity, entity_id, crm_object=None) -> str | None
 
 ``raw`` is ``None`` for a Kafka tombstone. A refusal carries the bytes to write to the
 dead-letter topic: the whole input when the whole input is refused, or the one item of a

@@ -42,14 +42,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _key_text(key: Any) -> Any:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return key
+
+
 class ObjectMapping(_Model):
     """How one CRM object (table, Salesforce object, HubSpot object type) becomes records."""
 
     entity: EntityKind = Field(description="The entity kind its records become.")
     id_field: str | None = Field(
         None,
-        description="Field holding the record id (after renames are not applied: the CRM's "
-        "name). Debezium: default 'id'. Salesforce and HubSpot take the id from the header "
+        description="Field holding the record id (the CRM's name, before renames). "
+        "Debezium: default 'id'. Salesforce and HubSpot take the id from the header "
         "or objectId; the mapping source from its entity_id expression.",
     )
     owner_field: str | None = Field(
@@ -88,6 +98,18 @@ class ObjectMapping(_Model):
         "{object} and {source}, e.g. https://acme.lightning.force.com/lightning/r/"
         "Opportunity/{id}/view.",
     )
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        """YAML reads ``1: Prospecting`` and ``true: Won`` with a number or boolean key: the
+        key is the value's text, as the lookup makes it."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            field: {_key_text(k): v for k, v in table.items()} if isinstance(table, dict) else table
+            for field, table in value.items()
+        }
 
     @field_validator("record_url")
     @classmethod
@@ -426,9 +448,17 @@ def parse_sources(text: str, name: str = "<text>", base: Path | None = None) -> 
             problems.append(f"{name}:{line}: source {source.id!r} field 'id': duplicate id")
         seen.add(source.id)
         try:
-            resolved.append(_resolve(source, (base or Path(".")) / name))
+            one = _resolve(source, (base or Path(".")) / name)
         except SourceConfigError as exc:
             problems.extend(exc.problems)
+            continue
+        if not one.mapping.objects:
+            line = _line(node, ("sources", index, "mapping"))
+            problems.append(
+                f"{name}:{line}: source {source.id!r} field 'mapping': no object is mapped "
+                "(declare objects or include a starter mapping of sources/)"
+            )
+        resolved.append(one)
     if problems:
         raise SourceConfigError(problems)
     return SourcesConfig(Path(name) if base is not None else None, tuple(resolved))

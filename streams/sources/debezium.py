@@ -10,7 +10,9 @@ values are taken as written (set ``decimal.handling.mode=string`` or ``double`` 
 create with ``snapshot: true``: the engine stores the record's state and the KPIs count it,
 but no rule judges it. A tombstone (null value, after a delete) is skipped, not refused;
 ``t`` (truncate) and ``m`` (logical decoding message) are refused as
-``unsupported_operation``. ``fields`` is ``after`` (``{}`` on delete); ``changed`` names the
+``unsupported_operation``. ``fields`` is ``after`` (``{}`` on delete; columns holding
+Debezium's ``__debezium_unavailable_value`` placeholder, an unchanged TOASTed PostgreSQL
+value, are left out so the record keeps its value); ``changed`` names the
 fields that differ between ``before`` and ``after`` when ``before`` is complete (MySQL,
 PostgreSQL with ``REPLICA IDENTITY FULL``), else it is left out and the engine diffs
 against the record's last state. ``occurred_at`` is ``source.ts_ms`` (the commit time).
@@ -47,6 +49,8 @@ from streams.sources.fieldmap import FieldMap, field_maps, find_map
 R = SourceRefusalReason
 _OPS = {"c": Op.CREATE, "u": Op.UPDATE, "d": Op.DELETE, "r": Op.CREATE}
 _EPOCH = datetime(1970, 1, 1)
+#: Debezium's ``unavailable.value.placeholder`` (default) for an unchanged TOASTed column.
+UNAVAILABLE = "__debezium_unavailable_value"
 Decoder = Callable[[Any], Any]
 
 
@@ -213,7 +217,11 @@ class DebeziumTranslator:
         if occurred_at is None:
             raise Refused(R.MISSING_ID, "no commit time (source.ts_ms)")
         op = _OPS[op_code]
-        fields = fmap.fields(after) if after is not None and op is not Op.DELETE else {}
+        fields: dict[str, Any] = {}
+        if after is not None and op is not Op.DELETE:
+            # an unchanged TOASTed column (PostgreSQL) is a placeholder, not its value: left
+            # out, the record keeps the value it had
+            fields = fmap.fields({k: v for k, v in after.items() if v != UNAVAILABLE})
         changed = None
         if (
             op_code == "u"
@@ -221,7 +229,9 @@ class DebeziumTranslator:
             and after is not None
             and before.keys() >= after.keys()
         ):
-            changed = fmap.names(k for k, v in after.items() if before.get(k) != v)
+            changed = fmap.names(
+                k for k, v in after.items() if v != UNAVAILABLE and before.get(k) != v
+            )
         table = ".".join(str(source.get(k)) for k in ("db", "schema", "table") if source.get(k))
         draft = EventDraft(
             event_id=stable_id("dbz", _position(source, ts_ms), table, entity_id, op_code),

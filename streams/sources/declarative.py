@@ -14,6 +14,7 @@ Expressions are compiled when the sources file is loaded; no code is imported.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,29 @@ def event_time(value: Any) -> datetime | None:
     return None
 
 
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class _Path:
+    """A plain dotted path (``meta.entity``): what JMESPath returns for it, without its
+    interpreter (a missing key or a non-object on the way gives null)."""
+
+    def __init__(self, text: str) -> None:
+        self.keys = tuple(text.split("."))
+
+    def search(self, value: Any) -> Any:
+        for key in self.keys:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+
+def compile_expression(text: str) -> ParsedResult | _Path:
+    """A JMESPath expression, compiled; plain dotted paths take a fast path."""
+    return _Path(text) if _PATH.match(text) else jmespath.compile(text)
+
+
 class MappingTranslator:
     """One declarative source: its JMESPath expressions and mappings, compiled once."""
 
@@ -72,9 +96,9 @@ class MappingTranslator:
         self.config = config
         self.limits = limits
         self.maps = field_maps(config.mapping.objects)
-        self.items = jmespath.compile(config.items) if config.items else None
-        self.expr: dict[str, ParsedResult] = {
-            name: jmespath.compile(text)
+        self.items = compile_expression(config.items) if config.items else None
+        self.expr: dict[str, ParsedResult | _Path] = {
+            name: compile_expression(text)
             for name in _EXPRESSIONS
             if (text := getattr(config.event, name)) is not None
         }

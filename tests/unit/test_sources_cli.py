@@ -136,3 +136,17 @@ def test_list_says_when_no_worker_answers() -> None:
 def test_source_counters_parse_only_source_metrics() -> None:
     found = source_counters('crm_pulse_source_gaps_total{source="sf",object="Lead"} 2\nx 1\n')
     assert found == {"sf": {"crm_pulse_source_gaps_total{object=Lead}": 2.0}}
+
+
+def test_stdout_is_the_translators_output_in_order() -> None:
+    from tests.unit.sourcekit import NOW, lines, translator
+
+    _, out, _ = cli("test", "--sources-file", SOURCES, "--source", "pipedrive",
+                    str(DATA / "pipedrive.jsonl"))  # fmt: skip
+    direct = [e for raw in lines("pipedrive.jsonl")
+              for e in translator("pipedrive").translate(raw, received_at=NOW).events]  # fmt: skip
+    assert [e["event_id"] for e in out] == [e.event_id for e in direct]
+    assert [(e["entity"], e["op"], e["fields"].get("stage")) for e in out] == [
+        ("deal", "create", "Prospecting"), ("deal", "update", "Proposal"),
+        ("deal", "update", "Won"), ("contact", "delete", None),
+    ]  # fmt: skip

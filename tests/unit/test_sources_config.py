@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from streams.contracts.deadletter import DeadLetterReason
 from streams.sources.base import REASON_MEANINGS, Refusal, SourceRefusalReason, SourceType
@@ -62,7 +63,10 @@ def test_errors_name_file_line_source_and_field() -> None:
 
 
 def test_duplicate_ids_bad_templates_and_topic_only_types() -> None:
-    one = "  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+    one = (
+        "  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+        "    mapping: {objects: {deals: {entity: deal}}}\n"
+    )
     (dup,) = problems("sources:\n" + one + one)
     assert "source 'a' field 'id': duplicate id" in dup
     bad_url = (
@@ -132,3 +136,44 @@ def test_settings_read_the_sources_file(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setenv("CRM_PULSE_SOURCES_FILE", "sources/sources.example.yaml")
     assert Settings().sources_file == Path("sources/sources.example.yaml")
+
+
+def test_starter_mappings_speak_the_pipeline_of_the_kpis_and_rules() -> None:
+    from streams.settings import DEFAULT_STAGE_ORDER, Settings
+    from streams.sources.config import MappingFile
+
+    allowed = set(DEFAULT_STAGE_ORDER) | set(Settings().closed_stages)
+    for path in sorted((REPO / "sources").glob("*.yaml")):
+        if path.name == "sources.example.yaml":
+            continue
+        mapping = MappingFile.model_validate(yaml.safe_load(path.read_text()))
+        deals = [m for m in mapping.objects.values() if m.entity == "deal"]
+        assert deals, path.name
+        for deal in deals:
+            stage_fields = [crm for crm, ours in deal.rename.items() if ours == "stage"]
+            if path.name == "postgres-crm.yaml":
+                continue  # columns keep their names: the schema's own stage column
+            (stage_field,) = stage_fields
+            assert set(deal.values[stage_field].values()) <= allowed, path.name
+            assert {"Won", "Lost"} <= set(deal.values[stage_field].values()), path.name
+            assert "amount" in deal.rename.values(), path.name
+            assert deal.owner_field is not None, path.name
+            assert deal.rename.get(deal.owner_field, deal.owner_field) == "owner_id", path.name
+
+
+def test_numeric_and_boolean_value_keys_are_their_text() -> None:
+    text = (
+        "sources:\n  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+        "    mapping: {objects: {deals: {entity: deal, values: {stage_id: {3: Prospecting, "
+        "true: Won, 2.0: Engaging}}}}}\n"
+    )
+    (source,) = parse_sources(text).sources
+    table = source.mapping.objects["deals"].values["stage_id"]
+    assert table == {"3": "Prospecting", "true": "Won", "2": "Engaging"}
+
+
+def test_a_source_without_any_mapped_object_is_refused() -> None:
+    (problem,) = problems(
+        "sources:\n  - id: a\n    type: debezium\n    transport: {kind: topic, topics: [t]}\n"
+    )
+    assert "source 'a' field 'mapping': no object is mapped" in problem

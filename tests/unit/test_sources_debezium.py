@@ -94,3 +94,11 @@ def test_bad_decimal_bytes_are_refused_not_raised() -> None:
     doc["payload"]["after"]["amount"] = "***"
     (refusal,) = run("crm-db", doc).refusals
     assert refusal.reason is R.INVALID_PAYLOAD and "amount" in refusal.detail
+
+
+def test_unchanged_toast_placeholders_are_left_out() -> None:
+    doc = docs("debezium-mysql.jsonl")[1]
+    doc["after"]["name"] = "__debezium_unavailable_value"
+    (event,) = run("crm-db", doc).events
+    assert "name" not in event.fields and event.fields["stage"] == "Negotiation"
+    assert event.changed == ["stage", "amount"]

@@ -105,3 +105,18 @@ def test_bad_expressions_fail_at_load_with_file_line_and_field() -> None:
     (problem,) = caught.value.problems
     assert problem.startswith("home.yaml:12:") and "source 'home'" in problem
     assert "field 'event.actor'" in problem and "JMESPath" in problem
+
+
+def test_dotted_paths_give_what_jmespath_gives() -> None:
+    import jmespath
+
+    from streams.sources.declarative import compile_expression
+
+    docs_ = [{"a": {"b": {"c": 1}}}, {"a": {"b": [1]}}, {"a": [{"b": 1}]}, {"a": None}, {},
+             {"a": {"b": {"c": {"d": "x"}}}}, {"a": {"b": {"c": False}}}]  # fmt: skip
+    for text in ("a", "a.b", "a.b.c", "a.b.c.d", "x_1.y"):
+        fast = compile_expression(text)
+        assert not isinstance(fast, jmespath.parser.ParsedResult)
+        for doc in docs_:
+            assert fast.search(doc) == jmespath.search(text, doc), (text, doc)
+    assert isinstance(compile_expression("a[0]"), jmespath.parser.ParsedResult)

@@ -3,8 +3,8 @@ input (raw bytes, arbitrary JSON, and sample payloads with values replaced at ra
 every input ends as events, refusals, gaps or a skipped tombstone, each event within the
 contract and carrying its source id.
 
-Examples per property are in each ``@settings``: 400 for raw bytes and arbitrary JSON per
-source type (4 types), 500 for mutated samples.
+Examples per property (the ``fuzz`` settings): 400 each for raw bytes and arbitrary JSON
+(the source type drawn among the 4), 500 for mutated samples, 300 for sources-file texts.
 """
 
 from __future__ import annotations
@@ -90,3 +90,22 @@ def test_samples_with_a_value_replaced_never_raise(data: st.DataObject, source: 
             node = node[part]
         node[path[-1]] = data.draw(json_values)
     check(source, orjson.dumps(doc))
+
+
+@fuzz(300)
+@given(
+    text=st.one_of(
+        st.text(max_size=200),
+        json_values.map(lambda v: orjson.dumps({"sources": [v]}).decode()),
+        json_values.map(lambda v: orjson.dumps(v).decode()),
+    )
+)
+def test_any_sources_file_text_loads_or_lists_its_problems(text: str) -> None:
+    from streams.sources.config import SourceConfigError, SourcesConfig, parse_sources
+
+    try:
+        loaded = parse_sources(text, "fuzz.yaml")
+    except SourceConfigError as exc:
+        assert exc.problems and all(p.startswith("fuzz.yaml") for p in exc.problems)
+    else:
+        assert isinstance(loaded, SourcesConfig)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import orjson
+
 from streams.clock import ManualClock
 from streams.decode import RawRecord
 from streams.engine import Engine
@@ -86,3 +88,22 @@ def test_a_change_after_the_snapshot_is_judged_against_the_snapshot_state() -> N
     fired = [a for a in second.alerts if a.rule_id == "back"]
     assert len(fired) == 1 and fired[0].subject.id == "1042"
     assert fired[0].evidence["old"] == "Proposal" and fired[0].evidence["new"] == "Qualification"
+
+
+def test_snapshot_must_be_a_json_boolean() -> None:
+    from streams.contracts.deadletter import DeadLetterReason
+    from streams.decode import Refusal, decode_event
+
+    base = {"event_id": "e", "source": "s", "entity": "deal", "entity_id": "1", "op": "create",
+            "occurred_at": "2026-03-02T09:00:00Z"}  # fmt: skip
+    for value in ("yes", "true", 1, None):
+        raw = orjson.dumps({**base, "snapshot": value})
+        refused = decode_event(RawRecord("t", 0, 0, None, raw), NOW)
+        assert isinstance(refused, Refusal), value
+        assert refused.reason is DeadLetterReason.INVALID_FIELD and refused.field == "snapshot"
+    accepted = decode_event(
+        RawRecord("t", 0, 0, None, orjson.dumps({**base, "snapshot": True})), NOW
+    )
+    assert not isinstance(accepted, Refusal) and accepted.snapshot
+    plain = decode_event(RawRecord("t", 0, 0, None, orjson.dumps(base)), NOW)
+    assert not isinstance(plain, Refusal) and not plain.snapshot
