@@ -27,8 +27,17 @@ prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
 demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
 	$(BIN)/crm-pulse demo
 
+demo-postgres: $(STAMP) kafka connect postgres ## Demo: PostgreSQL -> Debezium (Kafka Connect) -> worker; SQL UPDATEs raise alerts
+	$(BIN)/crm-pulse demo --source postgres
+
 alertmanager: ## Install Prometheus Alertmanager from Debian's packages (needs root or sudo)
 	bash scripts/install-alertmanager.sh
+
+postgres: ## Install PostgreSQL's server from Debian's packages (needs root or sudo)
+	bash scripts/install-postgres.sh
+
+connect: $(STAMP) ## Fetch Kafka Connect + Debezium's PostgreSQL connector jars into the cache (once)
+	$(BIN)/python -c "from streams.settings import Settings; from streams.runtime.connect import ensure_connect_jars; s = Settings(); print(ensure_connect_jars(s.cache_dir, s.kafka_version))"
 
 compose-tool: ## Install Debian's docker-compose to validate docker-compose.yml (no engine)
 	bash scripts/install-compose.sh
@@ -36,7 +45,7 @@ compose-tool: ## Install Debian's docker-compose to validate docker-compose.yml 
 dashboards: $(STAMP) ## Generate grafana/dashboards/*.json from the KPI catalog
 	$(BIN)/python -m streams.dashboards --out grafana/dashboards
 
-test: $(STAMP) kafka prometheus alertmanager compose-tool ## Run the full test suite (unit + integration on a real broker)
+test: $(STAMP) kafka connect prometheus alertmanager compose-tool postgres ## Run the full test suite (unit + integration on a real broker)
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP) ## Run the unit tests only (no broker)
@@ -74,4 +83,4 @@ bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled s
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean
+.PHONY: help venv kafka connect postgres demo-postgres prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean

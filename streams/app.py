@@ -10,7 +10,16 @@ from __future__ import annotations
 import logging
 
 from streams import web, web_alerts
-from streams.agents import alerting, frequency, housekeeping, ingest, kpis, notify, rules_feed
+from streams.agents import (
+    alerting,
+    frequency,
+    housekeeping,
+    ingest,
+    kpis,
+    notify,
+    rules_feed,
+    sources,
+)
 from streams.api import rules as rules_api
 from streams.metrics import Metrics, faust_monitor
 from streams.rules.loader import load_paths
@@ -33,6 +42,7 @@ REGISTRATIONS = (
     web.register,
     rules_api.register,
     web_alerts.register,
+    sources.register,
 )
 
 

@@ -52,6 +52,10 @@ async def wait_for_broker(settings: Settings, retry_s: float = 2.0) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source == "postgres":  # PostgreSQL -> Debezium -> worker (streams/demo_postgres.py)
+        from streams.demo_postgres import run_postgres_demo
+
+        return run_postgres_demo(settings, duration=args.duration)
     from streams.demo import run_demo
 
     return run_demo(settings, rate=args.rate, duration=args.duration, kafka_port=args.kafka_port)
@@ -115,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="simulated events per second")
     p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     p.add_argument("--kafka-port", type=int, default=0, help="broker port (default: free)")
+    p.add_argument(
+        "--source",
+        choices=["simulator", "postgres"],
+        default="simulator",
+        help="postgres: a CRM in PostgreSQL read by Debezium (Kafka Connect)",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("simulate", help="produce realistic CRM change events")

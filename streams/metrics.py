@@ -187,6 +187,28 @@ class Metrics:
         for result in RELOAD_RESULTS:
             self.rule_reloads.labels(result=result)
 
+        # --- CRM sources (streams/agents/sources.py, streams/api/sources.py) --------------
+        self.source_records = Counter(
+            "crm_pulse_source_records",
+            "Inputs of the CRM sources by result: event (a ChangeEvent written), refused "
+            "(dead-lettered), skipped (a tombstone), gap (a change without values).",
+            ["source", "result"], registry=r,
+        )  # fmt: skip
+        self.source_gaps = Counter(
+            "crm_pulse_source_gaps",
+            "Changes a source could not describe (Salesforce GAP_*): the records' state is "
+            "unknown until a re-sync; each raises a source-gap alert.",
+            ["source", "change_type"], registry=r,
+        )  # fmt: skip
+        self.source_requests = Counter(
+            "crm_pulse_source_requests",
+            "Requests to POST /sources/<id> by HTTP status.", ["source", "status"], registry=r,
+        )  # fmt: skip
+        self.source_translate_seconds = Histogram(
+            "crm_pulse_source_translate_seconds", "Time to translate one batch of a source.",
+            ["source"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+
     def init_rule_series(self, rules: Iterable[tuple[str, str]]) -> None:
         """Create the per-rule series at 0 for each ``(rule id, severity)`` of a live set."""
         for rule, severity in rules:

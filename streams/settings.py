@@ -298,6 +298,12 @@ class Settings(BaseSettings):
         description="YAML file of the CRM sources the worker reads (Debezium, Salesforce CDC, "
         "HubSpot webhooks, declarative mappings); none: only crm.events.",
     )
+    source_ack_timeout_s: float = Field(
+        4.0,
+        gt=0,
+        description="POST /sources/<id> answers 503 when Kafka has not acknowledged the "
+        "request's events within this (HubSpot gives up after 5 s and retries).",
+    )
 
     @model_validator(mode="after")
     def _one_org_directory(self) -> Settings:

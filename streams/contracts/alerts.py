@@ -27,6 +27,8 @@ MESSAGE_MAX_CHARS = 4_000
 EVIDENCE_VALUE_MAX_BYTES = 2_000
 EVIDENCE_MAX_BYTES = 16_000
 ID_MAX_CHARS = 1_000
+LINKS_MAX = 10
+LINK_URL_MAX_CHARS = 2_048
 
 
 def as_id(value: Any) -> str | None:
@@ -100,6 +102,35 @@ class Subject(BaseModel):
         return as_id(value)
 
 
+class AlertLink(BaseModel):
+    """A link from the alert to where a person acts on it (e.g. the record in the CRM)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rel: str = Field("record", description="What the link opens: record (the CRM record page).")
+    url: str = Field(description="Absolute http(s) URL.", max_length=LINK_URL_MAX_CHARS)
+    title: str | None = Field(None, description="Label, e.g. the source id (salesforce).")
+
+
+def bounded_links(value: Any) -> Any:
+    """At most :data:`LINKS_MAX` links; a link that is not an http(s) URL within
+    :data:`LINK_URL_MAX_CHARS` is left out (an alert is never refused for a link)."""
+    if not isinstance(value, list):
+        return value
+    kept = []
+    for item in value:
+        url = item.url if isinstance(item, AlertLink) else (
+            item.get("url") if isinstance(item, dict) else None
+        )  # fmt: skip
+        if (
+            isinstance(url, str)
+            and url.startswith(("https://", "http://"))
+            and len(url) <= LINK_URL_MAX_CHARS
+        ):
+            kept.append(item)
+    return kept[:LINKS_MAX]
+
+
 class AlertEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -126,6 +157,11 @@ class AlertEvent(BaseModel):
     )
     silenced_by: str | None = Field(None, description="Id of the silence that muted it.")
     held_back: bool = Field(False, description="True: over the owner's notification budget.")
+    links: list[AlertLink] = Field(
+        default_factory=list,
+        description="Links to act on the alert: the record in its CRM (from the source "
+        "mapping's record_url). Added in schema version 1; absent in older alerts.",
+    )
 
     @field_validator("owner_id", "escalated_to", "silenced_by", mode="before")
     @classmethod
@@ -146,6 +182,11 @@ class AlertEvent(BaseModel):
     @classmethod
     def _bounded_evidence(cls, value: Any) -> Any:
         return bounded_evidence(value)
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _bounded_links(cls, value: Any) -> Any:
+        return bounded_links(value)
 
     @field_validator("event_ids", mode="before")
     @classmethod

@@ -58,5 +58,19 @@ class DeadLetter(BaseModel):
     topic: str
     partition: int
     offset: int
-    adapter: str = "kafka"
+    adapter: str = Field(
+        "kafka",
+        description="Where the record came in: kafka (a topic), or http (an HTTP source: "
+        "topic names the endpoint, partition and offset are -1).",
+    )
     failed_at: AwareDatetime
+    source: str | None = Field(
+        None, description="Id of the CRM source that refused the input (sources file)."
+    )
+    source_reason: str | None = Field(
+        None,
+        description="The source's own reason (closed list of docs/sources.md: empty_value, "
+        "too_large, invalid_json, invalid_payload, unknown_object, unsupported_operation, "
+        "missing_id, invalid_event, bad_signature, translator_error); reason is its nearest "
+        "dead-letter reason.",
+    )

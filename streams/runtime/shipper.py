@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.alerting.source_alerts import RecordLinks
 from streams.engine import BatchResult
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
@@ -151,6 +152,8 @@ class Shipper:
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(max_pending)
         self.task: asyncio.Task[None] | None = None
         self._entity_changelog: str | None = None
+        #: links back to the CRM record pages (set when sources are configured)
+        self.links: RecordLinks | None = None
 
     # --- what the writers call --------------------------------------------------------
     async def put(
@@ -231,6 +234,8 @@ class Shipper:
         if result.alerts:
             await self.alerting.ready()  # after a start: the budget is rebuilt first
         result.alerts = self.alerting.gate(result.alerts, self.clock(), m)
+        if self.links is not None:  # the record's page in its CRM
+            result.alerts = self.links.apply(result.alerts)
         futures: list[Any] = []
         if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
             for on_changes in self.change_hooks:
