@@ -37,6 +37,7 @@ postgres: ## Install PostgreSQL's server from Debian's packages (needs root or s
 	bash scripts/install-postgres.sh
 
 connect: $(STAMP) ## Fetch Kafka Connect + Debezium's PostgreSQL connector jars into the cache (once)
+	bash scripts/install-maven.sh
 	$(BIN)/python -c "from streams.settings import Settings; from streams.runtime.connect import ensure_connect_jars; s = Settings(); print(ensure_connect_jars(s.cache_dir, s.kafka_version))"
 
 compose-tool: ## Install Debian's docker-compose to validate docker-compose.yml (no engine)
