@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -299,3 +300,28 @@ def test_handled_events_are_valid_plus_refused_plus_duplicates() -> None:
     metrics = parse_metrics(text)
     assert handled(metrics) == 18
     assert metrics["crm_pulse_alerts_total"] == 7.0
+
+
+def test_the_parity_catalog_keeps_only_deals_won_and_the_worker_accepts_it(tmp_path: Any) -> None:
+    from importlib import resources
+
+    import yaml
+
+    from benchmarks.modes import PARITY_KPIS, prepare, reduced_catalog
+    from streams.kpis.catalog import load_catalog
+
+    text = resources.files("streams.kpis").joinpath("catalog.yaml").read_text()
+    reduced = yaml.safe_load(reduced_catalog(text, PARITY_KPIS))
+    assert [k["id"] for k in reduced["kpis"]] == ["deals_won"]
+    assert reduced["windows"] == yaml.safe_load(text)["windows"]
+    with pytest.raises(ValueError, match="not in the catalog"):
+        reduced_catalog(text, ["no_such_kpi"])
+    modes = prepare(Path(__file__).resolve().parents[2] / "rules", tmp_path)
+    assert list(load_catalog(Path(modes["parity"].env["CRM_PULSE_KPI_CATALOG"])).ids) == [
+        "deals_won"
+    ]
+    assert sorted(modes["parity"].rules) == sorted(
+        ["bench-deal-stage-backwards", "bench-deal-amount-swing", "bench-deal-required-fields"]
+    )
+    assert len(modes["full"].rules) > len(modes["parity"].rules)
+    assert "CRM_PULSE_KPI_CATALOG" not in modes["full"].env
