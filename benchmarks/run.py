@@ -392,19 +392,14 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
     topic = settings.events_topic
     produce_s = asyncio.run(produce_fast(bootstrap, topic, workload))
     log(f"produced to {topic} in {produce_s:.1f} s ({len(workload) / produce_s:,.0f} ev/s)")
+    pulse_workload = workload
     if args.pulse_events < args.events:
-        pulse_topic = f"{prefix}p"
-        settings_p = asyncio.run(create_topics(bootstrap, pulse_topic, 4))
-        subset = Workload(
+        pulse_workload = Workload(
             workload.keys[: args.pulse_events],
             workload.values[: args.pulse_events],
             workload.event_ids[: args.pulse_events],
         )
-        asyncio.run(produce_fast(bootstrap, settings_p.events_topic, subset))
-        pulse_prefix = pulse_topic
         log(f"CRM Pulse is measured on the first {args.pulse_events} events only")
-    else:
-        pulse_prefix = prefix
 
     limit_runs = []
     for i in range(1, args.repeat + 1):
@@ -417,14 +412,21 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
         for i in range(1, args.repeat + 1)
     ]
 
-    # the two modes alternate, so that a slow spell of the machine hits both alike
+    # the two modes alternate, so that a slow spell of the machine hits both alike. Each
+    # run gets its own topics (the same events): the first worker on a prefix seeds its
+    # rules topic, which every later worker on it would then read instead of its own
+    # rules, and the internal topics (KPI facts, owner counts) would carry a run's records
+    # into the next one.
     pulse_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in MODES}
     for i in range(1, args.repeat + 1):
         for name in MODES:
+            run_prefix = f"{prefix}{name[0]}{i}"
+            run_settings = asyncio.run(create_topics(bootstrap, run_prefix, 4))
+            asyncio.run(produce_fast(bootstrap, run_settings.events_topic, pulse_workload))
             pulse_runs[name].append(
                 measure_pulse(
                     bootstrap,
-                    pulse_prefix,
+                    run_prefix,
                     modes[name],
                     work,
                     args.pulse_events,
