@@ -78,6 +78,8 @@ class Profile:
 
     name: str
     stacks: list[tuple[list[Frame], float]]
+    #: unit of the weights (py-spy: seconds, 1 / rate per sample)
+    unit: str = "samples"
 
     @property
     def total(self) -> float:
@@ -99,7 +101,7 @@ def read_speedscope(doc: Mapping[str, Any]) -> list[Profile]:
             ([frames[i] for i in s], float(w))
             for s, w in zip(prof["samples"], weights, strict=True)
         ]
-        out.append(Profile(prof.get("name", "?"), stacks))
+        out.append(Profile(prof.get("name", "?"), stacks, prof.get("unit") or "samples"))
     return out
 
 
@@ -137,11 +139,12 @@ def summarise(profiles: Sequence[Profile], top: int = 25) -> str:
         return "no samples"
     busiest = max(profiles, key=lambda p: p.total)
     every = sum(p.total for p in profiles)
-    lines = ["samples per thread: " + ", ".join(
-        f"{p.name} {p.total:,.0f} ({100 * p.total / every:.0f} %)" for p in profiles)]  # fmt: skip
+    lines = ["busy samples per thread (idle left out): " + ", ".join(
+        f"{p.name} {len(p.stacks):,} = {p.total:,.1f} {p.unit} ({100 * p.total / every:.0f} %)"
+        for p in profiles)]  # fmt: skip
     t = tallies(busiest)
     total = busiest.total or 1.0
-    lines.append(f"thread {busiest.name}: {busiest.total:,.0f} samples")
+    lines.append(f"shares of thread {busiest.name}'s busy samples:")
     lines += _block("by module, own time:", t["own_module"], total, top)
     lines += _block("by module, total time (on the stack):", t["total_module"], total, top)
     lines += _block("functions by own time:", t["own_fn"], total, top)

@@ -188,7 +188,7 @@ def format_targets(result: Mapping[str, Any]) -> str:
             verdict = "met"
         else:
             verdict = f"missed by {abs(value - bound) / bound:.0%}"
-        shown = "-" if value is None else f"{value:,.3g}"
+        shown = "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
         sign = ">=" if higher else "<="
         lines.append(f"  {label}: {shown} (target {sign} {bound:g}): {verdict}")
     return "\n".join(lines)

@@ -45,12 +45,15 @@ def _doc() -> dict[str, Any]:
         "weights": [1, 1, 1, 1, 1, 1],
     }  # fmt: skip
     other = {"type": "sampled", "name": "Thread-1", "samples": [[0]], "weights": [1]}
-    return {"shared": {"frames": frames}, "profiles": [main, other]}
+    seconds = {"type": "sampled", "name": "T", "unit": "seconds", "samples": [[0]] * 3,
+               "weights": [0.01] * 3}  # fmt: skip
+    return {"shared": {"frames": frames}, "profiles": [main, other, seconds]}
 
 
 def test_own_time_counts_the_top_frame_and_total_time_each_function_once_per_sample() -> None:
     profiles = read_speedscope(_doc())
-    assert [p.name for p in profiles] == ["MainThread", "Thread-1"]
+    assert [p.name for p in profiles] == ["MainThread", "Thread-1", "T"]
+    assert profiles[2].unit == "seconds" and profiles[2].total == pytest.approx(0.03)
     t = tallies(profiles[0])
     assert t["own_module"] == {"streams.engine": 4, "aiokafka": 2}
     assert t["total_module"] == {"asyncio": 6, "streams.engine": 4, "aiokafka": 2}
@@ -61,8 +64,8 @@ def test_own_time_counts_the_top_frame_and_total_time_each_function_once_per_sam
 
 
 def test_summary_reads_the_busiest_thread_in_percent() -> None:
-    text = summarise(read_speedscope(_doc()))
-    assert "MainThread 6 (86 %), Thread-1 1 (14 %)" in text
+    text = summarise(read_speedscope(_doc())[:2])
+    assert "MainThread 6 = 6.0 none (86 %), Thread-1 1 = 1.0 samples (14 %)" in text
     lines = text.splitlines()
     own = lines.index("by module, own time:")
     assert lines[own + 1].split() == ["66.7", "%", "streams.engine"]
