@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import logging
 import subprocess
 import sys
 import tempfile
@@ -279,6 +280,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # leadership of fresh topics settles while we produce; aiokafka retries and says so
+    logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     if args.command == "record":
         outputs = with_broker(args)
         golden.write(args.out, outputs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import subprocess
 import sys
@@ -128,6 +129,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # leadership of fresh topics settles while we produce; aiokafka retries and says so
+    logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     py_spy()
     with tempfile.TemporaryDirectory(prefix="crm-pulse-profile-") as tmp:
         work = Path(tmp)
