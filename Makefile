@@ -71,6 +71,12 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed kafka ## Run the throughput/latency benchmark (BENCH_ARGS=--quick)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+bench-diff: $(VENV)/.bench-installed kafka ## Differential check: alerts and KPIs of the recorded stream vs benchmarks/golden/ (DIFF_ARGS)
+	$(BIN)/python benchmarks/differential.py compare benchmarks/golden/base-a902ea3.jsonl.gz $(DIFF_ARGS)
+
+bench-profile: $(VENV)/.bench-installed kafka ## py-spy profile of a worker under the benchmark load (PROFILE_ARGS="--mode parity")
+	$(BIN)/python benchmarks/profile_worker.py $(PROFILE_ARGS)
+
 soak: $(STAMP) kafka ## Soak: RSS over time under a steady load, 10 min (SOAK_ARGS="--minutes 3", "--recovery 100000")
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
@@ -84,4 +90,4 @@ bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled s
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka connect postgres demo-postgres prometheus compose-tool dashboards demo test unit lint format schemas bench soak bench-stages bench-anomaly clean
+.PHONY: help venv kafka connect postgres demo-postgres prometheus compose-tool dashboards demo test unit lint format schemas bench bench-diff bench-profile soak bench-stages bench-anomaly clean

@@ -20,9 +20,12 @@ async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:
     return sorted(await producer.partitions_for(topic))
 
 
-async def produce_fast(bootstrap: str, topic: str, workload: Workload) -> float:
+async def produce_fast(
+    bootstrap: str, topic: str, workload: Workload, timestamps_ms: Sequence[int] | None = None
+) -> float:
     """Produce every event of ``workload`` as fast as possible (batches built by hand, one
-    send per full batch, no await per event); returns the seconds it took."""
+    send per full batch, no await per event); returns the seconds it took. Each record's
+    Kafka timestamp is ``timestamps_ms[i]`` when given, else the producer's clock."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_CONFIG)
     await producer.start()
     started = time.perf_counter()
@@ -31,15 +34,18 @@ async def produce_fast(bootstrap: str, topic: str, workload: Workload) -> float:
         partitioner = DefaultPartitioner()
         batches: dict[int, Any] = {}
         pending: list[asyncio.Future[Any]] = []
-        for key, value in zip(workload.keys, workload.values, strict=True):
+        stamps: Sequence[int | None] = (
+            [None] * len(workload) if timestamps_ms is None else timestamps_ms
+        )
+        for key, value, ts in zip(workload.keys, workload.values, stamps, strict=True):
             partition = partitioner(key, parts, parts)
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            if batch.append(key=key, value=value, timestamp=ts) is None:
                 pending.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = batches[partition] = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
+                batch.append(key=key, value=value, timestamp=ts)
         for partition, batch in batches.items():
             if batch.record_count():
                 pending.append(await producer.send_batch(batch, topic, partition=partition))

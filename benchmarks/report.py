@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SCHEMA_ID = "crm-pulse-bench/1"
+SCHEMA_ID = "crm-pulse-bench/2"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -94,72 +94,57 @@ def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.1f} MiB"
 
 
+_EMPTY: dict[str, Any] = {"events": 0, "runs": [], "median_eps": None}
+
+
 def format_table(result: Mapping[str, Any]) -> str:
-    """The one table of a run: events/s, ratios, latency percentiles and memory."""
-    limit, pulse, peer = result["limit"], result["pulse"], result["peer"]
-    floor = result.get("floor") or {"events": 0, "runs": [], "median_eps": None}
-    ratios = result["ratios"]
-    latency = pulse.get("latency") or {}
+    """The one table of a run: events/s, ratios, latency percentiles and memory, with CRM
+    Pulse on the peer's job (parity) and on the full pack side by side."""
+    limit, full, peer = result["limit"], result["pulse"], result["peer"]
+    floor = result.get("floor") or _EMPTY
+    parity = result.get("pulse_parity") or _EMPTY
+    latency = full.get("latency") or {}
+    cols = (limit, floor, parity, full, peer)
+
+    def eps(section: Mapping[str, Any]) -> float | None:
+        value = section["median_eps"]
+        return None if value is None else float(value)
+
+    def ratios_to(base: Mapping[str, Any], first: int) -> tuple[str, ...]:
+        cells = ["" for _ in cols]
+        for i, col in enumerate(cols):
+            if i < first:
+                continue
+            cells[i] = ("1.00" if eps(col) else "-") if col is base else (
+                _fmt(ratio(eps(col), eps(base)), ".3f"))  # fmt: skip
+        return tuple(cells)
+
+    rate = latency.get("target_eps")
     rows: list[tuple[str, ...]] = [
-        (
-            "events/s (median)",
-            _fmt(limit["median_eps"]),
-            _fmt(floor["median_eps"]),
-            _fmt(pulse["median_eps"]),
-            _fmt(peer["median_eps"]),
-        ),
-        (
-            "ratio to limit",
-            "1.00" if limit["median_eps"] else "-",
-            _fmt(ratio(floor["median_eps"], limit["median_eps"]), ".3f"),
-            _fmt(ratios["pulse_to_limit"], ".3f"),
-            _fmt(ratios["peer_to_limit"], ".3f"),
-        ),
-        (
-            "ratio to floor",
-            "",
-            "1.00" if floor["median_eps"] else "-",
-            _fmt(ratio(pulse["median_eps"], floor["median_eps"]), ".3f"),
-            _fmt(ratio(peer["median_eps"], floor["median_eps"]), ".3f"),
-        ),
-        (
-            "ratio to peer",
-            "",
-            "",
-            _fmt(ratios["pulse_to_peer"], ".3f"),
-            "1.00" if peer["median_eps"] else "-",
-        ),
-        (
-            "events measured",
-            str(limit["events"]),
-            str(floor["events"]),
-            str(pulse["events"]),
-            str(peer["events"]),
-        ),
-        ("runs finished", _finished(limit), _finished(floor), _finished(pulse), _finished(peer)),
-        ("alert latency p50", "", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),
-        ("alert latency p95", "", "", _fmt(latency.get("p95_ms"), ",.1f", " ms"), ""),
-        ("alert latency p99", "", "", _fmt(latency.get("p99_ms"), ",.1f", " ms"), ""),
-        (
-            "peak RSS",
-            "",
-            "",
-            _mib(pulse.get("peak_rss_bytes")),
-            _mib(peer.get("peak_rss_bytes")),
-        ),
+        ("events/s (median)", *(_fmt(eps(c)) for c in cols)),
+        ("ratio to limit", *ratios_to(limit, 0)),
+        ("ratio to floor", *ratios_to(floor, 1)),
+        ("ratio to peer", *ratios_to(peer, 2)),
+        ("events measured", *(str(c["events"]) for c in cols)),
+        ("runs finished", *(_finished(c) for c in cols)),
+        ("latency offered load", "", "", "", _fmt(rate, ",.0f", " ev/s"), ""),
+        ("alert latency p50", "", "", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),
+        ("alert latency p95", "", "", "", _fmt(latency.get("p95_ms"), ",.1f", " ms"), ""),
+        ("alert latency p99", "", "", "", _fmt(latency.get("p99_ms"), ",.1f", " ms"), ""),
+        ("peak RSS", "", "", *(_mib(c.get("peak_rss_bytes")) for c in cols[2:])),
         (
             "state bytes/deal",
             "",
             "",
-            _fmt(pulse.get("state_bytes_per_deal"), ",.0f", " B"),
-            _fmt(peer.get("state_bytes_per_deal"), ",.0f", " B"),
+            *(_fmt(c.get("state_bytes_per_deal"), ",.0f", " B") for c in cols[2:]),
         ),
     ]
     header = (
         "",
         "limit (aiokafka)",
         "floor (Faust)",
-        "CRM Pulse",
+        "CRM Pulse parity",
+        "CRM Pulse full",
         f"peer ({peer.get('name', 'peer')})",
     )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -170,6 +155,42 @@ def format_table(result: Mapping[str, Any]) -> str:
         for row in [header, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+#: The targets of the worker (issue #14): (label, measured, bound, higher is better).
+def targets(result: Mapping[str, Any]) -> list[tuple[str, float | None, float, bool]]:
+    r = result["ratios"]
+    full, peer = result["pulse"], result["peer"]
+    latency = full.get("latency") or {}
+    rss, peer_rss = full.get("peak_rss_bytes"), peer.get("peak_rss_bytes")
+    return [
+        ("parity events/s / peer events/s", r.get("parity_to_peer"), 1.5, True),
+        ("full pack events/s / peer events/s", r.get("pulse_to_peer"), 1.0, True),
+        ("p99 event -> alert (ms) at the offered load", latency.get("p99_ms"), 100.0, False),
+        (
+            "full pack peak RSS / peer peak RSS",
+            ratio(float(rss), float(peer_rss)) if rss and peer_rss else None,
+            1.0,
+            False,
+        ),
+        ("state bytes per deal (full pack)", full.get("state_bytes_per_deal"), 1024.0, False),
+    ]
+
+
+def format_targets(result: Mapping[str, Any]) -> str:
+    """One line per target: measured, bound, met or missed (by how much)."""
+    lines = ["targets:"]
+    for label, value, bound, higher in targets(result):
+        if value is None:
+            verdict = "not measured"
+        elif (value >= bound) if higher else (value <= bound):
+            verdict = "met"
+        else:
+            verdict = f"missed by {abs(value - bound) / bound:.0%}"
+        shown = "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+        sign = ">=" if higher else "<="
+        lines.append(f"  {label}: {shown} (target {sign} {bound:g}): {verdict}")
     return "\n".join(lines)
 
 
@@ -191,6 +212,12 @@ _RUN = {
     },
 }
 _NUM_OR_NULL = {"type": ["number", "null"]}
+#: Ratios of the result: ``pulse`` is CRM Pulse on the full pack, ``parity`` on the peer's job.
+RATIOS = (
+    "pulse_to_limit", "pulse_to_floor", "pulse_to_peer",
+    "parity_to_limit", "parity_to_floor", "parity_to_peer",
+    "peer_to_limit", "peer_to_floor", "floor_to_limit",
+)  # fmt: skip
 _SECTION = {
     "type": "object",
     "required": ["events", "runs", "median_eps"],
@@ -213,7 +240,9 @@ RESULT_SCHEMA: dict[str, Any] = {
         "machine",
         "config",
         "limit",
+        "floor",
         "pulse",
+        "pulse_parity",
         "peer",
         "ratios",
     ],
@@ -231,8 +260,31 @@ RESULT_SCHEMA: dict[str, Any] = {
             "properties": {
                 "latency": {
                     "type": "object",
-                    "required": ["offered_eps", "count", "p50_ms", "p95_ms", "p99_ms"],
+                    "required": [
+                        "target_eps",
+                        "rate_source",
+                        "offered_eps",
+                        "count",
+                        "p50_ms",
+                        "p95_ms",
+                        "p99_ms",
+                    ],
+                    "properties": {
+                        "target_eps": {"type": "number", "exclusiveMinimum": 0},
+                        "rate_source": {"type": "string"},
+                        "offered_eps": {"type": "number", "minimum": 0},
+                        "p99_ms": _NUM_OR_NULL,
+                    },
                 },
+                "peak_rss_bytes": {"type": ["integer", "null"]},
+                "state_bytes_per_deal": _NUM_OR_NULL,
+            },
+        },
+        "pulse_parity": {
+            "allOf": [_SECTION],
+            "required": ["mode", "peak_rss_bytes", "state_bytes_per_deal"],
+            "properties": {
+                "mode": {"const": "parity"},
                 "peak_rss_bytes": {"type": ["integer", "null"]},
                 "state_bytes_per_deal": _NUM_OR_NULL,
             },
@@ -240,20 +292,25 @@ RESULT_SCHEMA: dict[str, Any] = {
         "peer": {"allOf": [_SECTION], "required": ["name"]},
         "ratios": {
             "type": "object",
-            "required": ["pulse_to_limit", "pulse_to_peer", "peer_to_limit"],
-            "properties": {
-                "pulse_to_limit": _NUM_OR_NULL,
-                "pulse_to_peer": _NUM_OR_NULL,
-                "peer_to_limit": _NUM_OR_NULL,
-            },
+            "required": list(RATIOS),
+            "properties": {name: _NUM_OR_NULL for name in RATIOS},
         },
     },
 }
 
 
-def ratios(limit: float | None, pulse: float | None, peer: float | None) -> dict[str, Any]:
-    return {
-        "pulse_to_limit": ratio(pulse, limit),
-        "pulse_to_peer": ratio(pulse, peer),
-        "peer_to_limit": ratio(peer, limit),
-    }
+def ratios(
+    limit: float | None,
+    pulse: float | None,
+    peer: float | None,
+    *,
+    floor: float | None = None,
+    parity: float | None = None,
+) -> dict[str, Any]:
+    """Every ratio of :data:`RATIOS` (``None`` where a figure is missing)."""
+    figures = {"limit": limit, "pulse": pulse, "peer": peer, "floor": floor, "parity": parity}
+    out = {}
+    for name in RATIOS:
+        top, _, bottom = name.partition("_to_")
+        out[name] = ratio(figures[top], figures[bottom])
+    return out

@@ -41,10 +41,9 @@ from benchmarks.kafka_io import (  # noqa: E402
     read_topic,
 )
 from benchmarks.limit import measure_limit  # noqa: E402
-from benchmarks.rulepack import assemble  # noqa: E402
+from benchmarks.modes import MODES, Mode, prepare  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.broker import LocalKafka  # noqa: E402
-from streams.kpis.catalog import default_catalog  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
@@ -78,8 +77,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--latency-rate",
         type=float,
-        default=10_000.0,
-        help="offered load of the latency phase, events/s (10000)",
+        default=None,
+        help="offered load of the latency phase, events/s (default: --latency-share of the "
+        "full pack's measured capacity)",
+    )
+    p.add_argument(
+        "--latency-share",
+        type=float,
+        default=0.5,
+        help="share of the full pack's measured events/s offered in the latency phase (0.5)",
     )
     p.add_argument(
         "--latency-seconds",
@@ -137,7 +143,7 @@ async def create_topics(bootstrap: str, prefix: str, partitions: int) -> Setting
 def measure_pulse(
     bootstrap: str,
     prefix: str,
-    rules_dir: Path,
+    mode: Mode,
     work: Path,
     expected: int,
     budget: float,
@@ -146,11 +152,17 @@ def measure_pulse(
     state_size: bool,
 ) -> dict[str, Any]:
     worker = Worker(
-        bootstrap, prefix, f"bench-pulse-{uuid.uuid4().hex[:8]}", rules_dir, work, extra_env=env
+        bootstrap,
+        prefix,
+        f"bench-{mode.name}-{uuid.uuid4().hex[:8]}",
+        mode.rules_dir,
+        work,
+        extra_env={**mode.env, **env},
     )
+    what = f"CRM Pulse {mode.name} run {index}"
     started = time.monotonic()
     worker.start()
-    log(f"CRM Pulse run {index}: worker ready in {time.monotonic() - started:.1f} s")
+    log(f"{what}: worker ready in {time.monotonic() - started:.1f} s")
     try:
         progress = watch(worker, expected, budget)
         rss = worker.peak_rss()
@@ -185,27 +197,48 @@ def measure_pulse(
         run["state_bytes_per_deal"] = (
             round(sum(len(k) + len(v) for k, v in deals.items()) / len(deals), 1) if deals else None
         )
-    log(f"CRM Pulse run {index}: {report.describe_run(run)}")
+    log(f"{what}: {report.describe_run(run)}")
     return run
 
 
+def latency_rate(args: argparse.Namespace, capacity: float | None) -> tuple[float, str]:
+    """The offered load of the latency phase and where it comes from."""
+    if args.latency_rate is not None:
+        return args.latency_rate, "--latency-rate"
+    if not capacity:
+        return 1000.0, "fallback: no capacity measured"
+    return (
+        max(50.0, round(capacity * args.latency_share)),
+        f"{args.latency_share:g} x the full pack's measured {capacity:,.0f} events/s",
+    )
+
+
 def measure_latency(
-    bootstrap: str, rules_dir: Path, work: Path, args: argparse.Namespace, env: dict[str, str]
+    bootstrap: str,
+    mode: Mode,
+    work: Path,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    rate: float,
+    rate_source: str,
 ) -> dict[str, Any]:
     prefix = f"benchlat{uuid.uuid4().hex[:6]}"
     asyncio.run(create_topics(bootstrap, prefix, 4))
-    count = int(args.latency_rate * args.latency_seconds)
+    count = int(rate * args.latency_seconds)
     deals = max(1000, min(args.deals, count // 10))
     workload = generate(count, deals=deals, owners=args.owners, seed=args.seed + 1000)
     worker = Worker(
-        bootstrap, prefix, f"bench-lat-{uuid.uuid4().hex[:8]}", rules_dir, work, extra_env=env
+        bootstrap,
+        prefix,
+        f"bench-lat-{uuid.uuid4().hex[:8]}",
+        mode.rules_dir,
+        work,
+        extra_env={**mode.env, **env},
     )
     worker.start()
     try:
-        log(f"latency: offering {count} events at {args.latency_rate:g}/s over {deals} deals")
-        paced = asyncio.run(
-            produce_paced(bootstrap, f"{prefix}.events", workload, args.latency_rate)
-        )
+        log(f"latency: offering {count} events at {rate:g}/s ({rate_source}) over {deals} deals")
+        paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, rate))
         progress = watch(worker, paced.sent, args.latency_drain)
     finally:
         worker.stop()
@@ -218,6 +251,9 @@ def measure_latency(
             latencies.append(float(record.timestamp - max(causes)))
     summary = report.latency_summary(latencies)
     return {
+        "mode": mode.name,
+        "target_eps": rate,
+        "rate_source": rate_source,
         "offered_eps": round(paced.offered_eps, 1),
         "events": paced.sent,
         "deals": deals,
@@ -339,10 +375,11 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
     started = datetime.now(UTC)
     info = machine()
     env = worker_env(args.worker_env)
-    rules_dir = work / "rules"
-    rule_ids, parity_added = assemble(REPO / "rules", rules_dir)
-    kpis = list(default_catalog().ids)
-    log(f"rules: {rule_ids} (parity rules added: {parity_added or 'none'}); KPIs: {kpis}")
+    modes = prepare(REPO / "rules", work)
+    for mode in modes.values():
+        log(f"{mode.name}: rules {mode.rules}; KPIs {mode.kpis}")
+    if modes["full"].parity_added:
+        log(f"full: parity rules added to rules/: {modes['full'].parity_added}")
 
     t = time.perf_counter()
     workload = generate(args.events, deals=args.deals, owners=args.owners, seed=args.seed)
@@ -355,19 +392,14 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
     topic = settings.events_topic
     produce_s = asyncio.run(produce_fast(bootstrap, topic, workload))
     log(f"produced to {topic} in {produce_s:.1f} s ({len(workload) / produce_s:,.0f} ev/s)")
+    pulse_workload = workload
     if args.pulse_events < args.events:
-        pulse_topic = f"{prefix}p"
-        settings_p = asyncio.run(create_topics(bootstrap, pulse_topic, 4))
-        subset = Workload(
+        pulse_workload = Workload(
             workload.keys[: args.pulse_events],
             workload.values[: args.pulse_events],
             workload.event_ids[: args.pulse_events],
         )
-        asyncio.run(produce_fast(bootstrap, settings_p.events_topic, subset))
-        pulse_prefix = pulse_topic
         log(f"CRM Pulse is measured on the first {args.pulse_events} events only")
-    else:
-        pulse_prefix = prefix
 
     limit_runs = []
     for i in range(1, args.repeat + 1):
@@ -380,21 +412,33 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
         for i in range(1, args.repeat + 1)
     ]
 
-    pulse_runs = [
-        measure_pulse(
-            bootstrap,
-            pulse_prefix,
-            rules_dir,
-            work,
-            args.pulse_events,
-            args.pulse_budget,
-            env,
-            i,
-            state_size=(i == 1),
-        )
-        for i in range(1, args.repeat + 1)
-    ]
-    latency = measure_latency(bootstrap, rules_dir, work, args, env)
+    # the two modes alternate, so that a slow spell of the machine hits both alike. Each
+    # run gets its own topics (the same events): the first worker on a prefix seeds its
+    # rules topic, which every later worker on it would then read instead of its own
+    # rules, and the internal topics (KPI facts, owner counts) would carry a run's records
+    # into the next one.
+    pulse_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in MODES}
+    for i in range(1, args.repeat + 1):
+        for name in MODES:
+            run_prefix = f"{prefix}{name[0]}{i}"
+            run_settings = asyncio.run(create_topics(bootstrap, run_prefix, 4))
+            asyncio.run(produce_fast(bootstrap, run_settings.events_topic, pulse_workload))
+            pulse_runs[name].append(
+                measure_pulse(
+                    bootstrap,
+                    run_prefix,
+                    modes[name],
+                    work,
+                    args.pulse_events,
+                    args.pulse_budget,
+                    env,
+                    i,
+                    state_size=(i == 1),
+                )
+            )
+    capacity = report.median_eps(pulse_runs["full"])
+    rate, rate_source = latency_rate(args, capacity)
+    latency = measure_latency(bootstrap, modes["full"], work, args, env, rate, rate_source)
     log(f"latency: {latency}")
 
     peer_runs: list[dict[str, Any]] = []
@@ -425,19 +469,25 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
             peer_error = f"run {i} failed: {exc}"
             log(f"peer: {peer_error}")
 
-    rss = [r["peak_rss_bytes"] for r in pulse_runs if r.get("peak_rss_bytes")]
+    def pulse_section(name: str, **extra: Any) -> dict[str, Any]:
+        runs = pulse_runs[name]
+        rss = [r["peak_rss_bytes"] for r in runs if r.get("peak_rss_bytes")]
+        return section(
+            runs,
+            args.pulse_events,
+            mode=name,
+            peak_rss_bytes=max(rss) if rss else None,
+            state_bytes_per_deal=runs[0].get("state_bytes_per_deal"),
+            tracked_deals=runs[0].get("tracked_deals"),
+            subset=args.pulse_events < args.events,
+            **extra,
+        )
+
     peer_rss = [r["peak_rss_bytes"] for r in peer_runs if r.get("peak_rss_bytes")]
     limit_s = section(limit_runs, args.events)
     floor_s = section(floor_runs, args.events)
-    pulse_s = section(
-        pulse_runs,
-        args.pulse_events,
-        latency=latency,
-        peak_rss_bytes=max(rss) if rss else None,
-        state_bytes_per_deal=pulse_runs[0].get("state_bytes_per_deal"),
-        tracked_deals=pulse_runs[0].get("tracked_deals"),
-        subset=args.pulse_events < args.events,
-    )
+    pulse_s = pulse_section("full", latency=latency)
+    parity_s = pulse_section("parity")
     peer_s = section(
         peer_runs,
         args.events,
@@ -467,10 +517,14 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
             "avg_event_bytes": round(workload.avg_bytes, 1),
             "partitions": 4,
             "produce_seconds": round(produce_s, 2),
-            "rules": rule_ids,
-            "parity_rules_added": parity_added,
-            "kpis": kpis,
+            "rules": modes["full"].rules,
+            "parity_rules_added": modes["full"].parity_added,
+            "kpis": modes["full"].kpis,
+            "modes": {
+                name: {"rules": m.rules, "kpis": m.kpis, "env": m.env} for name, m in modes.items()
+            },
             "worker_env": env,
+            "latency_share": args.latency_share,
             "budgets_s": {
                 "pulse": args.pulse_budget,
                 "peer": args.peer_budget,
@@ -480,8 +534,15 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
         "limit": limit_s,
         "floor": floor_s,
         "pulse": pulse_s,
+        "pulse_parity": parity_s,
         "peer": peer_s,
-        "ratios": report.ratios(limit_s["median_eps"], pulse_s["median_eps"], peer_s["median_eps"]),
+        "ratios": report.ratios(
+            limit_s["median_eps"],
+            pulse_s["median_eps"],
+            peer_s["median_eps"],
+            floor=floor_s["median_eps"],
+            parity=parity_s["median_eps"],
+        ),
     }
 
 
@@ -530,9 +591,11 @@ def main(argv: list[str] | None = None) -> int:
     path = write(result, args.out_dir)
     print()
     print(report.format_table(result))
-    for name in ("limit", "floor", "pulse", "peer"):
+    print(report.format_targets(result))
+    for name in ("limit", "floor", "pulse_parity", "pulse", "peer"):
         for i, figure in enumerate(result[name]["runs"], 1):
-            print(f"  {name} run {i}: {report.describe_run(figure)}")
+            shown = {"pulse": "full", "pulse_parity": "parity"}.get(name, name)
+            print(f"  {shown} run {i}: {report.describe_run(figure)}")
     if result["pulse"]["subset"]:
         print(f"  CRM Pulse measured on the first {result['pulse']['events']} events only")
     print(f"\nwritten to {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -65,7 +66,8 @@ def test_median_of_runs_and_ratios() -> None:
     assert report.median_eps(runs) == 200.0
     assert report.median_eps([{"eps": 1.0}, {"eps": 3.0}]) == 2.0
     assert report.median_eps([]) is None
-    assert report.ratios(1000.0, 250.0, 500.0) == {
+    got = report.ratios(1000.0, 250.0, 500.0)
+    assert {k: v for k, v in got.items() if v is not None} == {
         "pulse_to_limit": 0.25,
         "pulse_to_peer": 0.5,
         "peer_to_limit": 0.5,
@@ -83,13 +85,25 @@ def _result(peer_runs: bool = True) -> dict[str, Any]:
         return {"events": 1000, "runs": runs, "median_eps": report.median_eps(runs), **extra}
 
     limit = section([90_000.0, 100_000.0, 110_000.0])
+    floor = section([20_000.0, 25_000.0, 30_000.0])
+    latency = {"target_eps": 500.0, "rate_source": "0.5 x the full pack's measured 1,000",
+               "offered_eps": 498.0, **report.latency_summary([5.0, 7.0, 40.0])}  # fmt: skip
     pulse = section(
         [900.0, 1000.0, 1100.0],
-        latency={"offered_eps": 10_000.0, **report.latency_summary([5.0, 7.0, 40.0])},
+        mode="full",
+        latency=latency,
         peak_rss_bytes=120 * 2**20,
         state_bytes_per_deal=417.0,
     )
-    peer = section([4000.0, 5000.0] if peer_runs else [], name="quixstreams 3.28.1")
+    parity = section(
+        [6000.0, 7000.0, 8000.0], mode="parity", peak_rss_bytes=90 * 2**20,
+        state_bytes_per_deal=300.0,
+    )  # fmt: skip
+    peer = section(
+        [4000.0, 5000.0] if peer_runs else [],
+        name="quixstreams 3.28.1",
+        peak_rss_bytes=100 * 2**20 if peer_runs else None,
+    )
     return {
         "schema": report.SCHEMA_ID,
         "started_at": "2026-11-27T04:00:00+00:00",
@@ -97,33 +111,89 @@ def _result(peer_runs: bool = True) -> dict[str, Any]:
         "machine": {"cpus": 2, "under_load": True},
         "config": {"events": 1000, "repeat": 3, "rules": ["r1"], "kpis": ["win_rate"]},
         "limit": limit,
+        "floor": floor,
         "pulse": pulse,
+        "pulse_parity": parity,
         "peer": peer,
-        "ratios": report.ratios(limit["median_eps"], pulse["median_eps"], peer["median_eps"]),
+        "ratios": report.ratios(
+            limit["median_eps"],
+            pulse["median_eps"],
+            peer["median_eps"],
+            floor=floor["median_eps"],
+            parity=parity["median_eps"],
+        ),
     }
 
 
-def test_table_has_one_aligned_row_per_figure() -> None:
+def _rows(table: str) -> dict[str, list[str]]:
+    """Row label -> its cells (limit, floor, parity, full, peer), blanks kept as ''."""
+    lines = table.splitlines()
+    widths = [len(cell) for cell in lines[1].split("  ")]
+    rows = {}
+    for line in lines[2:]:
+        cells, pos = [], 0
+        for w in widths:
+            cells.append(line[pos : pos + w].strip())
+            pos += w + 2
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_table_has_one_aligned_row_per_figure_and_both_modes_beside_the_baselines() -> None:
     result = _result()
     table = report.format_table(result)
     lines = table.splitlines()
     assert len({len(line) for line in lines}) == 1  # every column padded to its width
-    assert "peer (quixstreams 3.28.1)" in lines[0]
-    rows = {line.split("  ")[0].strip(): line for line in lines[2:]}
-    assert "100,000" in rows["events/s (median)"] and "1,000" in rows["events/s (median)"]
-    assert "0.010" in rows["ratio to limit"]  # 1,000 / 100,000
-    assert "0.222" in rows["ratio to peer"]  # 1,000 / 4,500 (median of two)
-    assert "40.0 ms" not in rows["alert latency p50"] and "7.0 ms" in rows["alert latency p50"]
-    assert "120.0 MiB" in rows["peak RSS"]
-    assert "417 B" in rows["state bytes/deal"]
-    assert "3/3" in rows["runs finished"]
+    for title in ("limit (aiokafka)", "floor (Faust)", "CRM Pulse parity", "CRM Pulse full",
+                  "peer (quixstreams 3.28.1)"):  # fmt: skip
+        assert title in lines[0]
+    rows = _rows(table)
+    assert rows["events/s (median)"] == ["100,000", "25,000", "7,000", "1,000", "4,500"]
+    assert rows["ratio to limit"] == ["1.00", "0.250", "0.070", "0.010", "0.045"]
+    assert rows["ratio to floor"] == ["", "1.00", "0.280", "0.040", "0.180"]
+    assert rows["ratio to peer"] == ["", "", "1.556", "0.222", "1.00"]  # 7,000 / 4,500
+    assert rows["latency offered load"][3] == "500 ev/s"
+    assert rows["alert latency p50"][3] == "7.0 ms"
+    assert rows["peak RSS"] == ["", "", "90.0 MiB", "120.0 MiB", "100.0 MiB"]
+    assert rows["state bytes/deal"] == ["", "", "300 B", "417 B", "-"]
+    assert rows["runs finished"] == ["3/3", "3/3", "3/3", "3/3", "2/2"]
 
 
 def test_table_shows_a_dash_for_a_figure_not_measured() -> None:
-    table = report.format_table(_result(peer_runs=False))
-    for label in ("events/s", "ratio to peer"):
-        row = next(line for line in table.splitlines() if line.startswith(label))
-        assert row.rstrip().endswith(" -")
+    rows = _rows(report.format_table(_result(peer_runs=False)))
+    assert rows["events/s (median)"][4] == "-"
+    assert rows["ratio to peer"][2:] == ["-", "-", "-"]
+
+
+def test_a_result_of_the_first_schema_still_renders() -> None:
+    result = _result()
+    del result["floor"], result["pulse_parity"]
+    rows = _rows(report.format_table(result))
+    assert rows["events/s (median)"][1:3] == ["-", "-"]
+    assert rows["ratio to floor"][1] == "-"
+
+
+def test_ratios_cover_both_modes_and_the_floor() -> None:
+    got = report.ratios(100.0, 10.0, 20.0, floor=50.0, parity=30.0)
+    assert got == {
+        "pulse_to_limit": 0.1, "pulse_to_floor": 0.2, "pulse_to_peer": 0.5,
+        "parity_to_limit": 0.3, "parity_to_floor": 0.6, "parity_to_peer": 1.5,
+        "peer_to_limit": 0.2, "peer_to_floor": 0.4, "floor_to_limit": 0.5,
+    }  # fmt: skip
+    assert set(got) == set(report.RATIOS)
+    assert report.ratios(100.0, 10.0, None)["parity_to_peer"] is None
+
+
+def test_targets_say_met_or_missed_by_how_much() -> None:
+    text = report.format_targets(_result())
+    lines = {line.split(":")[0].strip(): line for line in text.splitlines()[1:]}
+    assert lines["parity events/s / peer events/s"].endswith("met")  # 1.556 >= 1.5
+    assert "missed by 78%" in lines["full pack events/s / peer events/s"]  # 0.222 vs 1
+    assert lines["p99 event -> alert (ms) at the offered load"].endswith("met")  # 39.3 ms
+    assert "missed by 20%" in lines["full pack peak RSS / peer peak RSS"]  # 1.2 vs 1
+    assert lines["state bytes per deal (full pack)"].endswith("met")
+    no_peer = report.format_targets(_result(peer_runs=False))
+    assert "not measured" in no_peer
 
 
 def test_result_schema_is_valid_and_accepts_a_result() -> None:
@@ -137,6 +207,8 @@ def test_result_schema_is_valid_and_accepts_a_result() -> None:
         (("schema",), "crm-pulse-bench/0"),
         (("pulse", "runs", 0, "finished"), "yes"),
         (("ratios", "pulse_to_peer"), "fast"),
+        (("pulse_parity", "mode"), "full"),
+        (("pulse", "latency", "rate_source"), None),
         (("limit", "runs", 0, "eps"), -1.0),
     ],
 )
@@ -154,6 +226,20 @@ def test_result_schema_requires_latency_and_memory_of_crm_pulse() -> None:
     result = _result()
     del result["pulse"]["latency"]
     with pytest.raises(jsonschema.ValidationError, match="latency"):
+        jsonschema.validate(result, report.RESULT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [("pulse_parity",), ("pulse", "latency", "target_eps"), ("ratios", "parity_to_peer")],
+)
+def test_result_schema_requires_both_modes_and_the_latency_rate(path: tuple[str, ...]) -> None:
+    result = _result()
+    target: Any = result
+    for step in path[:-1]:
+        target = target[step]
+    del target[path[-1]]
+    with pytest.raises(jsonschema.ValidationError, match=path[-1]):
         jsonschema.validate(result, report.RESULT_SCHEMA)
 
 
@@ -216,24 +302,26 @@ def test_handled_events_are_valid_plus_refused_plus_duplicates() -> None:
     assert metrics["crm_pulse_alerts_total"] == 7.0
 
 
-def test_table_shows_the_faust_floor_and_the_ratios_to_it() -> None:
-    result = _result()
-    runs = [
-        report.run_figure(expected=1000, processed=1000, seconds=1000 / e, budget_s=60)
-        for e in (20_000.0, 25_000.0, 30_000.0)
+def test_the_parity_catalog_keeps_only_deals_won_and_the_worker_accepts_it(tmp_path: Any) -> None:
+    from importlib import resources
+
+    import yaml
+
+    from benchmarks.modes import PARITY_KPIS, prepare, reduced_catalog
+    from streams.kpis.catalog import load_catalog
+
+    text = resources.files("streams.kpis").joinpath("catalog.yaml").read_text()
+    reduced = yaml.safe_load(reduced_catalog(text, PARITY_KPIS))
+    assert [k["id"] for k in reduced["kpis"]] == ["deals_won"]
+    assert reduced["windows"] == yaml.safe_load(text)["windows"]
+    with pytest.raises(ValueError, match="not in the catalog"):
+        reduced_catalog(text, ["no_such_kpi"])
+    modes = prepare(Path(__file__).resolve().parents[2] / "rules", tmp_path)
+    assert list(load_catalog(Path(modes["parity"].env["CRM_PULSE_KPI_CATALOG"])).ids) == [
+        "deals_won"
     ]
-    result["floor"] = {"events": 1000, "runs": runs, "median_eps": report.median_eps(runs)}
-    jsonschema.validate(result, report.RESULT_SCHEMA)
-    lines = report.format_table(result).splitlines()
-    assert "floor (Faust)" in lines[0]
-    rows = {line.split("  ")[0].strip(): line for line in lines[2:]}
-    assert "25,000" in rows["events/s (median)"]
-    assert "0.250" in rows["ratio to limit"]  # floor: 25,000 / 100,000
-    assert "0.040" in rows["ratio to floor"]  # CRM Pulse: 1,000 / 25,000
-    assert "0.180" in rows["ratio to floor"]  # peer: 4,500 / 25,000
-
-
-def test_a_result_without_a_floor_still_renders() -> None:
-    rows = report.format_table(_result()).splitlines()
-    floor_row = next(line for line in rows if line.startswith("ratio to floor"))
-    assert floor_row.split()[3] == "-"  # "ratio to floor" then the floor's own cell
+    assert sorted(modes["parity"].rules) == sorted(
+        ["bench-deal-stage-backwards", "bench-deal-amount-swing", "bench-deal-required-fields"]
+    )
+    assert len(modes["full"].rules) > len(modes["parity"].rules)
+    assert "CRM_PULSE_KPI_CATALOG" not in modes["full"].env
