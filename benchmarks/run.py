@@ -45,8 +45,8 @@ from benchmarks.rulepack import assemble  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.broker import LocalKafka  # noqa: E402
 from streams.kpis.catalog import default_catalog  # noqa: E402
+from streams.runtime.topics import ensure_topics  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
 
 
 def log(message: str) -> None:
