@@ -51,8 +51,8 @@ from benchmarks.rulepack import assemble  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.broker import LocalKafka  # noqa: E402
 from streams.kpis.catalog import default_catalog  # noqa: E402
+from streams.runtime.topics import topic_specs  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.topics import topic_specs  # noqa: E402
 
 #: Settings of the recorded run beside the defaults (see the module docstring).
 WORKER_ENV = {

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tests.hostile_backlog as hostile
 from streams.broker import LocalKafka, free_port
 from streams.processes import stop_process_group
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.hostile_backlog import backlog
 from tests.integration.kafka_io import produce
 

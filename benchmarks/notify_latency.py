@@ -29,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.broker import LocalKafka
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.integration.conftest import run_sync
 from tests.integration.kafka_io import produce
 from tests.integration.notify_helpers import (

@@ -44,8 +44,8 @@ from benchmarks.limit import measure_limit  # noqa: E402
 from benchmarks.modes import MODES, Mode, prepare  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.broker import LocalKafka  # noqa: E402
+from streams.runtime.topics import ensure_topics  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
 
 
 def log(message: str) -> None:

@@ -45,9 +45,9 @@ from streams.decode import RawRecord  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.rules.loader import load_paths  # noqa: E402
 from streams.rules.ruleset import RuleSet  # noqa: E402
+from streams.runtime.topics import ensure_topics  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.simulator import DealSimulator  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
 
 PARTITIONS = 4
 MB = 1024 * 1024

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams.kpis.commands import add_kpi_commands
+from streams.commands.kpis import add_kpi_commands
 from streams.settings import Settings
 
 
@@ -36,7 +36,7 @@ async def wait_for_broker(settings: Settings, retry_s: float = 2.0) -> None:
     """Create the missing topics, waiting (and saying so) until the broker answers."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    from streams.topics import ensure_topics
+    from streams.runtime.topics import ensure_topics
 
     log = logging.getLogger(__name__)
     while True:
@@ -73,7 +73,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.topics import ensure_topics
+    from streams.runtime.topics import ensure_topics
 
     created = asyncio.run(ensure_topics(settings))
     print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(rsub)
 
-    from streams.alerting.cli import add_commands as add_alerting_commands
+    from streams.commands.alerts import add_commands as add_alerting_commands
 
     add_alerting_commands(sub)
 

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.alerting.view import format_alert, tail_alerts
+from streams.alerting.view import format_alert
 from streams.broker import LocalKafka, wait_until_serving
 from streams.processes import stop_process_group
+from streams.runtime.alerts_topic import tail_alerts
+from streams.runtime.topics import ensure_topics, topic_specs
 from streams.settings import Settings
-from streams.topics import ensure_topics, topic_specs
 
 __all__ = ["format_alert", "run_demo", "tail_alerts"]
 

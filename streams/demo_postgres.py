@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.alerting.view import tail_alerts
 from streams.broker import LocalKafka, wait_until_serving
 from streams.processes import stop_process_group
+from streams.runtime.alerts_topic import tail_alerts
 from streams.runtime.connect import LocalConnect, debezium_postgres_config
 from streams.runtime.postgres import LocalPostgres
+from streams.runtime.topics import ensure_topics, topic_specs
 from streams.settings import DEFAULT_STAGE_ORDER, Settings
-from streams.topics import ensure_topics, topic_specs
 
 TOPIC_PREFIX = "crmdb"
 SOURCES = """# written by crm-pulse demo --source postgres

@@ -1,14 +1,11 @@
-"""Human views of alerts: one coloured line per alert, and a live tail of ``crm.alerts``."""
+"""Human views of alerts: one coloured line per alert, and the filter of a live tail of
+``crm.alerts`` (the tail itself, Kafka I/O, is :func:`streams.runtime.alerts_topic.tail_alerts`)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
 
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "\033[36m"}
 DIM = "\033[2m"
@@ -52,30 +49,3 @@ def wanted(raw: bytes, status: str | None, owner: str | None, rule: str | None) 
         and (owner is None or owner in (alert.get("owner_id"), alert.get("escalated_to")))
         and (rule is None or alert.get("rule_id") == rule)
     )
-
-
-async def tail_alerts(
-    settings: Settings, topic: str, stop: asyncio.Event, colour: bool, *,
-    from_beginning: bool = True, status: str | None = None, owner: str | None = None,
-    rule: str | None = None,
-) -> int:  # fmt: skip
-    from streams.runtime.clients import new_consumer
-
-    consumer = new_consumer(
-        settings, "alerts-tail", topic, group_id=None,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-    )  # fmt: skip
-    await consumer.start()
-    seen = 0
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    raw = record.value or b""
-                    if wanted(raw, status, owner, rule):
-                        seen += 1
-                        print(format_alert(raw, colour), flush=True)
-    finally:
-        await consumer.stop()
-    return seen

@@ -18,10 +18,6 @@ algebraic inverse beyond ``lam = 10``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from streams.anomaly.detector import AnomalyDetector
 
 #: y of a zero count: the lowest value of the transformed scale.
 Y0 = 2.0 * math.sqrt(0.375)
@@ -61,17 +57,3 @@ def count_sd(sd_y: float, lam: float) -> float:
     """An sd of the transformed scale in counts, near ``lam`` (delta method: dx/dy =
     ``sqrt(x + 3/8)``)."""
     return sd_y * math.sqrt(lam + 0.375)
-
-
-def leave_counts(det: AnomalyDetector) -> None:
-    """The series is not a count after all (a fraction, a negative value): the detector's
-    model moves from the Anscombe scale to the values' own, what it learnt kept."""
-    det.is_count = False
-    base = count_of(det.level)
-    det.scale = count_sd(det.scale, base)
-    det.pscale = [count_sd(s, base) for s in det.pscale]
-    for table in (det.prof, det.dprof, det.mend):
-        table[:] = [count_of(det.level + p) - base for p in table]
-    det.level = base
-    det.cpos = det.cneg = det.flat = 0.0
-    det.run_n = 0

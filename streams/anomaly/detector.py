@@ -26,14 +26,15 @@ Each point is scored against the model learnt *before* it, then learnt (docs/ale
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streams.anomaly import episode, evidence, knobs, persist
-from streams.anomaly.calibration import normal_surprise, score_of, surprise_of, z_for_surprise
-from streams.anomaly.counts import Y0, count_of, count_sd, leave_counts
-from streams.anomaly.learn import SLOT_WARM, learn
+from streams.anomaly.calibration import normal_surprise, score_of, surprise_of
+from streams.anomaly.counts import Y0, count_of
+from streams.anomaly.learn import SLOT_WARM, learn, leave_counts
 from streams.anomaly.season import CYCLE, SLOTS, auto_season, month_ends, slot_of
+from streams.anomaly.state import NO_DAY, DetectorState
 
 #: Values beyond this magnitude are learnt as this (squares stay finite).
 BIG = 1e150
@@ -43,82 +44,17 @@ BIG_TS = 1e11
 CUSUM_CLIP = 3.0
 #: Smallest sd of a count on the Anscombe scale (1: a Poisson count).
 COUNT_SD = 1.0
-#: log10(24): the stricter per-point threshold of hourly profiles.
-HOURLY_DECADES = math.log10(24.0)
 #: Points whose spacing decides ``season: auto``.
 AUTO_POINTS = 12
 _LN10 = math.log(10.0)
-#: ``day_index`` before the first point.
-NO_DAY = -(1 << 40)
 _POINT = ("spike", "dip", "level_shift_up", "level_shift_down", "flatline")
 #: What can fire: on the points, and (``day_`` prefix) on the day totals of an hourly KPI.
 COMPONENTS = _POINT + tuple(f"day_{c}" for c in _POINT)
 
 
 @dataclass(slots=True)
-class AnomalyDetector:
-    half_life: float = 60.0
-    warmup: int = 20
-    direction: str = "both"
-    threshold: float = 0.995
-    resolve: float | None = None
-    season: str = "auto"
-    season_half_life: float = 8.0
-    count: str = "auto"
-    shift_k: float = 1.25
-    shift_min_points: int = 4
-    flatline: bool = True
-    cooldown: int = 10
-    clear: int = 1
-    utc_offset_s: float = 0.0
-    min_rel_sd: float = 0.01
-    min_abs_sd: float = 1e-9
-    # ---- learnt state (model units: the Anscombe scale for counts)
-    n: int = 0
-    level: float = 0.0
-    scale: float = 0.0
-    period: int = 0  # slots of the profile; 0 = not decided yet (auto)
-    prof: list[float] = field(default_factory=list)
-    pscale: list[float] = field(default_factory=list)
-    visits: list[int] = field(default_factory=list)
-    dprof: list[float] = field(default_factory=list)  # hour of day, under hour_of_week
-    wvisits: list[int] = field(default_factory=list)
-    mend: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    steps: list[float] = field(default_factory=list)
-    is_count: bool = True
-    nonneg: bool = True
-    last_ts: float | None = None
-    last_value: float | None = None
-    rep_rate: float = 0.1
-    flat: float = 0.0
-    cpos: float = 0.0
-    cneg: float = 0.0
-    run_n: int = 0
-    day: AnomalyDetector | None = None  # hourly profiles: the detector of the day totals
-    day_index: int = -(1 << 40)  # local day of the total being summed
-    day_sum: float = 0.0
-    day_n: int = 0
-    active: bool = False
-    calm: int = 0
-    cool: int = 0
-    episode_component: str | None = None
-    # ---- the last point, in the value's own units (what an alert shows)
-    onset: bool = False
-    suppressed: bool = False
-    z_last: float = 0.0
-    surprise: float = 0.0
-    component: str | None = None
-    last_score: float = 0.0
-    expected_model: float = 0.0  # expected value and sd on the model's scale
-    sd_model: float = 0.0
-    alpha_: float = field(default=0.0, init=False, repr=False, compare=False)
-    gamma_: float = field(default=0.0, init=False, repr=False, compare=False)
-    _fire_s: float = field(default=0.0, init=False, repr=False, compare=False)
-    _resolve_s: float = field(default=0.0, init=False, repr=False, compare=False)
-    _fire0: float = field(default=0.0, init=False, repr=False, compare=False)
-    _resolve0: float = field(default=0.0, init=False, repr=False, compare=False)
-    band_z: float = field(default=0.0, init=False, repr=False, compare=False)
-    _lr: float = field(default=0.0, init=False, repr=False, compare=False)
+class AnomalyDetector(DetectorState):
+    """The detector: :class:`~.state.DetectorState` (knobs, learnt state) and the scoring."""
 
     def __post_init__(self) -> None:
         resolve = knobs.check(self)
@@ -147,52 +83,15 @@ class AnomalyDetector:
         self.steps = []
         self.per_day()
 
-    def per_day(self) -> None:
-        """Hourly profiles: the threshold is a false-alarm rate per *day* (24 points), so an
-        hourly KPI does not alert 24 times as often as a daily one (Bonferroni)."""
-        extra = HOURLY_DECADES if self.period in (24, 168) else 0.0
-        self._fire_s = self._fire0 + extra
-        self._resolve_s = self._resolve0 + extra
-        self.band_z = z_for_surprise(self._fire_s)
-
     def _close_day(self) -> float:
         """Score the finished day's total (counts; the day's mean of other values); the
         surprise of a new day-level episode, on the hourly scale (0 unless one opened)."""
         day = self.day
-        if day is None:
+        if not isinstance(day, AnomalyDetector):  # none yet (the state types it loosely)
             day = self.day = AnomalyDetector(**knobs.day_config(self))
         total = self.day_sum if self.is_count else self.day_sum / max(self.day_n, 1)
         day.update(self.day_index * 86400.0 - self.utc_offset_s, total)
         return day.surprise + self._fire_s - day._fire_s if day.onset else 0.0
-
-    @property
-    def alpha(self) -> float:
-        """Weight of a new point in the level once warm: ``1 - 0.5 ** (1 / half_life)``."""
-        return self.alpha_
-
-    @property
-    def warm(self) -> bool:
-        return self.n >= self.warmup
-
-    @property
-    def mean(self) -> float:
-        """The expected value of the last point scored (the level before any point)."""
-        return self.expected
-
-    @property
-    def expected(self) -> float:
-        """The expected value of the last point scored, in the value's units."""
-        e = self.expected_model
-        return count_of(e) if self.is_count else e
-
-    @property
-    def sd_last(self) -> float:
-        """Its sd in the value's units (for counts: near the expected count)."""
-        return count_sd(self.sd_model, self.expected) if self.is_count else self.sd_model
-
-    @property
-    def deviation(self) -> float:
-        return (self.last_value or 0.0) - self.expected
 
     def sd(self) -> float:
         return self.sd_last if self.n > 1 else max(self.scale, self.min_abs_sd)
@@ -396,4 +295,10 @@ class AnomalyDetector:
     def from_dict(cls, data: dict[str, Any] | None, **config: Any) -> AnomalyDetector:
         """A detector with ``config`` and the state ``data`` (``None``: fresh)."""
         det = cls(**config)
-        return persist.load(det, data) if data else det
+        if not data:
+            return det
+        persist.load(det, data)
+        day = persist.day_state(data)
+        if day is not None:
+            det.day = cls.from_dict(day, **knobs.day_config(det))
+        return det

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streams.anomaly.counts import count_of
 from streams.anomaly.season import SLOTS
-
-if TYPE_CHECKING:
-    from streams.anomaly.detector import AnomalyDetector
+from streams.anomaly.state import DetectorState
 
 
-def band(det: AnomalyDetector) -> tuple[float, float]:
+def band(det: DetectorState) -> tuple[float, float]:
     """Values of the last point's slot that would not have fired: expected +- z sd on the
     model's scale (the Anscombe scale for counts), brought back to the value's units."""
     half = det.band_z * det.sd_model
@@ -21,7 +19,7 @@ def band(det: AnomalyDetector) -> tuple[float, float]:
     return (max(low, 0.0) if det.nonneg else low), det.expected_model + half
 
 
-def evidence(det: AnomalyDetector) -> dict[str, Any]:
+def evidence(det: DetectorState) -> dict[str, Any]:
     """Expected value and band, deviation, robust z, sd, surprise (-log10 p), the component
     that fired on the last point and the open episode's, the count model, the profile; when
     the day totals fired (``day_*``): the day's value, expected value and band."""

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streams.anomaly.season import SEASONS
-
-if TYPE_CHECKING:
-    from streams.anomaly.detector import AnomalyDetector
+from streams.anomaly.state import DetectorState
 
 #: The day totals of an hourly KPI fire at this many times fewer false alarms than its
 #: points (two tests on one series share the false-alarm budget).
 DAY_RATE = 5.0
 
 
-def check(det: AnomalyDetector) -> float:
+def check(det: DetectorState) -> float:
     """Fail fast on a bad knob, naming it; the resolve level (default: one decade below the
     threshold's ``1 - p``)."""
     if det.half_life <= 0:
@@ -41,7 +39,7 @@ def check(det: AnomalyDetector) -> float:
     return resolve
 
 
-def config_of(det: AnomalyDetector) -> dict[str, Any]:
+def config_of(det: DetectorState) -> dict[str, Any]:
     """The knobs of ``det`` (what :meth:`AnomalyDetector.from_dict` takes back)."""
     return {
         "half_life": det.half_life, "warmup": det.warmup, "direction": det.direction,
@@ -54,7 +52,7 @@ def config_of(det: AnomalyDetector) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def day_config(det: AnomalyDetector) -> dict[str, Any]:
+def day_config(det: DetectorState) -> dict[str, Any]:
     """Knobs of the detector of an hourly KPI's day totals: a weekly profile, the same
     knobs, a threshold ``DAY_RATE`` times stricter."""
     return {

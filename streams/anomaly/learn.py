@@ -11,10 +11,8 @@ hour of the day learns first (seen 7 times as often), the hour of the week the r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from streams.anomaly.detector import AnomalyDetector
+from streams.anomaly.counts import count_of, count_sd
+from streams.anomaly.state import DetectorState
 
 #: Huber clip of residuals, in sd, for learning level, season and scale.
 CLIP = 2.0
@@ -27,7 +25,7 @@ MAX_VISITS = 1_000_000
 
 
 def learn(
-    det: AnomalyDetector, x: float, r: float, sd: float, slot: int, sslot: int, mslot: int,
+    det: DetectorState, x: float, r: float, sd: float, slot: int, sslot: int, mslot: int,
     slot_visits: int,
 ) -> None:  # fmt: skip
     """Learn the point ``x`` of residual ``r`` (model units) scored with ``sd`` in ``slot``
@@ -77,3 +75,17 @@ def learn(
     if not count:  # the repeat rate only matters to the stuck-value flatline
         same = 1.0 if x == det.last_value else 0.0
         det.rep_rate += (a if a > 0.02 else 0.02) * (same - det.rep_rate)
+
+
+def leave_counts(det: DetectorState) -> None:
+    """The series is not a count after all (a fraction, a negative value): the detector's
+    model moves from the Anscombe scale to the values' own, what it learnt kept."""
+    det.is_count = False
+    base = count_of(det.level)
+    det.scale = count_sd(det.scale, base)
+    det.pscale = [count_sd(s, base) for s in det.pscale]
+    for table in (det.prof, det.dprof, det.mend):
+        table[:] = [count_of(det.level + p) - base for p in table]
+    det.level = base
+    det.cpos = det.cneg = det.flat = 0.0
+    det.run_n = 0

@@ -10,19 +10,16 @@ level and a scale, converted where needed: the profile is learnt again.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streams.anomaly.counts import level_of
-from streams.anomaly.knobs import day_config
 from streams.anomaly.season import SLOTS
-
-if TYPE_CHECKING:
-    from streams.anomaly.detector import AnomalyDetector
+from streams.anomaly.state import DetectorState
 
 VERSION = 3
 
 
-def dump(det: AnomalyDetector) -> dict[str, Any]:
+def dump(det: DetectorState) -> dict[str, Any]:
     return {
         "ver": VERSION, "n": det.n, "l": det.level, "s": det.scale, "p": det.period,
         "pf": det.prof, "ps": det.pscale, "pv": det.visits, "me": det.mend,
@@ -33,12 +30,13 @@ def dump(det: AnomalyDetector) -> dict[str, Any]:
         "ca": det.calm, "co": det.cool, "ec": det.episode_component,
         "e": det.expected_model, "sd": det.sd_model,
         "di": det.day_index, "ds": det.day_sum, "dn": det.day_n,
-        "dd": det.day.to_dict() if det.day is not None else None,
+        "dd": dump(det.day) if det.day is not None else None,
     }  # fmt: skip
 
 
-def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
-    """``det`` (fresh, configured) with the state ``data``."""
+def load(det: DetectorState, data: dict[str, Any]) -> DetectorState:
+    """``det`` (fresh, configured) with the state ``data`` (the day totals' detector
+    apart: :func:`day_state`)."""
     version = data.get("ver")
     if version not in (2, VERSION):  # the EWMA detector's state: a level and a scale
         scale = math.sqrt(max(float(data.get("v", 0.0)), 0.0))
@@ -73,12 +71,18 @@ def load(det: AnomalyDetector, data: dict[str, Any]) -> AnomalyDetector:
     if version == VERSION:
         det.day_index, det.day_sum = int(data["di"]), float(data["ds"])
         det.day_n = int(data.get("dn", 0))
-        if data.get("dd"):
-            det.day = type(det).from_dict(data["dd"], **day_config(det))
     return det
 
 
-def _level_and_scale(det: AnomalyDetector, level: float, scale: float, n: int) -> None:
+def day_state(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The state of the day totals' detector kept in ``data`` (None: none); the detector
+    revives it with :func:`~.knobs.day_config` of its own knobs."""
+    if data.get("ver") == VERSION and data.get("dd"):
+        return dict(data["dd"])
+    return None
+
+
+def _level_and_scale(det: DetectorState, level: float, scale: float, n: int) -> None:
     """Keep a level and a scale learnt on the counts' own scale (or a plain one)."""
     det.n = n
     if det.is_count and level >= 0.0:

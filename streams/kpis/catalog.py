@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streams.kpis.compute import COMPUTERS
 from streams.kpis.exceptions import CatalogError
 
 WindowKind = Literal["day", "week", "month", "rolling7", "rolling30", "all"]
@@ -71,8 +72,6 @@ def parse_catalog(text: str, origin: str = "<catalog>") -> Catalog:
         raise CatalogError(f"{origin}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
         raise CatalogError(f"{origin}: {exc}") from exc
-    from streams.kpis.compute import COMPUTERS
-
     unknown = [k.id for k in catalog.kpis if k.id not in COMPUTERS]
     if unknown:
         raise CatalogError(f"{origin}: no computation registered for KPI(s) {unknown}")

@@ -1,4 +1,9 @@
-"""KPI values and trust from a window's aggregated facts (closed registry: id -> function)."""
+"""KPI values and trust from a window's aggregated facts (closed registry: id -> function).
+
+The catalog (:mod:`streams.kpis.catalog`) checks its KPIs against :data:`COMPUTERS`, so this
+module does not import it back: :func:`trust` takes any definition with a ``min_sample``
+(:class:`Sampled`, which :class:`~streams.kpis.catalog.KpiDef` is).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,14 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol
 
-from streams.kpis.catalog import KpiDef
+
+class Sampled(Protocol):
+    """What :func:`trust` reads of a KPI definition."""
+
+    @property
+    def min_sample(self) -> int | None: ...
 
 
 @dataclass
@@ -187,7 +198,7 @@ def sample_factor(sample: int | None, min_sample: int | None) -> tuple[float, st
 
 
 def trust(
-    kpi: KpiDef, value: Value, age_days: int | None, fresh_days: int, window_open: bool
+    kpi: Sampled, value: Value, age_days: int | None, fresh_days: int, window_open: bool
 ) -> TrustFigure:
     """Trust = the weakest of completeness, freshness and sample size (each in [0, 1])."""
     fresh, fresh_detail = freshness(age_days, fresh_days, window_open)

@@ -1,4 +1,4 @@
-"""Replay of a CRM dataset folder (Maven "CRM + Sales + Opportunities" layout) to Kafka.
+"""The change events of a CRM dataset folder (Maven "CRM + Sales + Opportunities" layout).
 
 The dataset has one row per deal with its final state, so the change events are
 synthesized (the written definition the KPI tests follow, see docs/kpis.md):
@@ -14,26 +14,22 @@ synthesized (the written definition the KPI tests follow, see docs/kpis.md):
 - ``owner_id`` is the ``sales_agent``; the org directory is ``sales_teams.csv``;
 - events are ordered by (time, creates before closes, file row); ``event_id`` is stable
   (``<opportunity_id>:create`` / ``:close``), so a replay sent twice counts once.
+
+Sending them to Kafka is :func:`streams.runtime.replay.produce`; the ``crm-pulse replay``
+verb is :mod:`streams.commands.kpis`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import sys
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 import orjson
 
 from streams.kpis.exceptions import ReplayError
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
 
 PIPELINE = "sales_pipeline.csv"
 PRODUCTS = "products.csv"
@@ -164,68 +160,3 @@ def synthesize(folder: Path) -> list[ReplayEvent]:
             )
     events.sort(key=lambda e: (e.at, e.order))
     return events
-
-
-class Progress:
-    """A one-line progress bar on a terminal stream (plain lines when not a TTY)."""
-
-    def __init__(self, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total, self.out, self.width = total, out, width
-        self.started = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done: int, at: datetime | None = None, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self._last < 0.2:
-            return
-        self._last = now
-        frac = done / self.total if self.total else 1.0
-        filled = int(frac * self.width)
-        rate = done / max(now - self.started, 1e-9)
-        when = f" event time {at:%Y-%m-%d}" if at else ""
-        line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
-            f"{rate:,.0f} ev/s{when}"
-        )
-        end = "\n" if final or not self.out.isatty() else ""
-        self.out.write(("\r" if self.out.isatty() else "") + line + end)
-        self.out.flush()
-
-
-async def produce(
-    events: Sequence[ReplayEvent],
-    settings: Settings,
-    topic: str,
-    *,
-    speed: float | None = None,
-    progress: Callable[[int, datetime | None, bool], None] | None = None,
-) -> tuple[int, float]:
-    """Send ``events`` in order; ``speed`` = event-time seconds per wall second (None: max).
-
-    Returns (events sent, seconds taken, acks included).
-    """
-    from streams.runtime.clients import new_producer
-
-    producer = new_producer(settings, "replay", linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
-    started = time.monotonic()
-    sent = 0
-    try:
-        first = events[0].at if events else None
-        for event in events:
-            if speed and first is not None:
-                due = (event.at - first).total_seconds() / speed
-                wait = due - (time.monotonic() - started)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            await producer.send(topic, key=event.key, value=event.encoded())
-            sent += 1
-            if progress is not None:
-                progress(sent, event.at, False)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    elapsed = time.monotonic() - started
-    if progress is not None:
-        progress(sent, events[-1].at if events else None, True)
-    return sent, elapsed

@@ -1,16 +1,10 @@
-"""``crm-pulse kpis show``: KPI snapshots as a readable terminal table."""
+"""KPI snapshots as a readable terminal table (``crm-pulse kpis show``, the verb is
+:mod:`streams.commands.kpis`): formatting, filtering and ordering, no I/O."""
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
+from typing import Any
 
 UNIT_FORMATS = {
     "ratio": "{:.1%}",
@@ -70,40 +64,11 @@ def matches(s: Mapping[str, Any], filters: Mapping[str, str]) -> bool:
     return all(checks[k] == v for k, v in filters.items())
 
 
-def from_worker(url: str, filters: Mapping[str, str]) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode(filters)
-    with urllib.request.urlopen(f"{url.rstrip('/')}/kpis?{query}", timeout=10) as resp:
-        body = json.loads(resp.read())
-    return list(body["snapshots"])
-
-
-async def from_topic(
-    settings: Settings, topic: str, filters: Mapping[str, str], settle: float = 1.5
+def select(
+    snapshots: Iterable[Mapping[str, Any]], filters: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """The latest snapshot per key on the (compacted) KPI topic."""
-    from streams.runtime.clients import new_consumer
-
-    consumer = new_consumer(
-        settings, "kpis-show", topic, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    latest: dict[bytes, dict[str, Any]] = {}
-    quiet = time.monotonic()
-    try:
-        while time.monotonic() - quiet < settle:
-            batches = await consumer.getmany(timeout_ms=200)
-            for batch in batches.values():
-                for record in batch:
-                    quiet = time.monotonic()
-                    if record.key is None:
-                        continue
-                    if record.value is None:
-                        latest.pop(record.key, None)
-                    else:
-                        latest[record.key] = json.loads(record.value)
-    finally:
-        await consumer.stop()
-    found = [s for s in latest.values() if matches(s, filters)]
+    """The snapshots matching ``filters``, ordered by KPI, scope, window kind and start."""
+    found = [dict(s) for s in snapshots if matches(s, filters)]
     found.sort(
         key=lambda s: (
             s["kpi"],

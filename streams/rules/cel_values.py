@@ -1,6 +1,7 @@
 """CEL value semantics for the compiled subset (:mod:`streams.rules.cel_fast`): types,
 equality, operators, field selection, indexing, with the reference library's results and
-errors (``KeyError`` for a missing key, ``TypeError`` for a type mismatch)."""
+errors (``KeyError`` for a missing key, ``TypeError`` for a type mismatch); and
+:func:`as_cel`, which makes a record's JSON values friendly to CEL (numbers as doubles)."""
 
 from __future__ import annotations
 
@@ -238,3 +239,38 @@ def negate(value: Any) -> Any:
     if is_num(value):
         return -value
     raise TypeError(f"no such overload: -{type_of(value)}")
+
+
+_FLAT = frozenset({str, float, bool, type(None)})
+
+
+def _double(value: int) -> float:
+    """An int as a double; one beyond the double range is +/- infinity (never raises)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def as_cel(value: Any) -> Any:
+    """A JSON value made friendly to CEL: every number (not bool) becomes a double.
+
+    CEL never mixes int and double in arithmetic; CRM sources send ``1200`` and ``1200.0``
+    for the same field. With doubles everywhere, rule authors compare and multiply record
+    values freely (literals in arithmetic are then written ``1.5``, ``10.0``).
+    """
+    kind = value.__class__
+    if kind is dict:  # a record: one pass, recursing only into nested containers
+        return {
+            str(k): _double(v) if v.__class__ is int else v if v.__class__ in _FLAT else as_cel(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return _double(value)
+    if isinstance(value, Mapping):
+        return {str(k): as_cel(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_cel(v) for v in value]
+    return value

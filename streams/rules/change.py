@@ -9,7 +9,7 @@ from typing import Any
 
 from streams.contracts.events import ChangeEvent
 from streams.rules.cel_expr import cel_context
-from streams.rules.types.values import as_cel
+from streams.rules.cel_values import as_cel
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ async def ensure_rules_topic(settings: Settings) -> list[int]:
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    from streams.topics import _wait_for_leaders, topic_specs
+    from streams.runtime.topics import _wait_for_leaders, topic_specs
 
     parts, config = topic_specs(settings)[settings.rules_topic]
     name = settings.rules_topic

@@ -25,8 +25,8 @@ import pytest
 
 from streams.broker import BrokerError, LocalKafka, free_port
 from streams.processes import stop_process_group
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

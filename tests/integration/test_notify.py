@@ -14,8 +14,8 @@ import pytest
 
 from streams.broker import LocalKafka
 from streams.notify.signing import verify
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.integration.conftest import run_sync
 from tests.integration.kafka_io import consume_until, produce
 from tests.integration.notify_helpers import (

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from streams.runtime.topics import topic_specs
 from streams.settings import Settings
-from streams.topics import topic_specs
 
 REPO = Path(__file__).resolve().parents[2]
 DOC: dict[str, Any] = yaml.safe_load((REPO / "asyncapi.yaml").read_text())

@@ -13,7 +13,6 @@ import getpass
 import secrets
 import signal
 import sys
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -22,13 +21,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from streams.clock import utcnow
 from streams.contracts.silences import Silence
+from streams.runtime.silences_topic import read_silences, send_silence
 from streams.settings import Settings
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.alerting.view import tail_alerts
+    from streams.runtime.alerts_topic import tail_alerts
 
     async def run() -> int:
         stop = asyncio.Event()
@@ -48,39 +48,6 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _send(settings: Settings, key: str, value: bytes | None) -> None:
-    from streams.runtime.clients import new_producer
-
-    producer = new_producer(settings, "silences")
-    await producer.start()
-    try:
-        await producer.send_and_wait(settings.silences_topic, key=key.encode(), value=value)
-    finally:
-        await producer.stop()
-
-
-async def _read_silences(settings: Settings, settle: float = 1.0) -> list[Silence]:
-    from streams.alerting.silences import SilenceBook
-    from streams.runtime.clients import new_consumer
-
-    book = SilenceBook()
-    consumer = new_consumer(
-        settings, "silences", settings.silences_topic, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    quiet_since = time.monotonic()
-    try:
-        while time.monotonic() - quiet_since < settle:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                quiet_since = time.monotonic()
-                for record in records:
-                    book.apply_record(record.key, record.value)
-    finally:
-        await consumer.stop()
-    return book.all()
-
-
 def _add(args: argparse.Namespace, settings: Settings) -> int:
     now = utcnow()
     try:
@@ -95,14 +62,14 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             field = ".".join(str(p) for p in error["loc"]) or "silence"
             print(f"error: {field}: {error['msg']}", file=sys.stderr)
         return 2
-    asyncio.run(_send(settings, silence.id, silence.model_dump_json().encode()))
+    asyncio.run(send_silence(settings, silence.id, silence.model_dump_json().encode()))
     print(f"silence {silence.id} until {silence.ends_at.isoformat()}")
     return 0
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     now = utcnow()
-    silences = asyncio.run(_read_silences(settings))
+    silences = asyncio.run(read_silences(settings))
     shown = [s for s in silences if args.all or s.ends_at > now]
     if args.json:
         print(orjson.dumps([orjson.loads(s.model_dump_json()) for s in shown]).decode())
@@ -117,7 +84,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_send(settings, args.id, None))
+    asyncio.run(send_silence(settings, args.id, None))
     print(f"silence {args.id} lifted")
     return 0
 

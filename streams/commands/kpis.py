@@ -4,17 +4,58 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from streams.settings import Settings
 
 
+class Progress:
+    """A one-line progress bar on a terminal stream (plain lines when not a TTY)."""
+
+    def __init__(self, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
+        self.total, self.out, self.width = total, out, width
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, at: datetime | None = None, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < 0.2:
+            return
+        self._last = now
+        frac = done / self.total if self.total else 1.0
+        filled = int(frac * self.width)
+        rate = done / max(now - self.started, 1e-9)
+        when = f" event time {at:%Y-%m-%d}" if at else ""
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
+            f"{rate:,.0f} ev/s{when}"
+        )
+        end = "\n" if final or not self.out.isatty() else ""
+        self.out.write(("\r" if self.out.isatty() else "") + line + end)
+        self.out.flush()
+
+
+def from_worker(url: str, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The snapshots the worker's ``GET /kpis`` serves for ``filters``."""
+    query = urllib.parse.urlencode(filters)
+    with urllib.request.urlopen(f"{url.rstrip('/')}/kpis?{query}", timeout=10) as resp:
+        body = json.loads(resp.read())
+    return list(body["snapshots"])
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from streams.kpis.exceptions import ReplayError
-    from streams.kpis.replay import Progress, produce, synthesize
-    from streams.topics import ensure_topics
+    from streams.kpis.replay import synthesize
+    from streams.runtime.replay import produce
+    from streams.runtime.topics import ensure_topics
 
     try:
         events = synthesize(Path(args.folder))
@@ -33,7 +74,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kpis_show(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.kpis.show import from_topic, from_worker, render
+    from streams.kpis.show import render
+    from streams.runtime.kpis_topic import from_topic
 
     filters = {k: v for k in ("kpi", "scope_kind", "scope_id", "window")
                if (v := getattr(args, k))}  # fmt: skip

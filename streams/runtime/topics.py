@@ -1,4 +1,4 @@
-"""Creating the public topics with the right partitions and cleanup policies."""
+"""Creating the public topics with the right partitions and cleanup policies (Kafka I/O)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from streams.runtime.clients import new_admin
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,6 @@ async def _wait_for_leaders(admin: Any, names: list[str], timeout: float = 30.0)
 async def ensure_topics(settings: Settings, bootstrap: str | None = None) -> list[str]:
     """Create the missing public topics; returns the names created."""
     from aiokafka.admin import NewTopic
-
-    from streams.runtime.clients import new_admin
 
     admin = new_admin(settings, "topics", bootstrap_servers=bootstrap or settings.bootstrap_servers)
     await admin.start()
