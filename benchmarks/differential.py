@@ -49,8 +49,8 @@ from benchmarks.events import START, Workload, generate  # noqa: E402
 from benchmarks.kafka_io import end_offsets, produce_fast, read_topic  # noqa: E402
 from benchmarks.rulepack import assemble  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
-from streams.broker import LocalKafka  # noqa: E402
 from streams.kpis.catalog import default_catalog  # noqa: E402
+from streams.runtime.broker import LocalKafka  # noqa: E402
 from streams.runtime.topics import topic_specs  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 

@@ -31,8 +31,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tests.hostile_backlog as hostile
-from streams.broker import LocalKafka, free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import LocalKafka, free_port
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from tests.hostile_backlog import backlog

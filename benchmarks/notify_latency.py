@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.broker import LocalKafka
+from streams.runtime.broker import LocalKafka
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from tests.integration.conftest import run_sync

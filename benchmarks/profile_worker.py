@@ -43,7 +43,7 @@ from benchmarks.kafka_io import produce_fast  # noqa: E402
 from benchmarks.modes import MODES, prepare  # noqa: E402
 from benchmarks.run import create_topics, worker_env  # noqa: E402
 from benchmarks.worker import Worker, handled, watch  # noqa: E402
-from streams.broker import LocalKafka  # noqa: E402
+from streams.runtime.broker import LocalKafka  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 

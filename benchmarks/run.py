@@ -43,7 +43,7 @@ from benchmarks.kafka_io import (  # noqa: E402
 from benchmarks.limit import measure_limit  # noqa: E402
 from benchmarks.modes import MODES, Mode, prepare  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
-from streams.broker import LocalKafka  # noqa: E402
+from streams.runtime.broker import LocalKafka  # noqa: E402
 from streams.runtime.topics import ensure_topics  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 

@@ -42,8 +42,8 @@ from sources_translate import (  # type: ignore[import-not-found]  # noqa: E402
     salesforce_update,
 )
 
-from streams.broker import LocalKafka, free_port, wait_until_serving  # noqa: E402
 from streams.processes import stop_process_group  # noqa: E402
+from streams.runtime.broker import LocalKafka, free_port, wait_until_serving  # noqa: E402
 from streams.runtime.topics import ensure_topics, topic_specs  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.sources import build_translator, load_sources  # noqa: E402

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from streams.alerting.view import format_alert
-from streams.broker import LocalKafka, wait_until_serving
 from streams.processes import stop_process_group
 from streams.runtime.alerts_topic import tail_alerts
+from streams.runtime.broker import LocalKafka, wait_until_serving
 from streams.runtime.topics import ensure_topics, topic_specs
 from streams.settings import Settings
 

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.broker import LocalKafka, wait_until_serving
 from streams.processes import stop_process_group
 from streams.runtime.alerts_topic import tail_alerts
+from streams.runtime.broker import LocalKafka, wait_until_serving
 from streams.runtime.connect import LocalConnect, debezium_postgres_config
 from streams.runtime.postgres import LocalPostgres
 from streams.runtime.topics import ensure_topics, topic_specs

@@ -27,8 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from streams.broker import SLF4J_BINDING, free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import SLF4J_BINDING, free_port
 
 log = logging.getLogger(__name__)
 

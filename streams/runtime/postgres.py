@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from streams.broker import free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import free_port
 
 #: The CRM schema (deals, leads, activities) of the Debezium demo and test.
 CRM_SCHEMA = Path(__file__).with_name("crm_schema.sql")

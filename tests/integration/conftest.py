@@ -1,6 +1,6 @@
 """Integration fixtures: one real Apache Kafka (KRaft) per session, workers as subprocesses.
 
-The broker is assembled from Maven Central jars by :mod:`streams.broker`. If it cannot
+The broker is assembled from Maven Central jars by :mod:`streams.runtime.broker`. If it cannot
 start, every integration test fails with the broker's log tail: never a skip.
 """
 
@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from streams.broker import BrokerError, LocalKafka, free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import BrokerError, LocalKafka, free_port
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 

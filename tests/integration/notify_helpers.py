@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from streams.broker import free_port
 from streams.processes import stop_process_group
+from streams.runtime.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "alertmanager" / "alertmanager.yml"

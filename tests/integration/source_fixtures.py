@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.broker import LocalKafka
+from streams.runtime.broker import LocalKafka
 from streams.runtime.connect import ConnectError, LocalConnect
 from streams.runtime.postgres import LocalPostgres, PostgresError
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from streams.broker import LocalKafka, free_port
+from streams.runtime.broker import LocalKafka, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 #: Log lines a new user reads as failures (alert lines print their severity in lower case).

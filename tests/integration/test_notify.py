@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from streams.broker import LocalKafka
 from streams.notify.signing import verify
+from streams.runtime.broker import LocalKafka
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from tests.integration.conftest import run_sync
@@ -171,7 +171,7 @@ def webhooks_file(tmp: Path, receiver: Receiver, down_port: int) -> Path:
 def test_webhooks_retry_sign_and_dead_letter_after_the_last_attempt(
     env: Env, receiver: Receiver
 ) -> None:
-    from streams.broker import free_port
+    from streams.runtime.broker import free_port
 
     receiver.fail_first["/flaky"] = 2  # 2 x 503, then 200 (max attempts 3)
     receiver.delay_s["/slow"] = 1.0

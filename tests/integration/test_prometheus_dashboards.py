@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.broker import free_port
 from streams.dashboards.build import panel_queries
+from streams.runtime.broker import free_port
 from streams.settings import Settings
 from streams.simulator import run as simulate
 from tests.integration.conftest import REPO, WorkerFactory, run_sync

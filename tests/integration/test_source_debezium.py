@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from streams.broker import LocalKafka
+from streams.runtime.broker import LocalKafka
 from streams.runtime.connect import LocalConnect, debezium_postgres_config
 from streams.runtime.postgres import LocalPostgres
 from tests.integration.conftest import REPO, WorkerFactory

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.broker import LocalKafka, free_port
+from streams.runtime.broker import LocalKafka, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

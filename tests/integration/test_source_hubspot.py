@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from streams.broker import LocalKafka
+from streams.runtime.broker import LocalKafka
 from streams.sources.signatures import hubspot_signature_v3
 from tests.integration.conftest import REPO, WorkerFactory, WorkerProcess
 from tests.integration.kafka_io import consume_until, read_all

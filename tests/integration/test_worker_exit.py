@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import LocalKafka, free_port
+from streams.runtime.broker import LocalKafka, free_port
 from streams.settings import Settings
 from tests.integration.conftest import REPO, WorkerFactory, WorkerProcess, run_sync
 from tests.integration.kafka_io import produce
