@@ -51,7 +51,8 @@ class AlertContext:
 
 def change_context(compiled: CompiledRule, change: Change) -> AlertContext:
     event = change.event
-    variables = dict(change.activation())  # the cached activation stays untouched
+    activation = change.activation()  # a fresh outer dict: the cached one stays untouched
+    variables = dict(activation)
     variables["rule"] = {"id": compiled.id, "version": compiled.rule.version}
     variables["subject"] = {"entity": event.entity.value, "id": event.entity_id}
     owner = as_id(event.owner_id or change.after.get("owner_id"))  # a dirty record: text
@@ -64,7 +65,7 @@ def change_context(compiled: CompiledRule, change: Change) -> AlertContext:
         variables=variables,
         event_ids=[] if change.timer else [event.event_id],
         occurred_at=None if change.timer else event.occurred_at,
-        activation=change.activation(),
+        activation=activation,
     )
 
 

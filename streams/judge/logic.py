@@ -34,9 +34,7 @@ _NO_STATE: Mapping[str, Any] = {}
 _GONE = Outcome(holds=False, evidence={"reason": "record deleted"})
 
 
-def kpi_context(
-    compiled: CompiledRule, point: KpiPoint, now: datetime, cause: str
-) -> AlertContext:
+def kpi_context(compiled: CompiledRule, point: KpiPoint, now: datetime, cause: str) -> AlertContext:
     owner = point.scope_id if point.scope_kind == "owner" else None
     variables: dict[str, Any] = {
         "rule": {"id": compiled.id, "version": compiled.rule.version},
@@ -93,7 +91,7 @@ def judged_at(state: EntityState, now: datetime) -> datetime:
 class Judge:
     """Judges subjects with one rule set (fixed for the judge's life: one batch)."""
 
-    __slots__ = ("rules", "org", "dedup_window", "out")
+    __slots__ = ("dedup_window", "org", "out", "rules")
 
     def __init__(
         self, rules: RuleSet, out: BatchResult, *, org: OrgDirectory | None = None,
@@ -197,24 +195,28 @@ class Judge:
         if not rule_states and not episodes:
             return rule_states, episodes
         kinds = state.kinds
-        rules = self.rules
-        for rid in set(rule_states) | set(episodes):
-            compiled = rules.get(rid)
-            if compiled is None or kinds.get(rid, compiled.rule.type) != compiled.rule.type:
-                rule_states.pop(rid, None)
-                episodes.pop(rid, None)
+        get = self.rules.get
+        for held in (state.rules, state.episodes) if episodes else (state.rules,):
+            for rid in held:
+                compiled = get(rid)
+                if compiled is None or kinds.get(rid, compiled.rule.type) != compiled.rule.type:
+                    rule_states.pop(rid, None)
+                    episodes.pop(rid, None)
         return rule_states, episodes
 
     def _store(
         self, state: EntityState, rule_states: dict[str, Any], episodes: dict[str, Any]
     ) -> None:
         """Rule states, episodes and the type tags of their rules back into ``state``."""
-        kinds: dict[str, str] = {}
-        rules = self.rules
-        for rid in (rule_states.keys() | episodes.keys()) if episodes else rule_states:
-            compiled = rules.get(rid)
-            if compiled is not None:
-                kinds[rid] = compiled.rule.type
+        held = (rule_states.keys() | episodes.keys()) if episodes else rule_states.keys()
+        kinds = state.kinds
+        if kinds.keys() != held:  # else every tag is there and current (see ``_live``)
+            get = self.rules.get
+            kinds = {}
+            for rid in held:
+                compiled = get(rid)
+                if compiled is not None:
+                    kinds[rid] = compiled.rule.type
         state.rules, state.episodes, state.kinds = rule_states, episodes, kinds
 
     def _fold(

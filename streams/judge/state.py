@@ -52,8 +52,8 @@ class EntityState:
     snapshot the judge can fall back to when a record fails)."""
 
     __slots__ = (
-        "fields", "ids", "applied", "updated", "created", "owner", "deleted",
-        "rules", "episodes", "kinds", "partition", "cut", "kpi", "extra",
+        "applied", "created", "cut", "deleted", "episodes", "extra", "fields", "ids",
+        "kinds", "kpi", "owner", "partition", "rules", "updated",
     )  # fmt: skip
 
     def __init__(
@@ -126,15 +126,16 @@ class EntityState:
         if not isinstance(data, dict):
             return None
         get = data.get
-        extra = None if data.keys() <= _KNOWN else {
+        state = EntityState.__new__(EntityState)  # no keyword binding: once per subject read
+        state.fields, state.ids, state.applied = get("f"), get("ids"), get("q")
+        state.updated, state.created, state.owner = get("u"), get("c"), get("o")
+        state.deleted = bool(get("x"))
+        state.rules, state.episodes, state.kinds = get("r") or {}, get("a") or {}, get("t") or {}
+        state.partition, state.cut, state.kpi = get("p"), get("cut"), get("k")
+        state.extra = None if data.keys() <= _KNOWN else {
             k: v for k, v in data.items() if k not in _KNOWN
         }  # fmt: skip
-        return cls(
-            get("f"), get("ids"), applied=get("q"), updated=get("u"), created=get("c"),
-            owner=get("o"), deleted=bool(get("x")), rules=get("r") or {},
-            episodes=get("a") or {}, kinds=get("t") or {}, partition=get("p"),
-            cut=get("cut"), kpi=get("k"), extra=extra,
-        )  # fmt: skip
+        return state
 
     def as_dict(self) -> dict[str, Any]:
         """The stored form (empty rule states, episodes and tags are left out)."""
@@ -200,6 +201,8 @@ class EntityState:
         episodes = self.episodes
         if self.deleted and episodes:
             return 0.0
+        if not episodes and not self.rules:
+            return None
         dues = [
             float(rs["due"]) for rid, rs in self.rules.items()
             if isinstance(rs, Mapping) and rs.get("due") is not None and rid not in episodes
@@ -252,9 +255,10 @@ def merge_fields(
         names: Iterable[str] = set(after) | set(base)
     elif event.op is Op.UPDATE:
         after = dict(before)
-        after.update(event.fields)
-        base = before
-        names = event.fields.keys()
+        given = event.fields
+        after.update(given)
+        get = before.get  # a given field's value after the merge is the given one
+        return after, frozenset([n for n, v in given.items() if get(n) != v])
     else:
         return dict(before), frozenset()
     return after, frozenset(n for n in names if base.get(n) != after.get(n))
