@@ -209,14 +209,12 @@ class Judge:
     ) -> None:
         """Rule states, episodes and the type tags of their rules back into ``state``."""
         held = (rule_states.keys() | episodes.keys()) if episodes else rule_states.keys()
-        kinds = state.kinds
-        if kinds.keys() != held:  # else every tag is there and current (see ``_live``)
-            get = self.rules.get
-            kinds = {}
-            for rid in held:
-                compiled = get(rid)
-                if compiled is not None:
-                    kinds[rid] = compiled.rule.type
+        get = self.rules.get
+        kinds: dict[str, str] = {}
+        for rid in held:
+            compiled = get(rid)
+            if compiled is not None:
+                kinds[rid] = compiled.rule.type
         state.rules, state.episodes, state.kinds = rule_states, episodes, kinds
 
     def _fold(
