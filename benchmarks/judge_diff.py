@@ -72,6 +72,12 @@ rules:
     applies_to: {entity: deal}
     condition: deal.stage == "Lost"
     message: "{subject.id} lost"
+  - id: deal-close-date-pushed-twice
+    version: 2
+    type: condition
+    applies_to: {entity: deal}
+    condition: deal.stage == "Negotiation"
+    message: "{subject.id} in negotiation"
 """
 
 
