@@ -95,7 +95,7 @@ def main() -> None:
     try:
         from streams.judge.dryrun import run_events
     except ImportError:  # a tree from before streams/judge/
-        from streams.rules.dryrun import run_events  # type: ignore[no-redef]
+        from streams.rules.dryrun import run_events  # type: ignore[import-not-found,no-redef]
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "extra.yaml").write_text(EXTRA)
@@ -138,15 +138,15 @@ def main() -> None:
         take(fire_due(rules, sorted(table), table.get, START + timedelta(days=days), org))
     points = []
     for i in range(400):
-        at = (START + timedelta(days=2, minutes=20 * i)).isoformat()
+        when = (START + timedelta(days=2, minutes=20 * i)).isoformat()
         points.append(orjson.dumps({
             "kpi": "win_rate", "scope": {"kind": "team", "id": f"t{i % 4}"},
             "window": {"kind": "rolling_30d", "end": "2026-02-01"},
-            "value": ((i * 37) % 100) / 100, "trust": {"value": 0.9}, "computed_at": at,
+            "value": ((i * 37) % 100) / 100, "trust": {"value": 0.9}, "computed_at": when,
         }))  # fmt: skip
         points.append(orjson.dumps({
             "kpi": "deals_won", "scope": {"kind": "owner", "id": f"o{i % 7}"},
-            "window": {"kind": "day"}, "value": (i * 13) % 9, "computed_at": at,
+            "window": {"kind": "day"}, "value": (i * 13) % 9, "computed_at": when,
         }))  # fmt: skip
     points += [b"{broken", orjson.dumps({"kpi": "win_rate"})]
     for s in range(0, len(points), 50):
