@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.rules.dryrun import run_events
+from streams.judge.dryrun import run_events
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 from streams.simulator import DealSimulator

@@ -11,7 +11,7 @@ Every record the worker writes is therefore built to fit ``max_message_bytes`` m
 - dead letters (:func:`dead_letter_record`): the ``DeadLetter`` header's ``detail`` is cut to
   :data:`DETAIL_MAX_CHARS`; a refused value that cannot travel with its headers keeps its
   first bytes and the header ``crm-pulse-cut`` gives its original size;
-- record states are capped by :func:`streams.state.encode_state`; KPI facts messages are
+- record states are capped by :meth:`streams.judge.state.EntityState.encode`; KPI facts messages are
   split by size (:func:`streams.agents.kpis.facts_messages`).
 """
 

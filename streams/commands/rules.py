@@ -118,7 +118,7 @@ def diff(args: argparse.Namespace, settings: Settings) -> int:
 
 def test(args: argparse.Namespace, settings: Settings) -> int:
     from streams.decode import DecodeLimits
-    from streams.rules.dryrun import run_events
+    from streams.judge.dryrun import run_events
 
     if args.live:
         live, _ = asyncio.run(_live_rules(settings))

@@ -17,7 +17,3 @@ class RuleCompileError(RuleError):
         self.rule_id = rule_id
         self.field = field
         self.detail = detail
-
-
-class RuleEvaluationError(RuleError):
-    """A rule raised while evaluating one record (isolated, counted, logged)."""

@@ -2,7 +2,7 @@
 
 Deterministic input (20,000 simulator events, fixed seed and start time) through real
 workers and a real broker, with the starter rules. Oracle: the offline dry run of the same
-input (``crm-pulse rules test``, :func:`streams.rules.dryrun.run_events`), which runs the
+input (``crm-pulse rules test``, :func:`streams.judge.dryrun.run_events`), which runs the
 worker's own engine code. A consumer that deduplicates on ``(alert_id, sequence)`` as
 documented must see exactly the oracle's alerts: none lost, none false, never two contents
 for one ``(alert_id, sequence)``, and the same final status per ``alert_id``.
@@ -22,7 +22,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.rules.dryrun import run_events
+from streams.judge.dryrun import run_events
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 from streams.simulator import DealSimulator

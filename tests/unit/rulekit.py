@@ -12,7 +12,7 @@ from streams.clock import ManualClock
 from streams.contracts.alerts import AlertEvent
 from streams.decode import RawRecord
 from streams.engine import Engine
-from streams.rules.dryrun import run_events
+from streams.judge.dryrun import run_events
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet
 from streams.state import decode_state, record_key

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from streams.alerting.timed import _timer_change, fire_due
+from streams.alerting.timed import fire_due
+from streams.judge.logic import timer_change
+from streams.judge.state import EntityState
 from streams.org import OrgDirectory
 from streams.state import encode_state
 from tests.unit.poison import T0, starter_rules
 
 
 def test_timer_event_of_a_maximum_length_event_id_is_built() -> None:
-    state = {"ids": ["e" * 200], "f": {"stage": "Won"}, "o": 12345}
-    change = _timer_change(b"deal:D1", state, T0, None)
+    state = EntityState.from_dict({"ids": ["e" * 200], "f": {"stage": "Won"}, "o": 12345})
+    assert state is not None
+    change = timer_change(b"deal:D1", state, T0, None)
     assert change.event.event_id == "e" * 200 + "@timer"
     assert change.event.owner_id == "12345"
 

@@ -1,7 +1,7 @@
 """``crm-pulse rules test``: run rules over saved events offline, through the very code
-the worker runs (:meth:`Engine.process`, and the per-owner counting of ``frequency`` rules),
-with in-memory state dicts instead of the Faust tables. Same events and rules in, same
-alerts out."""
+the worker runs (:meth:`~streams.judge.batch.Engine.process`, and the per-owner counting of
+``frequency`` rules), with in-memory state dicts instead of the Faust tables. Same events and
+rules in, same alerts out, and the same rule errors counted."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from datetime import datetime
 
 import orjson
 
-from streams.alerting.owner_frequency import count_hits, owner_hits
 from streams.clock import Clock, utcnow
 from streams.contracts.alerts import AlertEvent
 from streams.decode import DEFAULT_LIMITS, DecodeLimits, RawRecord
-from streams.engine import BatchResult, Engine
+from streams.judge.batch import Engine
+from streams.judge.owner import count_hits, owner_hits
+from streams.judge.result import BatchResult
 from streams.rules.ruleset import RuleSet
 
 
@@ -40,17 +41,17 @@ def _key(line: bytes) -> bytes | None:
 def _owner_counts(
     rules: RuleSet, result: BatchResult, counts: dict[bytes, bytes], now: datetime,
     offsets: Iterator[int],
-) -> list[AlertEvent]:  # fmt: skip
+) -> list[BatchResult]:  # fmt: skip
     """``frequency`` rules counted per owner, as the worker does after its repartition
     (one partition here: its offsets keep growing from batch to batch)."""
     found = owner_hits(rules, result.changes)
-    if not found.messages:
-        return []
+    if not found.derived:
+        return [found]
     records = [RawRecord("owners", 0, next(offsets), owner.encode(), value)
-               for owner, value in found.messages]  # fmt: skip
+               for owner, value in found.derived]  # fmt: skip
     counted = count_hits(rules, records, counts.get, now)
     _store(counts, counted)
-    return counted.alerts
+    return [found, counted]
 
 
 def _store(table: dict[bytes, bytes], result: BatchResult) -> None:
@@ -81,12 +82,13 @@ def run_events(
     def flush() -> None:
         result: BatchResult = engine.process(batch, state.get)
         _store(state, result)
-        out.alerts.extend(result.alerts)
-        out.alerts.extend(_owner_counts(rules, result, counts, engine.clock(), offsets))
+        owners = _owner_counts(rules, result, counts, engine.clock(), offsets)
+        for part in (result, *owners):
+            out.alerts.extend(part.alerts)
+            for rid, n in part.stats.rule_errors.items():
+                out.rule_errors[rid] = out.rule_errors.get(rid, 0) + n
         for raw, dead in result.dead:
             out.refused.append((raw.offset, dead.reason, dead.detail))
-        for rid, n in result.stats.rule_errors.items():
-            out.rule_errors[rid] = out.rule_errors.get(rid, 0) + n
         out.events += sum(result.stats.events.values())
         batch.clear()
 
