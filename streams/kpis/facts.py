@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from streams.kpis.catalog import Params
@@ -42,6 +43,8 @@ OTHER_STAGE = "(other)"
 #: Largest amount a KPI counts (money units): sums of cents stay exact 64-bit integers
 #: for ninety thousand deals at this amount in one scope.
 MAX_AMOUNT = Decimal(10**12)
+MAX_AMOUNT_INT = 10**12
+MAX_AMOUNT_FLOAT = 1e12
 #: Longest text read as a number or a date.
 MAX_TEXT = 64
 #: Longest owner id kept as a scope (scope keys are message keys and metric labels).
@@ -79,6 +82,14 @@ def is_blank(value: Any) -> bool:
 def parse_cents(value: Any) -> tuple[int | None, str | None]:
     """An amount as integer cents (half-even) and why it is unusable: ``(None, None)`` when
     missing, ``(None, "unusable_amount")`` when not a finite number in ``0 .. MAX_AMOUNT``."""
+    kind = type(value)
+    if kind is float:  # the usual amount: at most two decimals, no rounding to do
+        if 0.0 <= value <= MAX_AMOUNT_FLOAT:  # NaN fails this too
+            whole, dot, frac = repr(value).partition(".")
+            if dot and len(frac) <= 2 and whole.isdigit() and frac.isdigit():
+                return int(whole) * 100 + int(frac.ljust(2, "0")), None
+    elif kind is int and 0 <= value <= MAX_AMOUNT_INT:
+        return value * 100, None
     if is_blank(value):
         return None, None
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
@@ -148,8 +159,36 @@ def owner_key(value: Any, skips: Skips | None = None) -> str | None:
 
 
 def weighted_cents(cents: int, probability: float) -> int:
-    exact = Decimal(cents) * Decimal(str(probability))
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """``cents x probability`` (the probability's decimal text) rounded half-even."""
+    exact = _exact_probability(probability)
+    if exact is None:
+        product = Decimal(cents) * Decimal(str(probability))
+        return int(product.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    numerator, denominator = exact
+    quotient, rest = divmod(cents * numerator, denominator)  # floor, 0 <= rest < denominator
+    if 2 * rest > denominator or (2 * rest == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+#: probability -> its decimal text as an exact fraction, or None (Decimal arithmetic then)
+_EXACT: dict[float, tuple[int, int] | None] = {}
+
+
+def _exact_probability(probability: float) -> tuple[int, int] | None:
+    """The probability as ``(numerator, denominator)`` when ``cents x probability`` is
+    exact in Decimal's 28 digits (cents have at most 15): integer arithmetic then gives
+    the very same result. The probabilities are the catalog's: a handful of values."""
+    if probability in _EXACT:
+        return _EXACT[probability]
+    exact: tuple[int, int] | None = None
+    dec = Decimal(str(probability))
+    if dec.is_finite() and len(dec.as_tuple().digits) <= 13:
+        fraction = Fraction(dec)
+        exact = (fraction.numerator, fraction.denominator)
+    if len(_EXACT) < 1024:
+        _EXACT[probability] = exact
+    return exact
 
 
 def deal_contribution(
@@ -157,8 +196,13 @@ def deal_contribution(
 ) -> dict[str, int]:
     """What one deal adds to the "at end of day" state of its scopes."""
     params = rules.params
-    complete = all(not is_blank(fields.get(name)) for name in params.required_fields)
-    contrib = {"deals": 1, "complete": int(complete)}
+    complete = 1
+    for name in params.required_fields:
+        value = fields.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):  # is_blank
+            complete = 0
+            break
+    contrib = {"deals": 1, "complete": complete}
     stage = fields.get(STAGE)
     if stage not in rules.closed_stages:
         cents, problem = parse_cents(fields.get(AMOUNT))

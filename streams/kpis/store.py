@@ -30,7 +30,7 @@ import orjson
 from streams.contracts.kpis import SCHEMA_VERSION
 from streams.jsonbytes import dumps_kept
 from streams.kpis.catalog import Catalog
-from streams.kpis.compute import COMPUTERS, Context, Flow, trust
+from streams.kpis.compute import COMPUTERS, Context, Flow, freshness, sample_factor
 from streams.kpis.fact_shape import (
     MAX_INT,
     InvalidFact,
@@ -44,6 +44,7 @@ from streams.kpis.facts import EventFacts
 from streams.kpis.skips import Skips
 from streams.kpis.windows import (
     MAX_DAY,
+    TUMBLING,
     Window,
     current,
     day_of,
@@ -54,6 +55,9 @@ from streams.kpis.windows import (
 )
 
 Writer = Callable[[bytes, bytes], None]
+#: Most decoded table values :class:`KpiStore` keeps (about a kilobyte each at most for
+#: the busiest scopes; the cache starts over when full).
+MAX_DECODED = 200_000
 
 
 def _key(scope: str, suffix: str) -> bytes:
@@ -122,17 +126,41 @@ class KpiStore:
 
     data: MutableMapping[bytes, bytes]
     write: Writer | None = None
-    _meta_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: decoded values by key, with the very bytes object they were decoded from (or
+    #: encoded to): a value is decoded once, and any other writer of ``data`` (a table
+    #: recovery, a restart) is seen by identity. At most ``MAX_DECODED`` entries.
+    _decoded: dict[bytes, tuple[bytes, Any]] = field(default_factory=dict)
 
-    def _put(self, key: bytes, value: bytes) -> None:
+    def _put(self, key: bytes, value: Any) -> None:
+        """Write ``value`` encoded; the caller hands over ``value`` (kept decoded)."""
+        raw = dumps_kept(value)
         if self.write is None:
-            self.data[key] = value
+            self.data[key] = raw
         else:
-            self.write(key, value)
+            self.write(key, raw)
+        self._keep(key, raw, value)
+
+    def _keep(self, key: bytes, raw: bytes, value: Any) -> None:
+        if len(self._decoded) >= MAX_DECODED:
+            self._decoded.clear()
+        self._decoded[key] = (raw, value)
+
+    def _get(self, key: bytes) -> Any:
+        """The decoded value of ``key`` (shared: not to be modified unless written back),
+        ``None`` when missing; raises on bytes that are not JSON."""
+        raw = self.data.get(key)
+        if not raw:
+            return None
+        hit = self._decoded.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        value = orjson.loads(raw)
+        self._keep(key, raw, value)
+        return value
 
     def meta(self, scope: str) -> dict[str, Any]:
-        raw = self.data.get(_key(scope, "meta"))
-        return orjson.loads(raw) if raw else {"days": [], "last": None, "hw": {}}
+        meta = self._get(_key(scope, "meta"))
+        return meta if meta is not None else {"days": [], "last": None, "hw": {}}
 
     def scopes(self) -> list[str]:
         return sorted(
@@ -212,10 +240,10 @@ class KpiStore:
         if result.applied == 0:
             return result
         for day in changed:  # buckets only read (a refused fact's) are not written
-            self._put(_key(scope, str(day)), dumps_kept(touched[day]))
+            self._put(_key(scope, str(day)), touched[day])
             days.add(day)
         meta["days"] = sorted(days)
-        self._put(_key(scope, "meta"), dumps_kept(meta))
+        self._put(_key(scope, "meta"), meta)
         return result
 
     def stored_meta(self, scope: str) -> dict[str, Any]:
@@ -230,8 +258,7 @@ class KpiStore:
                 days = sorted(d for d in days if usable_day(d))
             last = meta.get("last")
             hw = meta.get("hw", {})
-            if not isinstance(hw, dict):
-                hw = {}
+            hw = dict(hw) if isinstance(hw, dict) else {}  # the decoded one is shared
             if not (isinstance(last, int) and in_range(last)):
                 last = max(days) if days else None
             return {"days": days, "last": last, "hw": hw}
@@ -239,14 +266,15 @@ class KpiStore:
             return {"days": [], "last": None, "hw": {}}
 
     def _bucket(self, scope: str, day: int) -> dict[str, Any]:
-        raw = self.data.get(_key(scope, str(day)))
+        """The day's bucket (shared with the decoded cache: modified only by
+        :meth:`apply`, which writes back every bucket it modifies)."""
         try:
-            b = orjson.loads(raw) if raw else empty_bucket()
+            b = self._get(_key(scope, str(day)))
         except orjson.JSONDecodeError:
-            b = empty_bucket()
-        if not isinstance(b, dict) or not isinstance(b.get("d"), dict):
-            b = empty_bucket()
-        return b
+            b = None
+        if isinstance(b, dict) and isinstance(b.get("d"), dict):
+            return b
+        return empty_bucket()
 
     def load(self, scope: str) -> ScopeData:
         meta = self.stored_meta(scope)
@@ -319,6 +347,11 @@ def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+#: Signatures of what was last published, per tumbling or rolling window ``(kind, start)``:
+#: ``{(kpi, scope, dimensions): signature}`` (forgetting a window drops one entry).
+Signatures = dict[tuple[str, int], dict[tuple[Any, ...], tuple[Any, ...]]]
+
+
 def snapshots(
     data: ScopeData,
     windows: Iterable[Window],
@@ -328,57 +361,100 @@ def snapshots(
     watermark: datetime,
     trust_floor: float,
     computed_at: datetime,
-    unchanged: Callable[[tuple[Any, ...], tuple[Any, ...]], bool] = lambda ident, sig: False,
-) -> list[dict[str, Any]]:
-    """KpiSnapshot bodies (JSON-ready dicts, validated by the contract's tests) of
-    ``windows``; ``unchanged(identity, signature)`` skips values already published."""
-    kind, _, scope_id = data.scope.partition(":")
+    signatures: Signatures | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, KpiSnapshot body)`` pairs (JSON-ready dicts, validated by the contract's
+    tests) of ``windows``; a value whose signature in ``signatures`` is unchanged is
+    skipped (already published), the others are recorded there.
+
+    Bodies of one call share their read-only parts (scope, window, trust reasons): the
+    published snapshots are never modified, only replaced.
+    """
+    scope_key = data.scope
+    kind, _, scope_id = scope_key.partition(":")
     scope = {"kind": kind, "id": scope_id}
     watermark_day = day_of(watermark.timestamp())
     age = None if data.last_event_day is None else max(0, watermark_day - data.last_event_day)
     wm, now = iso(watermark), iso(computed_at)
-    out: list[dict[str, Any]] = []
+    fresh_days = catalog.params.fresh_days
+    kpis = [(kpi, COMPUTERS[kpi.id]) for kpi in catalog.kpis]
+    # trust reasons repeat across windows and KPIs: each distinct one is built once
+    completeness_reasons: dict[tuple[float, str], tuple[float, dict[str, Any]]] = {}
+    sample_reasons: dict[tuple[int | None, int | None], tuple[float, dict[str, Any]]] = {}
+    out: list[tuple[str, dict[str, Any]]] = []
     for w in windows:
         flow = data.flow(w.start, w.end)
         state = data.state_at(min(w.end - 1, watermark_day))
-        window = {"kind": w.kind, "start": iso(dt_of(w.start)), "end": iso(dt_of(w.end))}
+        start = iso(dt_of(w.start))
+        window = {"kind": w.kind, "start": start, "end": iso(dt_of(w.end))}
         is_open = w.end > watermark_day
-        for kpi in catalog.kpis:
-            for value in COMPUTERS[kpi.id](flow, state, context):
-                # everything the published body depends on, cheap to compare
-                ident = (kpi.id, data.scope, w.kind, w.start, tuple(value.dimensions.items()))
-                sig = (
-                    w.end,
-                    value.value,
-                    value.sample,
-                    value.completeness,
-                    value.completeness_detail,
-                    age if is_open else None,
-                    is_open,
-                )
-                if unchanged(ident, sig):
-                    continue
-                figure = trust(kpi, value, age, catalog.params.fresh_days, is_open)
-                untrusted = figure.value < trust_floor
+        window_age = age if is_open else None
+        fresh, fresh_detail = freshness(age, fresh_days, is_open)
+        fresh = round(fresh, 6)
+        fresh_reason = {"name": "freshness", "value": fresh, "detail": fresh_detail}
+        # the key as snapshot_key builds it: kpi|scope|window[|start][|dim=value]
+        key_tail = (
+            f"|{scope_key}|{w.kind}|{start[:10]}"
+            if w.kind in TUMBLING
+            else f"|{scope_key}|{w.kind}"
+        )
+        seen = None if signatures is None else signatures.setdefault((w.kind, w.start), {})
+        for kpi, computer in kpis:
+            for value in computer(flow, state, context):
+                dims = value.dimensions
+                completeness, detail = value.completeness, value.completeness_detail
+                if seen is not None:
+                    # everything the published body depends on, cheap to compare
+                    ident = (kpi.id, scope_key, tuple(dims.items()))
+                    sig = (
+                        w.end,
+                        value.value,
+                        value.sample,
+                        completeness,
+                        detail,
+                        window_age,
+                        is_open,
+                    )
+                    if seen.get(ident) == sig:
+                        continue
+                    seen[ident] = sig
+                c = completeness_reasons.get((completeness, detail))
+                if c is None:
+                    c = completeness_reasons[(completeness, detail)] = _reason(
+                        "completeness", completeness, detail
+                    )
+                n = sample_reasons.get((value.sample, kpi.min_sample))
+                if n is None:
+                    n = sample_reasons[(value.sample, kpi.min_sample)] = _reason(
+                        "sample_size", *sample_factor(value.sample, kpi.min_sample)
+                    )
+                figure = min(c[0], fresh, n[0])
+                key = kpi.id + key_tail
+                if dims:
+                    key += "".join(f"|{k}={v}" for k, v in sorted(dims.items()))
                 out.append(
-                    {
-                        "schema_version": SCHEMA_VERSION,
-                        "kpi": kpi.id,
-                        "scope": scope,
-                        "window": window,
-                        "dimensions": dict(value.dimensions),
-                        "value": finite_or_none(value.value),
-                        "unit": kpi.unit,
-                        "sample_size": value.sample,
-                        "trust": {
-                            "value": figure.value,
-                            "reasons": [
-                                {"name": n, "value": v, "detail": d} for n, v, d in figure.reasons
-                            ],
+                    (
+                        key,
+                        {
+                            "schema_version": SCHEMA_VERSION,
+                            "kpi": kpi.id,
+                            "scope": scope,
+                            "window": window,
+                            "dimensions": dict(dims),
+                            "value": finite_or_none(value.value),
+                            "unit": kpi.unit,
+                            "sample_size": value.sample,
+                            "trust": {"value": figure, "reasons": [c[1], fresh_reason, n[1]]},
+                            "untrusted": figure < trust_floor,
+                            "watermark": wm,
+                            "computed_at": now,
                         },
-                        "untrusted": untrusted,
-                        "watermark": wm,
-                        "computed_at": now,
-                    }
+                    )
                 )
     return out
+
+
+def _reason(name: str, value: float, detail: str) -> tuple[float, dict[str, Any]]:
+    """A trust reason as published (value rounded to 6 decimals), with that value."""
+    rounded = round(value, 6)
+    return rounded, {"name": name, "value": rounded, "detail": detail}
