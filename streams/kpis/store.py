@@ -55,9 +55,9 @@ from streams.kpis.windows import (
 )
 
 Writer = Callable[[bytes, bytes], None]
-#: Most decoded table values :class:`KpiStore` keeps (about a kilobyte each at most for
-#: the busiest scopes; the cache starts over when full).
-MAX_DECODED = 200_000
+#: Most decoded table values :class:`KpiStore` keeps (a bucket or a meta, under a kilobyte
+#: each for most scopes: some tens of MB at most; the cache starts over when full).
+MAX_DECODED = 100_000
 
 
 def _key(scope: str, suffix: str) -> bytes:

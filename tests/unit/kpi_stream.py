@@ -127,9 +127,7 @@ def run_stream(spec: StreamSpec) -> dict[str, Any]:
         wm = batch_watermark(result.changes, runtime.latest_allowed())
         if wm is None:  # as the worker does: the watermark so far
             wm = runtime.watermark if runtime.watermark is not None else 0.0
-        wire = [
-            (scope, orjson.dumps({"wm": wm, "ev": facts})) for scope, facts in by_scope.items()
-        ]
+        wire = [(scope, orjson.dumps({"wm": wm, "ev": facts})) for scope, facts in by_scope.items()]
         if spec.hard_cases and rng.random() < 0.15:  # a replay: the same messages again
             wire += wire[: len(wire) // 2]
         for scope, body in wire:
