@@ -23,10 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
+from streams.kpis.amounts import MAX_AMOUNT as MAX_AMOUNT
+from streams.kpis.amounts import MAX_TEXT, is_blank, parse_cents, weighted_cents
+from streams.kpis.amounts import to_cents as to_cents
 from streams.kpis.catalog import Params
 from streams.kpis.directory import OrgDirectory
 from streams.kpis.skips import Skips
@@ -40,13 +41,6 @@ STAGE = "stage"
 AMOUNT = "amount"
 #: Stage name of a transition from or to a stage outside the pipeline (bounded dimension).
 OTHER_STAGE = "(other)"
-#: Largest amount a KPI counts (money units): sums of cents stay exact 64-bit integers
-#: for ninety thousand deals at this amount in one scope.
-MAX_AMOUNT = Decimal(10**12)
-MAX_AMOUNT_INT = 10**12
-MAX_AMOUNT_FLOAT = 1e12
-#: Longest text read as a number or a date.
-MAX_TEXT = 64
 #: Longest owner id kept as a scope (scope keys are message keys and metric labels).
 MAX_OWNER = 200
 
@@ -73,43 +67,6 @@ class FactRules:
         ):
             return value
         return OTHER_STAGE
-
-
-def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def parse_cents(value: Any) -> tuple[int | None, str | None]:
-    """An amount as integer cents (half-even) and why it is unusable: ``(None, None)`` when
-    missing, ``(None, "unusable_amount")`` when not a finite number in ``0 .. MAX_AMOUNT``."""
-    kind = type(value)
-    if kind is float:  # the usual amount: at most two decimals, no rounding to do
-        if 0.0 <= value <= MAX_AMOUNT_FLOAT:  # NaN fails this too
-            whole, dot, frac = repr(value).partition(".")
-            if dot and len(frac) <= 2 and whole.isdigit() and frac.isdigit():
-                return int(whole) * 100 + int(frac.ljust(2, "0")), None
-    elif kind is int and 0 <= value <= MAX_AMOUNT_INT:
-        return value * 100, None
-    if is_blank(value):
-        return None, None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None, "unusable_amount"
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        return None, "unusable_amount"
-    if isinstance(value, int) and not -(10**20) < value < 10**20:  # no huge str() of it
-        return None, "unusable_amount"
-    try:
-        dec = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None, "unusable_amount"
-    if not dec.is_finite() or not 0 <= dec <= MAX_AMOUNT:
-        return None, "unusable_amount"
-    return int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)), None
-
-
-def to_cents(value: Any) -> int | None:
-    """An amount as integer cents (half-even), or ``None`` when missing or unusable."""
-    return parse_cents(value)[0]
 
 
 def day_of_ts(ts: Any) -> int | None:
@@ -156,39 +113,6 @@ def owner_key(value: Any, skips: Skips | None = None) -> str | None:
     if skips is not None:
         skips.note("extract", "unusable_owner", type(value).__name__)
     return None
-
-
-def weighted_cents(cents: int, probability: float) -> int:
-    """``cents x probability`` (the probability's decimal text) rounded half-even."""
-    exact = _exact_probability(probability)
-    if exact is None:
-        product = Decimal(cents) * Decimal(str(probability))
-        return int(product.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    numerator, denominator = exact
-    quotient, rest = divmod(cents * numerator, denominator)  # floor, 0 <= rest < denominator
-    if 2 * rest > denominator or (2 * rest == denominator and quotient % 2):
-        quotient += 1
-    return quotient
-
-
-#: probability -> its decimal text as an exact fraction, or None (Decimal arithmetic then)
-_EXACT: dict[float, tuple[int, int] | None] = {}
-
-
-def _exact_probability(probability: float) -> tuple[int, int] | None:
-    """The probability as ``(numerator, denominator)`` when ``cents x probability`` is
-    exact in Decimal's 28 digits (cents have at most 15): integer arithmetic then gives
-    the very same result. The probabilities are the catalog's: a handful of values."""
-    if probability in _EXACT:
-        return _EXACT[probability]
-    exact: tuple[int, int] | None = None
-    dec = Decimal(str(probability))
-    if dec.is_finite() and len(dec.as_tuple().digits) <= 13:
-        fraction = Fraction(dec)
-        exact = (fraction.numerator, fraction.denominator)
-    if len(_EXACT) < 1024:
-        _EXACT[probability] = exact
-    return exact
 
 
 def deal_contribution(

@@ -22,8 +22,9 @@ from streams.clock import Clock, utcnow
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import EventFacts
+from streams.kpis.publish import Signatures, snapshots, windows_to_publish
 from streams.kpis.skips import Skips
-from streams.kpis.store import ApplyResult, KpiStore, Signatures, snapshots, windows_to_publish
+from streams.kpis.store import ApplyResult, KpiStore
 from streams.kpis.windows import (
     DAY_S,
     MAX_DAY,

@@ -29,9 +29,10 @@ from streams.kpis.facts import (
     parse_cents,
     to_day,
 )
+from streams.kpis.publish import windows_to_publish
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
-from streams.kpis.store import MAX_INT, KpiStore, windows_to_publish
+from streams.kpis.store import MAX_INT, KpiStore
 from streams.kpis.windows import MAX_DAY, TUMBLING, day_of, dt_of, tumbling
 from streams.rules.change import Change
 from streams.settings import DEFAULT_STAGE_ORDER
