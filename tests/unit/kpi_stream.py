@@ -14,7 +14,8 @@ Two streams of 50,000 simulator events each:
 Each round records the published ``(key, snapshot)`` list (order and content, with
 ``computed_at`` from a manual clock) as a digest; the end records one digest per scope of
 the ``GET /kpis`` cache and the counters. Regenerate (only on purpose, with the reason in
-the commit): ``python -m tests.unit.kpi_stream --record``.
+the commit): ``python -m tests.unit.kpi_stream --record``. The process time of each
+stage: ``python -m tests.unit.kpi_stream --time``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gzip
 import hashlib
 import random
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,8 +92,11 @@ def _batches(spec: StreamSpec, records: list[RawRecord]) -> Iterator[list[RawRec
         yield batch
 
 
-def run_stream(spec: StreamSpec) -> dict[str, Any]:
-    """The digests of one stream's publication rounds, final cache and counters."""
+def run_stream(spec: StreamSpec, seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    """The digests of one stream's publication rounds, final cache and counters; the
+    process time of each KPI stage is added to ``seconds`` when given."""
+    spent = seconds if seconds is not None else {}
+    tick = time.process_time
     catalog = load_catalog(None)
     rules = FactRules(catalog.params, ("Won", "Lost"), DEFAULT_STAGE_ORDER)
     owners = default_owners(spec.owners)
@@ -123,6 +128,7 @@ def run_stream(spec: StreamSpec) -> dict[str, Any]:
         # the KPI clock follows the event time, a few hours ahead (once a day behind it)
         latest = max(c.event.occurred_at for c in result.changes)
         clock.advance(latest + timedelta(hours=6 if number != 17 else -30) - clock())
+        t0 = tick()
         by_scope = facts_by_scope(result.changes, rules, directory, runtime.last_day(), skips)
         wm = batch_watermark(result.changes, runtime.latest_allowed())
         if wm is None:  # as the worker does: the watermark so far
@@ -130,11 +136,17 @@ def run_stream(spec: StreamSpec) -> dict[str, Any]:
         wire = [(scope, orjson.dumps({"wm": wm, "ev": facts})) for scope, facts in by_scope.items()]
         if spec.hard_cases and rng.random() < 0.15:  # a replay: the same messages again
             wire += wire[: len(wire) // 2]
+        t1 = tick()
         for scope, body in wire:
             payload = orjson.loads(body)
             runtime.apply(scope, payload["ev"])
             runtime.advance(float(payload["wm"]))
+        t2 = tick()
         snaps = runtime.collect()
+        t3 = tick()
+        for stage, took in (("facts", t1 - t0), ("store", t2 - t1), ("snapshots", t3 - t2)):
+            spent[stage] = spent.get(stage, 0.0) + took
+        spent["changes"] = spent.get("changes", 0) + len(result.changes)
         rounds.append([len(snaps), digest(snaps), digest(sorted(snaps, key=lambda s: s[0]))])
     per_scope: dict[str, list[Any]] = {}
     for key, body in sorted(runtime.published.items()):
@@ -157,9 +169,28 @@ def load_reference() -> dict[str, Any]:
     return loaded
 
 
+def time_stages(repeat: int = 1) -> None:
+    """Process time per accepted change of each KPI stage, per stream (best of ``repeat``)."""
+    for spec in SPECS:
+        runs = []
+        for _ in range(repeat):
+            spent: dict[str, float] = {}
+            run_stream(spec, spent)
+            runs.append(spent)
+        n = runs[0]["changes"]
+        cells = [
+            f"{stage} {min(r[stage] for r in runs) / n * 1e6:6.1f}"
+            for stage in ("facts", "store", "snapshots")
+        ]
+        print(f"{spec.name:6s} " + "  ".join(cells) + "  µs per change (process time)")
+
+
 if __name__ == "__main__":
+    if "--time" in sys.argv:
+        time_stages()
+        sys.exit(0)
     if "--record" not in sys.argv:
-        sys.exit("usage: python -m tests.unit.kpi_stream --record")
+        sys.exit("usage: python -m tests.unit.kpi_stream --record | --time")
     REFERENCE.parent.mkdir(exist_ok=True)
     REFERENCE.write_bytes(gzip.compress(orjson.dumps(run_all()), mtime=0))
     print(f"recorded {REFERENCE}")
