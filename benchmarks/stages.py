@@ -21,7 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpis import check_facts, checked_facts_by_scope
+from streams.agents.kpis import checked_facts_by_scope, facts_check
 from streams.decode import RawRecord, decode_event
 from streams.engine import Engine
 from streams.gc_policy import apply_gc_policy
@@ -58,7 +58,7 @@ def run(
     engine = Engine(rules)
     if check:  # as the worker runs it: the KPI facts of each change checked in isolation
         engine.change_checks.append(
-            ("kpi_facts", lambda change: check_facts(change, fact_rules, directory))
+            ("kpi_facts", facts_check(fact_rules, lambda: directory, runtime))
         )
     state: dict[bytes, bytes] = {}
     out = Seconds()
@@ -74,7 +74,7 @@ def run(
         if not kpis or not result.changes:
             continue
         by_scope = (checked_facts_by_scope if check else facts_by_scope)(
-            result.changes, fact_rules, directory
+            result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
         )
         wire = {scope: orjson.dumps({"ev": facts}) for scope, facts in by_scope.items()}
         t2 = time.perf_counter()

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -33,6 +33,7 @@ from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
+from streams.org import OrgDirectory
 from streams.produce import send_batched, send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
@@ -126,14 +127,7 @@ def register(app: Any, pulse: Runtime) -> None:
     # the same facts, built for each accepted change inside the engine's per-record
     # isolation: a change whose facts cannot be built or are too large is dead-lettered
     # (processing_error, stage kpi_facts) instead of failing the whole shipment
-    pulse.engine.change_checks.append(
-        (
-            "kpi_facts",
-            lambda change: check_facts(
-                change, rules, directory.get(), runtime.last_day(), runtime.skips
-            ),
-        )
-    )
+    pulse.engine.change_checks.append(("kpi_facts", facts_check(rules, directory.get, runtime)))
     within = settings.batch_within_ms / 1000.0
 
     @app.agent(facts_topic, name="kpis")
@@ -242,6 +236,19 @@ def check_facts(
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
     change.derived["kpi_facts"] = facts
+
+
+def facts_check(
+    rules: FactRules, directory: Callable[[], OrgDirectory], runtime: KpiRuntime
+) -> Callable[[Change], None]:
+    """The engine's ``kpi_facts`` check as the worker installs it: :func:`check_facts` with
+    the directory of the moment and the runtime's latest day and skips. Harnesses (the
+    stage benchmark) install this same check, so they cannot call it differently."""
+
+    def check(change: Change) -> None:
+        check_facts(change, rules, directory(), runtime.last_day(), runtime.skips)
+
+    return check
 
 
 def checked_facts_by_scope(

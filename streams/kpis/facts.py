@@ -23,9 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from streams.kpis.amounts import MAX_AMOUNT as MAX_AMOUNT
+from streams.kpis.amounts import MAX_TEXT, is_blank, parse_cents, weighted_cents
+from streams.kpis.amounts import to_cents as to_cents
 from streams.kpis.catalog import Params
 from streams.kpis.directory import OrgDirectory
 from streams.kpis.skips import Skips
@@ -39,11 +41,6 @@ STAGE = "stage"
 AMOUNT = "amount"
 #: Stage name of a transition from or to a stage outside the pipeline (bounded dimension).
 OTHER_STAGE = "(other)"
-#: Largest amount a KPI counts (money units): sums of cents stay exact 64-bit integers
-#: for ninety thousand deals at this amount in one scope.
-MAX_AMOUNT = Decimal(10**12)
-#: Longest text read as a number or a date.
-MAX_TEXT = 64
 #: Longest owner id kept as a scope (scope keys are message keys and metric labels).
 MAX_OWNER = 200
 
@@ -70,35 +67,6 @@ class FactRules:
         ):
             return value
         return OTHER_STAGE
-
-
-def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def parse_cents(value: Any) -> tuple[int | None, str | None]:
-    """An amount as integer cents (half-even) and why it is unusable: ``(None, None)`` when
-    missing, ``(None, "unusable_amount")`` when not a finite number in ``0 .. MAX_AMOUNT``."""
-    if is_blank(value):
-        return None, None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None, "unusable_amount"
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        return None, "unusable_amount"
-    if isinstance(value, int) and not -(10**20) < value < 10**20:  # no huge str() of it
-        return None, "unusable_amount"
-    try:
-        dec = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None, "unusable_amount"
-    if not dec.is_finite() or not 0 <= dec <= MAX_AMOUNT:
-        return None, "unusable_amount"
-    return int((dec * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)), None
-
-
-def to_cents(value: Any) -> int | None:
-    """An amount as integer cents (half-even), or ``None`` when missing or unusable."""
-    return parse_cents(value)[0]
 
 
 def day_of_ts(ts: Any) -> int | None:
@@ -147,18 +115,18 @@ def owner_key(value: Any, skips: Skips | None = None) -> str | None:
     return None
 
 
-def weighted_cents(cents: int, probability: float) -> int:
-    exact = Decimal(cents) * Decimal(str(probability))
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
-
 def deal_contribution(
     fields: Mapping[str, Any], rules: FactRules, skips: Skips | None = None
 ) -> dict[str, int]:
     """What one deal adds to the "at end of day" state of its scopes."""
     params = rules.params
-    complete = all(not is_blank(fields.get(name)) for name in params.required_fields)
-    contrib = {"deals": 1, "complete": int(complete)}
+    complete = 1
+    for name in params.required_fields:
+        value = fields.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):  # is_blank
+            complete = 0
+            break
+    contrib = {"deals": 1, "complete": complete}
     stage = fields.get(STAGE)
     if stage not in rules.closed_stages:
         cents, problem = parse_cents(fields.get(AMOUNT))

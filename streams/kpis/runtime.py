@@ -14,18 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from math import isfinite
 from typing import Any
 
 from streams.clock import Clock, utcnow
-from streams.contracts.kpis import snapshot_key
 from streams.kpis.catalog import Catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import EventFacts
+from streams.kpis.publish import Signatures, snapshots, windows_to_publish
 from streams.kpis.skips import Skips
-from streams.kpis.store import ApplyResult, KpiStore, snapshots, windows_to_publish
-from streams.kpis.windows import DAY_S, MAX_DAY, date_of, day_of, dt_of, months_back
+from streams.kpis.store import ApplyResult, KpiStore
+from streams.kpis.windows import (
+    DAY_S,
+    MAX_DAY,
+    TUMBLING,
+    day_of,
+    day_of_date,
+    dt_of,
+    months_back,
+)
 
 #: Latest watermark at all (end of :data:`MAX_DAY`), in epoch seconds.
 MAX_WATERMARK = float((MAX_DAY + 1) * DAY_S - 1)
@@ -65,7 +73,9 @@ class KpiRuntime:
     refused: int = 0
     published_day: int | None = None
     _scopes: set[str] | None = None
-    _signatures: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    _signatures: Signatures = field(default_factory=dict)
+    #: keys of ``published`` per tumbling window ``(kind, start day)``, to forget old ones
+    _published_windows: dict[tuple[str, int], list[str]] = field(default_factory=dict)
 
     def known_scopes(self) -> set[str]:
         if self._scopes is None:
@@ -152,16 +162,9 @@ class KpiRuntime:
             self._forget_before(wd - self.recent_days - 7)
         dirty, self.dirty = self.dirty, {}
         now = self.clock()
-
-        def unchanged(ident: tuple[Any, ...], sig: tuple[Any, ...]) -> bool:
-            if self._signatures.get(ident) == sig:
-                return True
-            self._signatures[ident] = sig
-            return False
-
         for scope, dirty_from in sorted(dirty.items()):
             try:
-                out = self._scope_snapshots(scope, dirty_from, wd, wm, now, unchanged)
+                out = self._scope_snapshots(scope, dirty_from, wd, wm, now)
             except Exception as exc:  # one scope's round, never the publication
                 self.skips.note("publish", "processing_error", f"{scope}: {type(exc).__name__}")
                 continue
@@ -175,13 +178,11 @@ class KpiRuntime:
         wd: int,
         wm: datetime,
         now: datetime,
-        unchanged: Any,
     ) -> list[tuple[str, dict[str, Any]]] | None:
         """The changed snapshots of one scope, or ``None`` when it holds no day."""
         data = self.store.load(scope)
         if not data.days:
             return None
-        out: list[tuple[str, dict[str, Any]]] = []
         windows = windows_to_publish(
             self.catalog.windows,
             data.days[0],
@@ -190,7 +191,7 @@ class KpiRuntime:
             self.recent_days,
             self.recent_months,
         )
-        for snap in snapshots(
+        out = snapshots(
             data,
             windows,
             self.catalog,
@@ -198,17 +199,16 @@ class KpiRuntime:
             watermark=wm,
             trust_floor=self.trust_floor,
             computed_at=now,
-            unchanged=unchanged,
-        ):
-            key = snapshot_key(
-                snap["kpi"],
-                scope,
-                snap["window"]["kind"],
-                snap["window"]["start"][:10],
-                snap["dimensions"],
-            )
-            self.published[key] = snap
-            out.append((key, snap))
+            signatures=self._signatures,
+        )
+        published, index = self.published, self._published_windows
+        for key, snap in out:
+            if key not in published:
+                window = snap["window"]
+                if window["kind"] in TUMBLING:
+                    start = day_of_date(date.fromisoformat(window["start"][:10]))
+                    index.setdefault((window["kind"], start), []).append(key)
+            published[key] = snap
         return out
 
     def _forget_before(self, day: int) -> None:
@@ -216,20 +216,18 @@ class KpiRuntime:
         memory (they stay on the topic and in the table): memory does not grow with the
         span of event dates."""
         month_day = months_back(self.published_day or day, max(self.recent_months, 1) - 1)
-        cutoff = date_of(max(day, 0)).isoformat()
-        month_cutoff = date_of(month_day).isoformat()
-        for key, body in list(self.published.items()):
-            kind, start = body["window"]["kind"], body["window"]["start"][:10]
-            if (kind in ("day", "week") and start < cutoff) or (
-                kind == "month" and start < month_cutoff
-            ):
-                del self.published[key]
-        for ident in [
-            i
-            for i in self._signatures
-            if (i[2] in ("day", "week") and i[3] < day) or (i[2] == "month" and i[3] < month_day)
-        ]:
-            del self._signatures[ident]
+
+        def old(window: tuple[str, int], cutoff: int) -> bool:
+            kind, start = window
+            return (kind in ("day", "week") and start < cutoff) or (
+                kind == "month" and start < month_day
+            )
+
+        for window in [w for w in self._published_windows if old(w, max(day, 0))]:
+            for key in self._published_windows.pop(window):
+                self.published.pop(key, None)
+        for window in [w for w in self._signatures if old(w, day)]:
+            del self._signatures[window]
 
     def query(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
         """Published snapshots matching ``kpi``, ``scope_kind``, ``scope_id``, ``window``."""

@@ -21,16 +21,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from math import isfinite
 from typing import Any
 
 import orjson
 
-from streams.contracts.kpis import SCHEMA_VERSION
 from streams.jsonbytes import dumps_kept
-from streams.kpis.catalog import Catalog
-from streams.kpis.compute import COMPUTERS, Context, Flow, trust
+from streams.kpis.compute import Flow
 from streams.kpis.fact_shape import (
     MAX_INT,
     InvalidFact,
@@ -44,16 +40,13 @@ from streams.kpis.facts import EventFacts
 from streams.kpis.skips import Skips
 from streams.kpis.windows import (
     MAX_DAY,
-    Window,
-    current,
-    day_of,
-    dt_of,
     in_range,
-    months_back,
-    tumbling_between,
 )
 
 Writer = Callable[[bytes, bytes], None]
+#: Most decoded table values :class:`KpiStore` keeps (a bucket or a meta, under a kilobyte
+#: each for most scopes: some tens of MB at most; the cache starts over when full).
+MAX_DECODED = 100_000
 
 
 def _key(scope: str, suffix: str) -> bytes:
@@ -118,21 +111,45 @@ class ScopeData:
 
 @dataclass
 class KpiStore:
-    """Applies facts and computes snapshots over ``data`` (writes go through ``write``)."""
+    """Applies facts over ``data`` and reads it back decoded (writes go through ``write``)."""
 
     data: MutableMapping[bytes, bytes]
     write: Writer | None = None
-    _meta_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: decoded values by key, with the very bytes object they were decoded from (or
+    #: encoded to): a value is decoded once, and any other writer of ``data`` (a table
+    #: recovery, a restart) is seen by identity. At most ``MAX_DECODED`` entries.
+    _decoded: dict[bytes, tuple[bytes, Any]] = field(default_factory=dict)
 
-    def _put(self, key: bytes, value: bytes) -> None:
+    def _put(self, key: bytes, value: Any) -> None:
+        """Write ``value`` encoded; the caller hands over ``value`` (kept decoded)."""
+        raw = dumps_kept(value)
         if self.write is None:
-            self.data[key] = value
+            self.data[key] = raw
         else:
-            self.write(key, value)
+            self.write(key, raw)
+        self._keep(key, raw, value)
+
+    def _keep(self, key: bytes, raw: bytes, value: Any) -> None:
+        if len(self._decoded) >= MAX_DECODED:
+            self._decoded.clear()
+        self._decoded[key] = (raw, value)
+
+    def _get(self, key: bytes) -> Any:
+        """The decoded value of ``key`` (shared: not to be modified unless written back),
+        ``None`` when missing; raises on bytes that are not JSON."""
+        raw = self.data.get(key)
+        if not raw:
+            return None
+        hit = self._decoded.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        value = orjson.loads(raw)
+        self._keep(key, raw, value)
+        return value
 
     def meta(self, scope: str) -> dict[str, Any]:
-        raw = self.data.get(_key(scope, "meta"))
-        return orjson.loads(raw) if raw else {"days": [], "last": None, "hw": {}}
+        meta = self._get(_key(scope, "meta"))
+        return meta if meta is not None else {"days": [], "last": None, "hw": {}}
 
     def scopes(self) -> list[str]:
         return sorted(
@@ -212,10 +229,10 @@ class KpiStore:
         if result.applied == 0:
             return result
         for day in changed:  # buckets only read (a refused fact's) are not written
-            self._put(_key(scope, str(day)), dumps_kept(touched[day]))
+            self._put(_key(scope, str(day)), touched[day])
             days.add(day)
         meta["days"] = sorted(days)
-        self._put(_key(scope, "meta"), dumps_kept(meta))
+        self._put(_key(scope, "meta"), meta)
         return result
 
     def stored_meta(self, scope: str) -> dict[str, Any]:
@@ -230,8 +247,7 @@ class KpiStore:
                 days = sorted(d for d in days if usable_day(d))
             last = meta.get("last")
             hw = meta.get("hw", {})
-            if not isinstance(hw, dict):
-                hw = {}
+            hw = dict(hw) if isinstance(hw, dict) else {}  # the decoded one is shared
             if not (isinstance(last, int) and in_range(last)):
                 last = max(days) if days else None
             return {"days": days, "last": last, "hw": hw}
@@ -239,14 +255,15 @@ class KpiStore:
             return {"days": [], "last": None, "hw": {}}
 
     def _bucket(self, scope: str, day: int) -> dict[str, Any]:
-        raw = self.data.get(_key(scope, str(day)))
+        """The day's bucket (shared with the decoded cache: modified only by
+        :meth:`apply`, which writes back every bucket it modifies)."""
         try:
-            b = orjson.loads(raw) if raw else empty_bucket()
+            b = self._get(_key(scope, str(day)))
         except orjson.JSONDecodeError:
-            b = empty_bucket()
-        if not isinstance(b, dict) or not isinstance(b.get("d"), dict):
-            b = empty_bucket()
-        return b
+            b = None
+        if isinstance(b, dict) and isinstance(b.get("d"), dict):
+            return b
+        return empty_bucket()
 
     def load(self, scope: str) -> ScopeData:
         meta = self.stored_meta(scope)
@@ -277,108 +294,3 @@ def _add_flow(b: dict[str, Any], item: list[Any]) -> None:
         ao[item[1]] = ao.get(item[1], 0) + 1
     elif kind == "r":
         b.setdefault("r", []).append(item[1])
-
-
-def windows_to_publish(
-    kinds: Iterable[str],
-    first_day: int,
-    dirty_from: int,
-    watermark_day: int,
-    recent_days: int,
-    recent_months: int = 36,
-) -> list[Window]:
-    """Windows whose value may have changed since ``dirty_from``.
-
-    Month windows from the dirty day on, within the ``recent_months`` months up to the
-    watermark's; day and week windows only within ``recent_days`` before the watermark
-    (older ones stay in the table and on the topic), and the rolling windows ending at the
-    watermark. At most ``recent_months + recent_days / 7 + recent_days + 5`` windows,
-    however far apart the dates of the facts are.
-    """
-    start = max(first_day, min(dirty_from, watermark_day))
-    out: list[Window] = []
-    for kind in kinds:
-        if kind in ("rolling7", "rolling30", "all"):
-            out.append(current(kind, watermark_day))
-        elif kind == "month":
-            horizon = months_back(watermark_day, max(recent_months, 1) - 1)
-            out.extend(tumbling_between(kind, max(start, horizon), watermark_day))
-        else:
-            out.extend(
-                tumbling_between(kind, max(start, watermark_day - recent_days), watermark_day)
-            )
-    return out
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """A KPI value as published: ``None`` (undefined) rather than NaN or infinity."""
-    return value if value is None or isfinite(value) else None
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def snapshots(
-    data: ScopeData,
-    windows: Iterable[Window],
-    catalog: Catalog,
-    context: Context,
-    *,
-    watermark: datetime,
-    trust_floor: float,
-    computed_at: datetime,
-    unchanged: Callable[[tuple[Any, ...], tuple[Any, ...]], bool] = lambda ident, sig: False,
-) -> list[dict[str, Any]]:
-    """KpiSnapshot bodies (JSON-ready dicts, validated by the contract's tests) of
-    ``windows``; ``unchanged(identity, signature)`` skips values already published."""
-    kind, _, scope_id = data.scope.partition(":")
-    scope = {"kind": kind, "id": scope_id}
-    watermark_day = day_of(watermark.timestamp())
-    age = None if data.last_event_day is None else max(0, watermark_day - data.last_event_day)
-    wm, now = iso(watermark), iso(computed_at)
-    out: list[dict[str, Any]] = []
-    for w in windows:
-        flow = data.flow(w.start, w.end)
-        state = data.state_at(min(w.end - 1, watermark_day))
-        window = {"kind": w.kind, "start": iso(dt_of(w.start)), "end": iso(dt_of(w.end))}
-        is_open = w.end > watermark_day
-        for kpi in catalog.kpis:
-            for value in COMPUTERS[kpi.id](flow, state, context):
-                # everything the published body depends on, cheap to compare
-                ident = (kpi.id, data.scope, w.kind, w.start, tuple(value.dimensions.items()))
-                sig = (
-                    w.end,
-                    value.value,
-                    value.sample,
-                    value.completeness,
-                    value.completeness_detail,
-                    age if is_open else None,
-                    is_open,
-                )
-                if unchanged(ident, sig):
-                    continue
-                figure = trust(kpi, value, age, catalog.params.fresh_days, is_open)
-                untrusted = figure.value < trust_floor
-                out.append(
-                    {
-                        "schema_version": SCHEMA_VERSION,
-                        "kpi": kpi.id,
-                        "scope": scope,
-                        "window": window,
-                        "dimensions": dict(value.dimensions),
-                        "value": finite_or_none(value.value),
-                        "unit": kpi.unit,
-                        "sample_size": value.sample,
-                        "trust": {
-                            "value": figure.value,
-                            "reasons": [
-                                {"name": n, "value": v, "detail": d} for n, v, d in figure.reasons
-                            ],
-                        },
-                        "untrusted": untrusted,
-                        "watermark": wm,
-                        "computed_at": now,
-                    }
-                )
-    return out

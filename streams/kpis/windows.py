@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 EPOCH = date(1970, 1, 1)
 DAY_S = 86400
+#: Window kinds with one window per period (the others end at the watermark day).
+TUMBLING = ("day", "week", "month")
 
 
 #: First day a KPI fact may fall on: 1970-01-01, the start of the ``all`` window.
@@ -53,10 +55,6 @@ class Window:
     kind: str
     start: int
     end: int
-
-    @property
-    def rolling(self) -> bool:
-        return self.kind in ("rolling7", "rolling30", "all")
 
 
 def week_start(day: int) -> int:

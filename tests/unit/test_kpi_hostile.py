@@ -29,10 +29,11 @@ from streams.kpis.facts import (
     parse_cents,
     to_day,
 )
+from streams.kpis.publish import windows_to_publish
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
-from streams.kpis.store import MAX_INT, KpiStore, windows_to_publish
-from streams.kpis.windows import MAX_DAY, day_of, dt_of, tumbling
+from streams.kpis.store import MAX_INT, KpiStore
+from streams.kpis.windows import MAX_DAY, TUMBLING, day_of, dt_of, tumbling
 from streams.rules.change import Change
 from streams.settings import DEFAULT_STAGE_ORDER
 
@@ -284,7 +285,7 @@ def test_windows_to_publish_are_bounded_and_have_dates(
     for w in windows:
         assert w.start < w.end
         dt_of(w.start).isoformat(), dt_of(w.end).isoformat()
-        if not w.rolling:
+        if w.kind in TUMBLING:
             assert tumbling(w.kind, w.start) == w
 
 
