@@ -39,11 +39,11 @@ from streams.decode import RawRecord
 from streams.engine import Engine
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
-from streams.kpis.directory import OrgDirectory
 from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.skips import Skips
 from streams.kpis.store import KpiStore
+from streams.org import OrgDirectory, Person
 from streams.settings import DEFAULT_STAGE_ORDER
 from streams.simulator import default_owners, org_of
 
@@ -101,7 +101,7 @@ def run_stream(spec: StreamSpec, seconds: dict[str, float] | None = None) -> dic
     rules = FactRules(catalog.params, ("Won", "Lost"), DEFAULT_STAGE_ORDER)
     owners = default_owners(spec.owners)
     directory = (
-        OrgDirectory({o: org_of(o)[0] for o in owners}, {o: org_of(o)[1] for o in owners})
+        OrgDirectory({o: Person(team=org_of(o)[0], region=org_of(o)[1]) for o in owners})
         if spec.org
         else OrgDirectory()
     )
