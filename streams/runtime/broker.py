@@ -11,22 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fcntl
 import logging
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from streams.errors import PulseError
-from streams.processes import stop_process_group
+from streams.runtime.processes import LocalServer, fetch_maven_jars
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -99,38 +96,12 @@ def free_port() -> int:
 
 def ensure_jars(cache_dir: Path, version: str) -> Path:
     """Return the folder holding every jar of Kafka ``version``, fetching it once."""
-    root = cache_dir / f"kafka-{version}"
-    libs = root / "libs"
-    marker = root / ".complete"
-    if marker.exists():
-        return libs
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BrokerError("Apache Maven ('mvn') is needed to fetch the Kafka jars")
-        group, artifact, b_version = SLF4J_BINDING
-        (root / "pom.xml").write_text(
-            _POM.format(version=version, b_group=group, b_artifact=artifact, b_version=b_version)
-        )
-        if libs.exists():
-            shutil.rmtree(libs)
-        cmd = [
-            mvn, "-B", "-q", "-f", str(root / "pom.xml"),
-            "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
-        ]  # fmt: skip
-        log.info("fetching Apache Kafka %s jars into %s", version, libs)
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerError(
-                f"mvn could not fetch Kafka {version} (exit {proc.returncode}):\n"
-                + (proc.stdout + proc.stderr)[-4000:]
-            )
-        marker.write_text(version)
-    return libs
+    group, artifact, b_version = SLF4J_BINDING
+    pom = _POM.format(version=version, b_group=group, b_artifact=artifact, b_version=b_version)
+    return fetch_maven_jars(
+        cache_dir / f"kafka-{version}", pom, wanted=["kafka_2.13-*.jar"], error=BrokerError,
+        label=f"Kafka {version}", marker=version,
+    )  # fmt: skip
 
 
 def _cluster_id() -> str:
@@ -138,7 +109,7 @@ def _cluster_id() -> str:
 
 
 @dataclass
-class LocalKafka:
+class LocalKafka(LocalServer):
     """One KRaft broker+controller process on loopback; use as a context manager."""
 
     cache_dir: Path
@@ -161,14 +132,7 @@ class LocalKafka:
 
     def log_tail(self, lines: int = 60) -> str:
         """Last lines of the broker log and console (for error messages)."""
-        chunks = []
-        if self.work_dir is not None:
-            for name in ("server.log", "console.log"):
-                path = self.work_dir / name
-                if path.exists():
-                    text = path.read_text(errors="replace").splitlines()[-lines:]
-                    chunks.append(f"--- {name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no broker log)"
+        return self._tail_of(("server.log", "console.log"), lines, "(no broker log)")
 
     def _java(self, libs: Path) -> list[str]:
         java = shutil.which("java")
@@ -184,18 +148,15 @@ class LocalKafka:
 
     def start(self) -> LocalKafka:
         libs = ensure_jars(self.cache_dir, self.version)
-        if self.work_dir is None:
-            self.work_dir = Path(tempfile.mkdtemp(prefix="crm-pulse-kafka-"))
-            self._owns_work_dir = True
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir = self._make_work_dir("crm-pulse-kafka-")
         self.port = self.port or free_port()
         controller_port = free_port()
-        log_dir = self.work_dir / "kraft-logs"
-        props = self.work_dir / "server.properties"
+        log_dir = work_dir / "kraft-logs"
+        props = work_dir / "server.properties"
         props.write_text(
             _SERVER.format(port=self.port, controller_port=controller_port, log_dir=log_dir)
         )
-        (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
+        (work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
         java = self._java(libs)
         fmt = subprocess.run(
             [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
@@ -204,19 +165,9 @@ class LocalKafka:
         )  # fmt: skip
         if fmt.returncode != 0:
             raise BrokerError(f"kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
-        console = open(self.work_dir / "console.log", "wb")  # noqa: SIM115 - lives with the JVM
-        self._proc = subprocess.Popen(
-            [*java, "kafka.Kafka", str(props)],
-            stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        log.info(
-            "local Kafka %s ready on %s (pid %s)", self.version, self.bootstrap, self._proc.pid
-        )
+        console = open(work_dir / "console.log", "wb")  # noqa: SIM115 - lives with the JVM
+        proc = self._spawn([*java, "kafka.Kafka", str(props)], console)
+        log.info("local Kafka %s ready on %s (pid %s)", self.version, self.bootstrap, proc.pid)
         return self
 
     def _wait_ready(self) -> None:
@@ -238,28 +189,6 @@ class LocalKafka:
                     return
             time.sleep(0.2)
         raise BrokerError(f"Kafka not ready after {self.start_timeout}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the JVM cleanly (SIGTERM, then SIGKILL) and remove a temporary work dir."""
-        proc, self._proc = self._proc, None
-        stop_process_group(proc, timeout=timeout)
-        if self._owns_work_dir and self.work_dir is not None:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> LocalKafka:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def wait_until_serving(

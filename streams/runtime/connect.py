@@ -12,23 +12,20 @@ registers a connector over REST and waits until its task runs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from streams.processes import stop_process_group
 from streams.runtime.broker import SLF4J_BINDING, free_port
+from streams.runtime.processes import LocalServer, fetch_maven_jars
 
 log = logging.getLogger(__name__)
 
@@ -64,42 +61,19 @@ def ensure_connect_jars(
     cache_dir: Path, kafka_version: str = "4.1.1", debezium_version: str = DEBEZIUM_VERSION
 ) -> Path:
     """Return the folder holding every jar of Connect + Debezium, fetching it once."""
-    root = cache_dir / f"connect-{kafka_version}-debezium-{debezium_version}"
-    libs = root / "libs"
-    marker = root / ".complete"
-    if marker.exists():
-        return libs
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ConnectError("Apache Maven ('mvn') is needed to fetch the Kafka Connect jars")
-        deps = "\n".join(
-            f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-            f"<version>{v}</version></dependency>"
-            for g, a, v in connect_artifacts(kafka_version, debezium_version)
-        )
-        (root / "pom.xml").write_text(_POM.format(dependencies=deps))
-        if libs.exists():
-            shutil.rmtree(libs)
-        cmd = [
-            mvn, "-B", "-q", "-f", str(root / "pom.xml"),
-            "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
-        ]  # fmt: skip
-        log.info("fetching Kafka Connect %s + Debezium %s jars into %s",
-                 kafka_version, debezium_version, libs)  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wanted = ("connect-runtime-*.jar", "debezium-connector-postgres-*.jar")
-        if proc.returncode != 0 or not all(any(libs.glob(g)) for g in wanted):
-            raise ConnectError(
-                f"mvn could not fetch Kafka Connect / Debezium (exit {proc.returncode}):\n"
-                + (proc.stdout + proc.stderr)[-4000:]
-            )
-        marker.write_text(f"{kafka_version} {debezium_version}\n")
-    return libs
+    deps = "\n".join(
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+        f"<version>{v}</version></dependency>"
+        for g, a, v in connect_artifacts(kafka_version, debezium_version)
+    )
+    return fetch_maven_jars(
+        cache_dir / f"connect-{kafka_version}-debezium-{debezium_version}",
+        _POM.format(dependencies=deps),
+        wanted=("connect-runtime-*.jar", "debezium-connector-postgres-*.jar"),
+        error=ConnectError,
+        label=f"Kafka Connect {kafka_version} + Debezium {debezium_version}",
+        marker=f"{kafka_version} {debezium_version}\n",
+    )
 
 
 _LOG4J2 = """status = warn
@@ -154,7 +128,7 @@ def debezium_postgres_config(
 
 
 @dataclass
-class LocalConnect:
+class LocalConnect(LocalServer):
     """One Kafka Connect standalone worker on loopback; use as a context manager."""
 
     bootstrap: str
@@ -180,14 +154,7 @@ class LocalConnect:
         return self.work_dir / "connect.log"
 
     def log_tail(self, lines: int = 60) -> str:
-        chunks = []
-        if self.work_dir is not None:
-            for name in ("connect.log", "console.log"):
-                path = self.work_dir / name
-                if path.exists():
-                    text = path.read_text(errors="replace").splitlines()[-lines:]
-                    chunks.append(f"--- {name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no connect log)"
+        return self._tail_of(("connect.log", "console.log"), lines, "(no connect log)")
 
     def worker_properties(self) -> str:
         assert self.work_dir is not None
@@ -210,29 +177,19 @@ class LocalConnect:
         java = shutil.which("java")
         if java is None:
             raise ConnectError("a Java runtime (17+) is needed to run Kafka Connect")
-        if self.work_dir is None:
-            self.work_dir = Path(tempfile.mkdtemp(prefix="crm-pulse-connect-"))
-            self._owns_work_dir = True
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir = self._make_work_dir("crm-pulse-connect-")
         self.port = self.port or free_port()
-        props = self.work_dir / "worker.properties"
+        props = work_dir / "worker.properties"
         props.write_text(self.worker_properties())
-        (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
-        console = open(self.work_dir / "console.log", "wb")  # noqa: SIM115 - lives with the JVM
+        (work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
+        console = open(work_dir / "console.log", "wb")  # noqa: SIM115 - lives with the JVM
         cmd = [
             java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
+            f"-Dlog4j2.configurationFile={work_dir / 'log4j2.properties'}",
             "-cp", f"{libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone", str(props),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            cmd, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        log.info("local Kafka Connect ready on %s (pid %s)", self.url, self._proc.pid)
+        proc = self._spawn(cmd, console)
+        log.info("local Kafka Connect ready on %s (pid %s)", self.url, proc.pid)
         return self
 
     def _wait_ready(self) -> None:
@@ -287,25 +244,3 @@ class LocalConnect:
             time.sleep(0.5)
         raise ConnectError(f"connector {name} not running after {timeout}s: {status}\n"
                            f"{self.log_tail()}")  # fmt: skip
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the JVM (SIGTERM, then SIGKILL) and remove a temporary work dir."""
-        proc, self._proc = self._proc, None
-        stop_process_group(proc, timeout=timeout)
-        if self._owns_work_dir and self.work_dir is not None:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> LocalConnect:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,15 +17,14 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from typing import ClassVar
 
-from streams.processes import stop_process_group
 from streams.runtime.broker import free_port
+from streams.runtime.processes import LocalServer
 
 #: The CRM schema (deals, leads, activities) of the Debezium demo and test.
 CRM_SCHEMA = Path(__file__).with_name("crm_schema.sql")
@@ -71,8 +70,10 @@ def _run_as() -> str | None:
 
 
 @dataclass
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """One PostgreSQL server on loopback with logical decoding; a context manager."""
+
+    stop_signal: ClassVar[int] = signal.SIGINT  # fast shutdown
 
     port: int = 0
     work_dir: Path | None = None
@@ -105,15 +106,12 @@ class LocalPostgres:
     def start(self) -> LocalPostgres:
         self._bindir = find_bindir()
         user = _run_as()
-        if self.work_dir is None:
-            self.work_dir = Path(tempfile.mkdtemp(prefix="crm-pulse-postgres-"))
-            self._owns_work_dir = True
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir = self._make_work_dir("crm-pulse-postgres-")
         if user is not None:  # the server's user must own its folders (and reach them)
             entry = pwd.getpwnam(user)
-            os.chown(self.work_dir, entry.pw_uid, entry.pw_gid)
-            os.chmod(self.work_dir, 0o755)
-            _open_path_to(self.work_dir)
+            os.chown(work_dir, entry.pw_uid, entry.pw_gid)
+            os.chmod(work_dir, 0o755)
+            _open_path_to(work_dir)
         self.port = self.port or free_port()
         init = subprocess.run(
             [str(self._bindir / "initdb"), "-D", str(self.data_dir), "-U", self.superuser,
@@ -141,12 +139,8 @@ class LocalPostgres:
         cmd = [str(self._bindir / "postgres"), "-D", str(self.data_dir)]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
-        self._proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, user=user,
-            cwd=self.work_dir,
-        )  # fmt: skip
+        self._spawn(cmd, log, user=user, cwd=work_dir)
         try:
-            self._wait_ready()
             self.psql(f"CREATE DATABASE {self.database}", database="postgres")
         except BaseException:
             self.stop()
@@ -187,28 +181,6 @@ class LocalPostgres:
     def load_schema(self, path: Path = CRM_SCHEMA) -> None:
         """Create the CRM tables (``crm_schema.sql``)."""
         self.psql(path.read_text())
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL; removes a temporary work dir."""
-        proc, self._proc = self._proc, None
-        stop_process_group(proc, signal.SIGINT, timeout)
-        if self._owns_work_dir and self.work_dir is not None:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _open_path_to(path: Path) -> None:
