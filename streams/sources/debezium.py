@@ -30,7 +30,6 @@ from decimal import Decimal
 from typing import Any
 
 from streams.contracts.events import Op
-from streams.decode import DEFAULT_LIMITS, DecodeLimits
 from streams.sources.base import (
     EventDraft,
     Refused,
@@ -44,7 +43,7 @@ from streams.sources.base import (
     stable_id,
 )
 from streams.sources.config import DebeziumSource
-from streams.sources.fieldmap import FieldMap, field_maps, find_map
+from streams.sources.fieldmap import FieldMap, MappedTranslator, find_map
 
 R = SourceRefusalReason
 _OPS = {"c": Op.CREATE, "u": Op.UPDATE, "d": Op.DELETE, "r": Op.CREATE}
@@ -168,14 +167,8 @@ def _unwrap(doc: Any) -> tuple[Any, Any]:
     return doc, None
 
 
-class DebeziumTranslator:
+class DebeziumTranslator(MappedTranslator[DebeziumSource]):
     """One Debezium source: its tables' mappings, compiled once."""
-
-    def __init__(self, config: DebeziumSource, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
-        self.source_id = config.id
-        self.config = config
-        self.limits = limits
-        self.maps = field_maps(config.mapping.objects)
 
     def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation:
         if not raw:

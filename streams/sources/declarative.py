@@ -38,7 +38,7 @@ from streams.sources.base import (
     stable_id,
 )
 from streams.sources.config import MappingSource
-from streams.sources.fieldmap import field_maps, find_map, value_key
+from streams.sources.fieldmap import MappedTranslator, find_map, value_key
 
 R = SourceRefusalReason
 MAX_ITEMS = 1000
@@ -88,14 +88,11 @@ def compile_expression(text: str) -> ParsedResult | _Path:
     return _Path(text) if _PATH.match(text) else jmespath.compile(text)
 
 
-class MappingTranslator:
+class MappingTranslator(MappedTranslator[MappingSource]):
     """One declarative source: its JMESPath expressions and mappings, compiled once."""
 
     def __init__(self, config: MappingSource, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
-        self.source_id = config.id
-        self.config = config
-        self.limits = limits
-        self.maps = field_maps(config.mapping.objects)
+        super().__init__(config, limits)
         self.items = compile_expression(config.items) if config.items else None
         self.expr: dict[str, ParsedResult | _Path] = {
             name: compile_expression(text)
@@ -103,9 +100,6 @@ class MappingTranslator:
             if (text := getattr(config.event, name)) is not None
         }
         self.op_values = dict(config.op_values)
-
-    def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation:
-        return guarded(raw, lambda: self._translate(raw or b"", received_at))
 
     def _translate(self, raw: bytes, received_at: datetime) -> Translation:
         batched = self.items is not None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from streams.contracts.events import EntityKind
-from streams.sources.base import epoch_ms, id_text
-from streams.sources.config import ObjectMapping, SourcesConfig
+from streams.decode import DEFAULT_LIMITS, DecodeLimits
+from streams.sources.base import Translation, epoch_ms, guarded, id_text
+from streams.sources.config import ObjectMapping, SourceMapping, SourcesConfig
 
 
 def value_key(value: Any) -> str | None:
@@ -149,6 +151,37 @@ def find_map(maps: Mapping[str, FieldMap], *names: str | None) -> FieldMap | Non
             if found is not None:
                 return found
     return None
+
+
+class MappedSource(Protocol):
+    """A source's configuration as a translator reads it: its id and its objects' mapping."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def mapping(self) -> SourceMapping: ...
+
+
+SourceT = TypeVar("SourceT", bound=MappedSource)
+
+
+class MappedTranslator(Generic[SourceT]):
+    """What the translators of a mapped source share: the source's id, configuration and
+    decode limits, its objects' mappings compiled once, and :meth:`translate` guarding
+    :meth:`_translate` (no input raises; a refusal or defect becomes a refusal)."""
+
+    def __init__(self, config: SourceT, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
+        self.source_id = config.id
+        self.config = config
+        self.limits = limits
+        self.maps = field_maps(config.mapping.objects)
+
+    def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation:
+        return guarded(raw, lambda: self._translate(raw or b"", received_at))
+
+    def _translate(self, raw: bytes, received_at: datetime) -> Translation:
+        raise NotImplementedError
 
 
 def record_url(

@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any
 
 from streams.contracts.events import Op
-from streams.decode import DEFAULT_LIMITS, DecodeLimits
 from streams.sources.base import (
     EventDraft,
     Refusal,
@@ -42,14 +41,13 @@ from streams.sources.base import (
     Translation,
     epoch_ms,
     finish,
-    guarded,
     id_text,
     item_bytes,
     parse_json,
     stable_id,
 )
 from streams.sources.config import HubspotWebhookSource
-from streams.sources.fieldmap import FieldMap, field_maps, find_map
+from streams.sources.fieldmap import FieldMap, MappedTranslator, find_map
 
 R = SourceRefusalReason
 #: HubSpot's object type ids of the standard objects -> the name the mapping uses.
@@ -63,17 +61,8 @@ MAX_BATCH = 1000
 MERGED_IDS = "merged_object_ids"
 
 
-class HubspotWebhookTranslator:
+class HubspotWebhookTranslator(MappedTranslator[HubspotWebhookSource]):
     """One HubSpot source: its objects' mappings, compiled once."""
-
-    def __init__(self, config: HubspotWebhookSource, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
-        self.source_id = config.id
-        self.config = config
-        self.limits = limits
-        self.maps = field_maps(config.mapping.objects)
-
-    def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation:
-        return guarded(raw, lambda: self._translate(raw or b"", received_at))
 
     def _translate(self, raw: bytes, received_at: datetime) -> Translation:
         doc = parse_json(raw, self.limits.max_event_bytes * 4)

@@ -30,7 +30,6 @@ from datetime import datetime
 from typing import Any
 
 from streams.contracts.events import Op
-from streams.decode import DEFAULT_LIMITS, DecodeLimits
 from streams.sources.base import (
     EventDraft,
     Gap,
@@ -39,13 +38,12 @@ from streams.sources.base import (
     Translation,
     epoch_ms,
     finish,
-    guarded,
     id_text,
     parse_json,
     stable_id,
 )
 from streams.sources.config import SalesforceCdcSource
-from streams.sources.fieldmap import field_maps, find_map
+from streams.sources.fieldmap import MappedTranslator, find_map
 
 R = SourceRefusalReason
 _OPS = {"CREATE": Op.CREATE, "UPDATE": Op.UPDATE, "DELETE": Op.DELETE, "UNDELETE": Op.CREATE}
@@ -94,17 +92,8 @@ def _shown(ids: list[str]) -> str:
     return ", ".join(ids[:10]) + ("…" if len(ids) > 10 else "")
 
 
-class SalesforceCdcTranslator:
+class SalesforceCdcTranslator(MappedTranslator[SalesforceCdcSource]):
     """One Salesforce CDC source: its objects' mappings, compiled once."""
-
-    def __init__(self, config: SalesforceCdcSource, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
-        self.source_id = config.id
-        self.config = config
-        self.limits = limits
-        self.maps = field_maps(config.mapping.objects)
-
-    def translate(self, raw: bytes | None, *, received_at: datetime) -> Translation:
-        return guarded(raw, lambda: self._translate(raw or b"", received_at))
 
     def _translate(self, raw: bytes, received_at: datetime) -> Translation:
         event = _event_of(parse_json(raw, self.limits.max_event_bytes))
