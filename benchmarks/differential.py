@@ -46,11 +46,10 @@ from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 
 from benchmarks import golden  # noqa: E402
 from benchmarks.events import START, Workload, generate  # noqa: E402
-from benchmarks.kafka_io import end_offsets, produce_fast, read_topic  # noqa: E402
+from benchmarks.kafka_io import end_offsets, kafka_for, produce_fast, read_topic  # noqa: E402
 from benchmarks.rulepack import assemble  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 from streams.kpis.catalog import default_catalog  # noqa: E402
-from streams.runtime.broker import LocalKafka  # noqa: E402
 from streams.runtime.topics import topic_specs  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
@@ -243,17 +242,8 @@ def run_once(args: argparse.Namespace, bootstrap: str, work: Path) -> golden.Out
 def with_broker(args: argparse.Namespace) -> golden.Outputs:
     with tempfile.TemporaryDirectory(prefix="crm-pulse-differential-") as tmp:
         work = Path(tmp)
-        if args.bootstrap:
-            return run_once(args, args.bootstrap, work)
-        settings = Settings()
-        with LocalKafka(
-            cache_dir=settings.cache_dir,
-            version=settings.kafka_version,
-            heap="1g",
-            work_dir=work / "kafka",
-        ) as broker:
-            log(f"local Kafka on {broker.bootstrap}")
-            return run_once(args, broker.bootstrap, work)
+        with kafka_for(args.bootstrap, work, log) as bootstrap:
+            return run_once(args, bootstrap, work)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

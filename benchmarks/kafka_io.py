@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from benchmarks.events import Workload
+from streams.runtime.broker import LocalKafka
+from streams.settings import Settings
 
 PRODUCER_CONFIG: dict[str, Any] = {"linger_ms": 20, "max_batch_size": 512 * 1024, "acks": 1}
+
+
+@contextlib.contextmanager
+def kafka_for(
+    bootstrap: str | None, work: Path, say: Callable[[str], None] | None = None
+) -> Iterator[str]:
+    """The bootstrap address to measure against: ``bootstrap`` when given, else that of a
+    local Kafka (the settings' version, a 1 GiB heap, its files in ``work/kafka``) that runs
+    for the ``with`` block; ``say`` is told where it listens."""
+    if bootstrap:
+        yield bootstrap
+        return
+    settings = Settings()
+    with LocalKafka(
+        cache_dir=settings.cache_dir,
+        version=settings.kafka_version,
+        heap="1g",
+        work_dir=work / "kafka",
+    ) as broker:
+        if say is not None:
+            say(f"local Kafka on {broker.bootstrap}")
+        yield broker.bootstrap
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:

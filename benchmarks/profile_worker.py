@@ -39,12 +39,10 @@ import orjson  # noqa: E402
 
 from benchmarks import profile_summary  # noqa: E402
 from benchmarks.events import generate  # noqa: E402
-from benchmarks.kafka_io import produce_fast  # noqa: E402
+from benchmarks.kafka_io import kafka_for, produce_fast  # noqa: E402
 from benchmarks.modes import MODES, prepare  # noqa: E402
 from benchmarks.run import create_topics, worker_env  # noqa: E402
 from benchmarks.worker import Worker, handled, watch  # noqa: E402
-from streams.runtime.broker import LocalKafka  # noqa: E402
-from streams.settings import Settings  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -134,17 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     py_spy()
     with tempfile.TemporaryDirectory(prefix="crm-pulse-profile-") as tmp:
         work = Path(tmp)
-        if args.bootstrap:
-            flame, text = profile(args, args.bootstrap, work)
-        else:
-            settings = Settings()
-            with LocalKafka(
-                cache_dir=settings.cache_dir,
-                version=settings.kafka_version,
-                heap="1g",
-                work_dir=work / "kafka",
-            ) as broker:
-                flame, text = profile(args, broker.bootstrap, work)
+        with kafka_for(args.bootstrap, work) as bootstrap:
+            flame, text = profile(args, bootstrap, work)
     print(text.read_text())
     print(f"profile: {flame}\nsummary: {text}")
     return 0

@@ -35,6 +35,7 @@ import orjson  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import (  # noqa: E402
+    kafka_for,
     latest_per_key,
     produce_fast,
     produce_paced,
@@ -43,7 +44,6 @@ from benchmarks.kafka_io import (  # noqa: E402
 from benchmarks.limit import measure_limit  # noqa: E402
 from benchmarks.modes import MODES, Mode, prepare  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
-from streams.runtime.broker import LocalKafka  # noqa: E402
 from streams.runtime.topics import ensure_topics  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
@@ -576,18 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="crm-pulse-bench-") as tmp:
         work = Path(tmp)
-        if args.bootstrap:
-            result = run(args, args.bootstrap, work)
-        else:
-            settings = Settings()
-            with LocalKafka(
-                cache_dir=settings.cache_dir,
-                version=settings.kafka_version,
-                heap="1g",
-                work_dir=work / "kafka",
-            ) as broker:
-                log(f"local Kafka on {broker.bootstrap}")
-                result = run(args, broker.bootstrap, work)
+        with kafka_for(args.bootstrap, work, log) as bootstrap:
+            result = run(args, bootstrap, work)
     path = write(result, args.out_dir)
     print()
     print(report.format_table(result))
