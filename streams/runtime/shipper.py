@@ -41,7 +41,7 @@ from streams.alerting.source_alerts import RecordLinks
 from streams.engine import BatchResult
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
-from streams.produce import send_batched
+from streams.produce import group_commit, send_batched
 from streams.rules.change import Change
 from streams.runtime.alerting import AlertingRuntime
 from streams.settings import Settings
@@ -206,24 +206,24 @@ class Shipper:
     async def _run(self) -> None:
         queue = self.queue
         while True:
-            taken = [await queue.get()]
-            while not queue.empty():  # group commit: what queued meanwhile goes out too
-                taken.append(queue.get_nowait())
-            try:
-                shipment = merge([(i.result, i.changelog or self.entity_changelog) for i in taken])
-                await self.ship(shipment, min(i.received for i in taken))
-                for item in taken:
-                    item.ack()
-            except Exception as exc:
-                # nothing of these results is acked: the worker stops (a supervisor restarts
-                # it) and the input is replayed from the last commit. Waiting for the next
-                # result to notice would stall the worker silently when none comes.
-                log.exception("shipping failed; the worker stops, its unacked input is replayed")
-                await self.app.crash(exc)
-                raise
-            finally:
-                for _ in taken:
-                    queue.task_done()
+            async with group_commit(queue) as taken:
+                try:
+                    shipment = merge(
+                        [(i.result, i.changelog or self.entity_changelog) for i in taken]
+                    )
+                    await self.ship(shipment, min(i.received for i in taken))
+                    for item in taken:
+                        item.ack()
+                except Exception as exc:
+                    # nothing of these results is acked: the worker stops (a supervisor
+                    # restarts it) and the input is replayed from the last commit. Waiting
+                    # for the next result to notice would stall the worker silently when
+                    # none comes.
+                    log.exception(
+                        "shipping failed; the worker stops, its unacked input is replayed"
+                    )
+                    await self.app.crash(exc)
+                    raise
 
     async def ship(self, shipment: Shipment, received: float) -> None:
         """Send what the results produced, wait for the acks, then write the changelogs."""

@@ -29,6 +29,7 @@ from streams.alerting.source_alerts import RecordLinks, gap_alert
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.deadletter import DeadLetter
 from streams.outputs import alert_value, dead_letter_record
+from streams.produce import group_commit
 from streams.sources.base import Translation
 
 log = logging.getLogger(__name__)
@@ -159,18 +160,13 @@ class SourceShipper:
     async def _run(self) -> None:
         queue = self.queue
         while True:
-            taken = [await queue.get()]
-            while not queue.empty():  # group commit: what queued meanwhile goes out too
-                taken.append(queue.get_nowait())
-            try:
-                await send_all(self.send, [r for records, _ in taken for r in records])
-                for _, ack in taken:
-                    ack()
-            except Exception as exc:
-                log.exception("a source's records were not acknowledged; the worker stops, "
-                              "its unacknowledged input is replayed")  # fmt: skip
-                await self.on_crash(exc)
-                raise
-            finally:
-                for _ in taken:
-                    queue.task_done()
+            async with group_commit(queue) as taken:
+                try:
+                    await send_all(self.send, [r for records, _ in taken for r in records])
+                    for _, ack in taken:
+                        ack()
+                except Exception as exc:
+                    log.exception("a source's records were not acknowledged; the worker "
+                                  "stops, its unacknowledged input is replayed")  # fmt: skip
+                    await self.on_crash(exc)
+                    raise
