@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from streams.rules.exceptions import RuleCompileError
 from streams.rules.model import Rule, parse_rule
 from streams.rules.ruleset import CompiledRule, compile_rule
+from streams.yamlpos import node_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,33 +56,6 @@ class LoadResult:
         return not self.problems
 
 
-def _node_line(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    current: yaml.Node = node
-    for part in loc:
-        nxt: yaml.Node | None = None
-        if isinstance(current, yaml.MappingNode):
-            for key_node, value_node in current.value:
-                if key_node.value == part:
-                    nxt = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-        elif (
-            isinstance(current, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(current.value)
-        ):
-            nxt = current.value[part]
-            line = nxt.start_mark.line + 1
-        if nxt is None:
-            break
-        current = nxt
-    return line
-
-
 def _rule_nodes(root: yaml.Node) -> Iterator[yaml.Node]:
     if isinstance(root, yaml.SequenceNode):
         yield from root.value
@@ -115,12 +89,12 @@ def validate_node(node: yaml.Node, source: str) -> LoadedRule | list[RuleProblem
             name, loc = _field_of(tuple(error["loc"]), data)
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 name, loc = "type", ("type",)
-            problems.append(RuleProblem(source, _node_line(node, loc), rule_id, name, error["msg"]))
+            problems.append(RuleProblem(source, node_line(node, loc), rule_id, name, error["msg"]))
         return problems
     try:
         compiled = compile_rule(rule)
     except RuleCompileError as exc:
-        return [RuleProblem(source, _node_line(node, (exc.field,)), rule.id, exc.field, exc.detail)]
+        return [RuleProblem(source, node_line(node, (exc.field,)), rule.id, exc.field, exc.detail)]
     return LoadedRule(rule, compiled, source, node.start_mark.line + 1)
 
 

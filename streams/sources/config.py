@@ -39,6 +39,7 @@ from streams.sources.models import (
     SourcesFile,
     TopicTransport,
 )
+from streams.yamlpos import node_line
 
 __all__ = [
     "DebeziumSource",
@@ -61,31 +62,6 @@ __all__ = [
     "parse_sources",
     "sources_schema",
 ]
-
-
-def _line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    current = node
-    for part in loc:
-        nxt: yaml.Node | None = None
-        if isinstance(current, yaml.MappingNode):
-            for key_node, value_node in current.value:
-                if key_node.value == str(part):
-                    nxt, line = value_node, key_node.start_mark.line + 1
-                    break
-        elif (
-            isinstance(current, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(current.value)
-        ):
-            nxt = current.value[part]
-            line = nxt.start_mark.line + 1
-        if nxt is None:
-            break
-        current = nxt
-    return line
 
 
 _TYPES = {"debezium", "salesforce_cdc", "hubspot_webhook", "mapping"}
@@ -118,7 +94,7 @@ def _problems(exc: ValidationError, data: Any, node: yaml.Node | None, name: str
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field = f"{field}.type" if field != "(source)" else "type"
             where_loc = (*where_loc, "type")
-        line = _line(node, where_loc)
+        line = node_line(node, where_loc)
         at = f"{name}:{line}" if line else name
         who = f" source {source_id!r}" if isinstance(source_id, str) else ""
         out.append(f"{at}:{who} field '{field}': {error['msg']}")
@@ -152,7 +128,7 @@ def _include(path: Path, include: str, source_id: str) -> dict[str, ObjectMappin
         parsed = MappingFile.model_validate(data)
     except ValidationError as exc:
         problems = [
-            f"{target}:{_line(node, tuple(e['loc'])) or ''}: field "
+            f"{target}:{node_line(node, tuple(e['loc'])) or ''}: field "
             f"'{'.'.join(str(p) for p in e['loc'])}': {e['msg']}"
             for e in exc.errors(include_url=False)
         ]
@@ -189,7 +165,7 @@ def parse_sources(text: str, name: str = "<text>", base: Path | None = None) -> 
     resolved = []
     for index, source in enumerate(parsed.sources):
         if source.id in seen:
-            line = _line(node, ("sources", index, "id"))
+            line = node_line(node, ("sources", index, "id"))
             problems.append(f"{name}:{line}: source {source.id!r} field 'id': duplicate id")
         seen.add(source.id)
         try:
@@ -198,7 +174,7 @@ def parse_sources(text: str, name: str = "<text>", base: Path | None = None) -> 
             problems.extend(exc.problems)
             continue
         if not one.mapping.objects:
-            line = _line(node, ("sources", index, "mapping"))
+            line = node_line(node, ("sources", index, "mapping"))
             problems.append(
                 f"{name}:{line}: source {source.id!r} field 'mapping': no object is mapped "
                 "(declare objects or include a starter mapping of sources/)"
