@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv and install CRM Pulse with its test tools
 
 kafka: $(STAMP) ## Fetch the Apache Kafka jars from Maven Central into the cache (once)
+	bash scripts/install-maven.sh
 	$(BIN)/python -c "from streams.settings import Settings; from streams.runtime.broker import ensure_jars; s = Settings(); print(ensure_jars(s.cache_dir, s.kafka_version))"
 
 prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Apache Maven from Debian's packages when missing: `make connect` resolves the
-# Kafka Connect and Debezium jars (and their runtime dependencies) from Maven Central with it.
+# Installs Apache Maven from Debian's packages when missing: `make kafka` and `make connect`
+# resolve the Apache Kafka, Kafka Connect and Debezium jars (and their runtime dependencies)
+# from Maven Central with it.
 set -euo pipefail
 if command -v mvn >/dev/null; then
   exit 0
