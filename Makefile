@@ -25,7 +25,7 @@ kafka: $(STAMP) ## Fetch the Apache Kafka jars from Maven Central into the cache
 prometheus: ## Install Prometheus from Debian's packages (needs root or sudo)
 	bash scripts/install-prometheus.sh
 
-demo: $(STAMP) ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
+demo: $(STAMP) kafka ## Run the demo: local Kafka + worker + simulator + /metrics (Ctrl-C stops)
 	$(BIN)/crm-pulse demo
 
 demo-postgres: $(STAMP) kafka connect postgres ## Demo: PostgreSQL -> Debezium (Kafka Connect) -> worker; SQL UPDATEs raise alerts
