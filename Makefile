@@ -91,4 +91,4 @@ bench-anomaly: $(STAMP) ## Anomaly harness: detectors vs baselines on labelled s
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 
-.PHONY: help venv kafka connect postgres demo-postgres prometheus compose-tool dashboards demo test unit lint format schemas bench bench-diff bench-profile soak bench-stages bench-anomaly clean
+.PHONY: help venv kafka connect postgres demo-postgres prometheus alertmanager compose-tool dashboards demo test unit lint format schemas bench bench-diff bench-profile soak bench-stages bench-anomaly clean
