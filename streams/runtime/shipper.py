@@ -39,6 +39,7 @@ from typing import Any
 
 from streams.alerting.source_alerts import RecordLinks
 from streams.engine import BatchResult
+from streams.errors import PulseError
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
 from streams.produce import group_commit, send_batched
@@ -126,6 +127,10 @@ def _nothing() -> None:
     return None
 
 
+class ShipmentTimeout(PulseError):
+    """A shipment was not acknowledged within its bound: the worker stops."""
+
+
 class Shipper:
     """Ships results in order, off the writers' path (see the module docstring)."""
 
@@ -211,7 +216,7 @@ class Shipper:
                     shipment = merge(
                         [(i.result, i.changelog or self.entity_changelog) for i in taken]
                     )
-                    await self.ship(shipment, min(i.received for i in taken))
+                    await self.ship_within_bound(shipment, min(i.received for i in taken))
                     for item in taken:
                         item.ack()
                 except Exception as exc:
@@ -224,6 +229,23 @@ class Shipper:
                     )
                     await self.app.crash(exc)
                     raise
+
+    async def ship_within_bound(self, shipment: Shipment, received: float) -> None:
+        """:meth:`ship`, failed with :class:`ShipmentTimeout` when the broker has not
+        acknowledged it within twice ``producer_request_timeout_s`` (a send and one retry).
+
+        The producer's own timeout does not cover every case: a batch whose partition leader
+        is known but cannot be reached (a frozen broker) may wait in the accumulator with no
+        deadline. The bound makes the setting's promise hold: an unacknowledged shipment
+        stops the worker, and its input is replayed after the restart."""
+        bound = 2 * self.settings.producer_request_timeout_s
+        try:
+            await asyncio.wait_for(self.ship(shipment, received), bound)
+        except TimeoutError as exc:
+            raise ShipmentTimeout(
+                f"the broker acknowledged no shipment within {bound:g} s "
+                "(2 x CRM_PULSE_PRODUCER_REQUEST_TIMEOUT_S)"
+            ) from exc
 
     async def ship(self, shipment: Shipment, received: float) -> None:
         """Send what the results produced, wait for the acks, then write the changelogs."""

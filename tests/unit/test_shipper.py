@@ -226,6 +226,26 @@ async def test_a_failed_shipment_stops_the_worker_and_acks_nothing(
         await shipper.put(result("b", {}), lambda: acked.append("b"), 0.0)
 
 
+async def test_a_shipment_the_broker_never_acknowledges_stops_the_worker_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen broker may leave a batch waiting with no deadline in the producer: the
+    shipper's own bound (2 x the producer request timeout) fails it, nothing is acked."""
+    monkeypatch.setattr(shipping.Shipper, "count", lambda self, result: None)
+    shipper, producer, crashed = make_shipper()
+    object.__setattr__(shipper, "settings", Settings(producer_request_timeout_s=0.05))
+    acked: list[str] = []
+    shipped = BatchResult(alerts=[alert(1)], writes={b"deal:1": (0, b"s")})
+    await shipper.put(shipped, lambda: acked.append("a"), 0.0)
+    await asyncio.wait_for(shipper.queue.join(), timeout=5)  # never acknowledged by producer
+    assert producer.pending and not [e for e, _ in producer.log if e == "ack"]  # none acked
+    assert shipper.task is not None
+    with pytest.raises(shipping.ShipmentTimeout, match=r"within 0\.1 s"):
+        await shipper.task
+    assert acked == [] and [type(e).__name__ for e in crashed] == ["ShipmentTimeout"]
+    assert shipper.failure() is not None and "ShipmentTimeout" in shipper.failure()
+
+
 def test_facts_messages_stay_small_whatever_the_shipment() -> None:
     from streams.agents.kpis import facts_messages
 
