@@ -49,6 +49,7 @@ from streams.sources import (
     build_translator,
 )
 from streams.sources import load_sources as read_sources
+from streams.sources.base import SourceRefusalReason, refused
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,14 @@ def translate_messages(
     out: list[OutRecord] = []
     for m in messages:
         origin = Origin(m.topic, m.partition, m.offset, m.key)
-        out.extend(translate_input(pulse, rt, translator, m.value, origin))
+        try:
+            out.extend(translate_input(pulse, rt, translator, m.value, origin))
+        except Exception as exc:  # building its output failed: this input alone is refused
+            log.warning("source %s: %s@%s: output of one input failed (%s); dead-lettered",
+                        translator.source_id, m.topic, m.offset, type(exc).__name__)  # fmt: skip
+            failed = refused(m.value, SourceRefusalReason.TRANSLATOR_ERROR,
+                             f"output: {type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
+            out.extend(translate_input(pulse, rt, translator, m.value, origin, failed))
     return out
 
 

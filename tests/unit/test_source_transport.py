@@ -235,3 +235,44 @@ async def test_ship_now_times_out_when_the_broker_does_not_acknowledge() -> None
     for future in producer2.futures:
         future.set_result(None)
     await task
+
+
+def test_an_input_whose_output_cannot_be_built_is_dead_lettered_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One input whose records fail to build (a defect on an odd payload) becomes a dead
+    letter of its own; the inputs around it are written as usual."""
+    from types import SimpleNamespace
+
+    from streams.agents import sources as agent
+    from streams.metrics import Metrics
+    from streams.org import OrgDirectory
+    from streams.runtime.alerting import AlertingRuntime
+    from streams.settings import Settings
+
+    real = agent.translation_records
+    calls = {"n": 0}
+
+    def second_fails(translation: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OverflowError("an odd value")
+        return real(translation, *args, **kwargs)
+
+    monkeypatch.setattr(agent, "translation_records", second_fails)
+    pulse = SimpleNamespace(
+        engine=SimpleNamespace(clock=lambda: NOW), metrics=Metrics(),
+        alerting=AlertingRuntime.from_settings(Settings(), OrgDirectory()),
+    )  # fmt: skip
+    rt = SimpleNamespace(where=WHERE, links=LINKS)
+    raw = cdc("UPDATE", ["006A"], StageName="Closed Won")
+    messages = [SimpleNamespace(topic="sf", partition=0, offset=o, key=b"k", value=raw)
+                for o in range(3)]  # fmt: skip
+    out = agent.translate_messages(pulse, rt, TRANSLATOR, messages)  # type: ignore[arg-type]
+    kinds = [r.kind for r in out]
+    assert kinds.count("dead_letter") == 1 and kinds.count("event") == 2, kinds
+    dead = next(r for r in out if r.kind == "dead_letter")
+    assert dead.value == raw  # the input's original bytes
+    letter = DeadLetter.model_validate_json(dict(dead.headers or [])["crm-pulse-error"])
+    assert letter.reason.value == "processing_error" and letter.offset == 1
+    assert letter.source_reason == "translator_error" and "OverflowError" in letter.detail
