@@ -84,9 +84,7 @@ rules:
 def main() -> None:
     import streams
     from benchmarks.events import START, generate
-    from streams.alerting.timed import fire_due, process_kpis
     from streams.decode import RawRecord
-    from streams.engine import Engine
     from streams.org import OrgDirectory
     from streams.rules.loader import load_paths, load_text
     from streams.rules.ruleset import RuleSet
@@ -96,6 +94,20 @@ def main() -> None:
         from streams.judge.dryrun import run_events
     except ImportError:  # a tree from before streams/judge/
         from streams.rules.dryrun import run_events  # type: ignore[import-not-found,no-redef]
+    try:
+        from streams.judge import BatchResult, Engine, Judge, judge_due, judge_points
+
+        def fire_due(rules: Any, keys: Any, lookup: Any, now: Any, org: Any) -> Any:
+            return judge_due(Judge(rules, BatchResult(), org=org), keys, lookup, now)
+
+        def process_kpis(rules: Any, records: Any, lookup: Any, now: Any) -> Any:
+            return judge_points(Judge(rules, BatchResult()), records, lookup, now)
+    except ImportError:  # a tree from before streams/judge/
+        from streams.alerting.timed import (  # type: ignore[import-not-found,no-redef]
+            fire_due,
+            process_kpis,
+        )
+        from streams.engine import Engine  # type: ignore[import-not-found,no-redef]
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "extra.yaml").write_text(EXTRA)

@@ -20,7 +20,7 @@ _STDLIB = re.compile(r"/lib/python3\.\d+/(.+?)(?:\.py)?$")
 
 def module_of(path: str) -> str:
     """The group a frame's file belongs to: the dotted module of the project's own code
-    (``streams.engine``, ``streams.kpis.store``, ``benchmarks.x``), the distribution of
+    (``streams.judge.batch``, ``streams.kpis.store``, ``benchmarks.x``), the distribution of
     third-party code (``faust``, ``aiokafka``), the module of the standard library
     (``asyncio``, ``json``), else the file name."""
     site = _SITE.search(path)

@@ -11,7 +11,7 @@ catalog; ``parity``: the peer's job, see ``benchmarks/modes.py``), and samples i
 
 * ``profile-<stamp>.speedscope.json``: open it at https://www.speedscope.app;
 * ``profile-<stamp>.txt``: the summary (``benchmarks/profile_summary.py``): own and total
-  time per module (``streams.engine``, ``streams.kpis.store``, ``faust``, ``aiokafka``…)
+  time per module (``streams.judge.batch``, ``streams.kpis.store``, ``faust``, ``aiokafka``…)
   and per function, for the worker's event loop thread.
 
 py-spy needs ptrace rights over the worker (root, or ``kernel.yama.ptrace_scope=0``).

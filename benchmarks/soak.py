@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from benchmarks.worker import Worker  # noqa: E402
 from streams.decode import RawRecord  # noqa: E402
-from streams.engine import Engine  # noqa: E402
+from streams.judge import Engine  # noqa: E402
 from streams.rules.loader import load_paths  # noqa: E402
 from streams.rules.ruleset import RuleSet  # noqa: E402
 from streams.runtime.broker import LocalKafka  # noqa: E402

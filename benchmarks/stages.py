@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.events import generate
 from streams.agents.kpis import checked_facts_by_scope, facts_check
 from streams.decode import RawRecord, decode_event
-from streams.engine import Engine
 from streams.gc_policy import apply_gc_policy
+from streams.judge import Engine
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory

@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
-from streams.engine import BatchResult, next_due
-from streams.state import decode_state
+from streams.judge.result import BatchResult
+from streams.judge.state import decode_dict as decode_state
+from streams.judge.state import state_of
 
 RECORD_RETIRED = "record retired"
 
@@ -96,7 +97,7 @@ def eviction_reason(
     """``"closed"`` or ``"untouched"`` when the record leaves the hot state now, else ``None``.
 
     ``committed``: input partition -> committed offset (the next offset a restart reads)."""
-    if key.startswith(_NOT_RECORDS) or next_due(state) is not None:
+    if key.startswith(_NOT_RECORDS) or state_of(state).next_due() is not None:
         return None
     applied = state.get("q")
     if applied is not None and not int(applied[1]) < committed.get(int(applied[0]), -1):

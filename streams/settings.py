@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         512 * 1024,
         ge=4_096,
         description="Cap of one encoded record state: beyond it the largest field values "
-        "are cut with a marker (see streams/state.py). At most max_message_bytes - 16 KiB.",
+        "are cut with a marker (see streams/judge/state.py). At most max_message_bytes - 16 KiB.",
     )
 
     session_timeout_s: float = Field(

@@ -6,7 +6,7 @@ container before any agent registers.
 
 * the ``kpi-rules`` agent: ``crm.kpis`` snapshots -> KPI rules -> alerts.
 * the ``alert-timers`` timer (every ``alert_tick_s``): due records and KPI series are
-  judged again (:func:`streams.alerting.timed.fire_due`), reminders and digests go out.
+  judged again (:func:`streams.judge.batch.judge_due`), reminders and digests go out.
 * the ``alert-feeds`` task: reads ``crm.silences`` and ``crm.alerts`` (every partition,
   no consumer group) into the silence book, the alert board and the notification budget
   (rebuilt from the topic after a start before the first alert is gated; digests are sent
@@ -31,17 +31,16 @@ from typing import Any
 import orjson
 
 from streams.agents.ingest import ack_events
-from streams.alerting.owner_frequency import owner_partition
-from streams.alerting.retired import retired_ids, retired_rules
-from streams.alerting.timed import fire_due, process_kpis
 from streams.clock import utcnow
 from streams.contracts.alerts import AlertEvent, AlertStatus
 from streams.decode import RawRecord
-from streams.engine import next_due
+from streams.judge.batch import judge_due, judge_points
+from streams.judge.owner import owner_partition
+from streams.judge.retire import retired_ids, retired_rules
+from streams.judge.state import decode_dict, state_of
 from streams.rules.ruleset import RuleSet
 from streams.runtime.alerting import AlertingRuntime
 from streams.runtime.container import Runtime
-from streams.state import decode_state
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +88,13 @@ def rebuild_index(runtime: Runtime, partitions: set[int]) -> int:
     rules = runtime.engine.rules
     for key, blob in list(runtime.entity_table.data.items()):
         try:
-            state = decode_state(blob if isinstance(blob, bytes) else bytes(blob))
+            state = decode_dict(blob if isinstance(blob, bytes) else bytes(blob))
             if state is None or not isinstance(state.get("p"), int):
                 continue
             if state["p"] not in partitions:
                 continue
             # episodes of deleted or retyped rules: resolved at the next scan
-            due = 0.0 if retired_rules(state, rules) else next_due(state)
+            due = 0.0 if retired_rules(state, rules) else state_of(state).next_due()
         except Exception as exc:  # one unreadable state never stops the timers
             runtime.metrics.processing_errors.labels(stage="timer_index").inc()
             log.warning("state %r unreadable (%s); not scheduled", key, type(exc).__name__)
@@ -130,8 +129,8 @@ async def timer_tick(runtime: Runtime) -> int:
     now = runtime.engine.clock()
     # read, judge and apply without awaiting in between; the shipper keeps the order
     keys = rt.index.pop_due(now.timestamp(), runtime.settings.timer_batch)
-    result = fire_due(
-        runtime.engine.rules, keys, runtime.state_get, now, rt.org, partitions,
+    result = judge_due(
+        runtime.engine.judge(), keys, runtime.state_get, now, partitions,
         runtime.engine.state_max_bytes,
     )  # fmt: skip
     owners = _owner_partitions(runtime)
@@ -205,8 +204,8 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def judge_snapshots(messages: Sequence[Any], ack: Any) -> None:
         records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
-        result = process_kpis(
-            runtime.engine.rules, records, runtime.state_get, runtime.engine.clock()
+        result = judge_points(
+            runtime.engine.judge(), records, runtime.state_get, runtime.engine.clock()
         )
         await runtime.shipper.submit(result, ack)
         runtime.metrics.kpi_snapshots_read.labels(result="read").inc(len(records))

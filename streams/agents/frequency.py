@@ -6,7 +6,7 @@ keyed by owner; the shipper awaits their acks before the record states are writt
 ``frequency`` agent counts them per (rule, owner) in the ``frequency-counts`` table
 (changelogged, co-partitioned with the topic) and hands the result to the same shipper:
 alerts acknowledged first, then the count states on the table's changelog, then the
-input acked. The logic is in :mod:`streams.alerting.owner_frequency`.
+input acked. The logic is in :mod:`streams.judge.owner`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from functools import partial
 from typing import Any
 
 from streams.agents.ingest import ack_events
-from streams.alerting.owner_frequency import count_hits, owner_hits, owner_partition
 from streams.decode import RawRecord
+from streams.judge.owner import count_hits, owner_hits, owner_partition
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
 from streams.runtime.shipper import apply_writes
@@ -40,14 +40,14 @@ def register(app: Any, rt: Runtime) -> None:
         """Send the owner hits of a shipment; returns the delivery futures (the shipper
         awaits them with the alerts', before the record states are written)."""
         found = owner_hits(rt.engine.rules, changes)
-        for (rule, reason), n in found.skips.items():
+        for (rule, reason), n in found.stats.skips.items():
             rt.metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
-        for rule, n in found.errors.items():
+        for rule, n in found.stats.rule_errors.items():
             rt.metrics.rule_errors.labels(rule=rule).inc(n)
         return [
             await topic.send(key=owner.encode(), value=value,
                              partition=owner_partition(owner, parts))
-            for owner, value in found.messages
+            for owner, value in found.derived
         ]  # fmt: skip
 
     rt.change_hooks.append(forward)

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.judge.state import decode_dict as decode_state
 from streams.retention import RetentionPolicy, sweep
 from streams.runtime.container import Runtime
-from streams.state import decode_state
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from streams.decode import RawRecord
-from streams.engine import BatchResult
+from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
 from streams.runtime.shipper import apply_writes
 

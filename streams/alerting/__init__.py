@@ -1,1 +1,2 @@
-"""Alerting beyond the record hot path: timers, KPI rules, silences, budgets, the board."""
+"""Alerting beyond the judge: silences, the notification gate and budget, the board, source
+alerts (the timers and KPI rules are judged by :mod:`streams.judge`)."""

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
-from streams.lifecycle import make_alert_id
+from streams.judge.episodes import make_alert_id
 
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 DIGEST_RULE = "crm-pulse.digest"

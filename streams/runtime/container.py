@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streams.decode import DecodeLimits
-from streams.engine import Engine
 from streams.errors import WiringError
+from streams.judge.batch import Engine
 from streams.kpis.runtime import KpiRuntime
 from streams.metrics import Metrics
 from streams.org import ReloadingDirectory

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.alerting.source_alerts import RecordLinks
-from streams.engine import BatchResult
+from streams.judge.result import BatchResult
 from streams.errors import PulseError
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record

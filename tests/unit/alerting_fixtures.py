@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.contracts.events import ChangeEvent
+from streams.judge.state import merge_fields
 from streams.rules.change import Change
 from streams.rules.model import parse_rule
 from streams.rules.ruleset import CompiledRule, compile_rule
-from streams.state import merge_fields
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 

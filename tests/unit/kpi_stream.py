@@ -36,7 +36,7 @@ import orjson
 from benchmarks.events import generate
 from streams.clock import ManualClock
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope

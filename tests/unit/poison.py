@@ -16,7 +16,8 @@ import orjson
 from streams.agents.kpis import FACTS_PER_CHANGE_BYTES, check_facts, facts_messages
 from streams.clock import ManualClock
 from streams.decode import DecodeLimits, RawRecord
-from streams.engine import BatchResult, Engine
+from streams.judge import BatchResult, Engine
+from streams.judge.state import STATE_MAX_BYTES
 from streams.kpis.catalog import load_catalog
 from streams.kpis.directory import OrgDirectory
 from streams.kpis.facts import FactRules, facts_by_scope
@@ -25,7 +26,6 @@ from streams.kpis.windows import day_of
 from streams.outputs import alert_value, dead_letter_record, value_budget
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
-from streams.state import STATE_MAX_BYTES
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

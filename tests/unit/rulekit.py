@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,11 +12,13 @@ import orjson
 from streams.clock import ManualClock
 from streams.contracts.alerts import AlertEvent
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import BatchResult, Engine, Judge, judge_due, judge_points
 from streams.judge.dryrun import run_events
+from streams.judge.result import StateLookup
+from streams.judge.state import decode_dict, record_key
+from streams.org import OrgDirectory
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet
-from streams.state import decode_state, record_key
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -37,6 +40,21 @@ def ruleset(text: str) -> RuleSet:
 
 def fired(rules: RuleSet, *lines: bytes) -> list[AlertEvent]:
     return run_events(rules, lines, clock=ManualClock(T0)).alerts
+
+
+def judge_timers(
+    rules: RuleSet, keys: Sequence[bytes], lookup: StateLookup, now: datetime,
+    org: OrgDirectory | None = None, partitions: Collection[int] | None = None,
+) -> BatchResult:  # fmt: skip
+    """Due records and KPI series through a judge of ``rules``, as the timer scan does."""
+    return judge_due(Judge(rules, BatchResult(), org=org), keys, lookup, now, partitions)
+
+
+def judge_kpis(
+    rules: RuleSet, records: Sequence[RawRecord], lookup: StateLookup, now: datetime
+) -> BatchResult:
+    """``crm.kpis`` snapshots through a judge of ``rules``, as the KPI-rule agent does."""
+    return judge_points(Judge(rules, BatchResult()), records, lookup, now)
 
 
 def pairs(alerts: list[AlertEvent]) -> list[tuple[str, str, str]]:
@@ -65,5 +83,5 @@ class EngineHarness:
         return [(a.rule_id, a.subject.id, a.status.value) for a in result.alerts]
 
     def rule_state(self, deal: str) -> dict[str, object]:
-        state = decode_state(self.state[record_key("deal", deal)]) or {}
+        state = decode_dict(self.state[record_key("deal", deal)]) or {}
         return {k: state.get(k) for k in ("r", "a", "t")}

@@ -8,16 +8,17 @@ from typing import Any
 
 import orjson
 
-from streams.alerting.timed import fire_due, process_kpis
 from streams.clock import ManualClock
 from streams.contracts.alerts import AlertStatus
 from streams.decode import RawRecord
-from streams.engine import Engine, next_due
-from streams.lifecycle import change_context, remind, step
+from streams.judge import Engine
+from streams.judge.episodes import change_context, remind, step
+from streams.judge.state import state_of
 from streams.org import OrgDirectory, Person
 from streams.rules.ruleset import RuleSet
 from streams.timers import TimerIndex
 from tests.unit.alerting_fixtures import T0, change, rule
+from tests.unit.rulekit import judge_kpis, judge_timers
 
 ORG = OrgDirectory({"rep-1": Person(manager="mgr-1", team="west", timezone="UTC")})
 
@@ -105,21 +106,21 @@ def test_timer_fires_on_time_once_and_survives_a_rebuilt_index() -> None:
     assert index.pop_due(clock().timestamp(), 10) == []
     clock.advance(timedelta(minutes=1))
     keys = index.pop_due(clock().timestamp(), 10)
-    fired = fire_due(engine.rules, keys, table.get, clock(), ORG)
+    fired = judge_timers(engine.rules, keys, table.get, clock(), ORG)
     assert [a.status for a in fired.alerts] == [AlertStatus.FIRING]
     assert fired.alerts[0].fired_at == T0 + timedelta(hours=1)
     table.update({k: v for k, (_, v) in fired.writes.items()})
     # the same deadline judged again (a replay after a crash before the write) gives the
     # same alert id; after the write, the open episode blocks a second FIRING
     state = orjson.loads(table[key])
-    assert next_due(state) == (T0 + timedelta(hours=1, minutes=30)).timestamp()
-    again = fire_due(engine.rules, [key], table.get, clock(), ORG)
+    assert state_of(state).next_due() == (T0 + timedelta(hours=1, minutes=30)).timestamp()
+    again = judge_timers(engine.rules, [key], table.get, clock(), ORG)
     assert again.alerts == []
     # a restart rebuilds the index from the table: the reminder is still due on time
     rebuilt = TimerIndex()
-    rebuilt.schedule(key, next_due(state))
+    rebuilt.schedule(key, state_of(state).next_due())
     clock.advance(timedelta(minutes=30))
-    reminder = fire_due(engine.rules, rebuilt.pop_due(clock().timestamp(), 10), table.get,
+    reminder = judge_timers(engine.rules, rebuilt.pop_due(clock().timestamp(), 10), table.get,
                         clock(), ORG)  # fmt: skip
     assert [(a.status, a.sequence) for a in reminder.alerts] == [(AlertStatus.REMINDER, 2)]
     table.update({k: v for k, (_, v) in reminder.writes.items()})
@@ -148,17 +149,17 @@ def test_kpi_sustain_fires_from_the_timer() -> None:
     snap = {"kpi": "win_rate", "scope": {"kind": "team", "id": "west"},
             "window": {"kind": "rolling_30d"}, "value": 0.1, "trust": {"value": 0.9},
             "computed_at": T0.isoformat()}  # fmt: skip
-    result = process_kpis(rules, [RawRecord("k", 0, 0, b"k", orjson.dumps(snap))], table.get,
+    result = judge_kpis(rules, [RawRecord("k", 0, 0, b"k", orjson.dumps(snap))], table.get,
                           clock())  # fmt: skip
     assert result.alerts == []
     table.update({k: v for k, (_, v) in result.writes.items()})
     [(key, due)] = result.due.items()
     assert due == (T0 + timedelta(minutes=10)).timestamp()
     clock.advance(timedelta(minutes=10))
-    fired = fire_due(rules, [key], table.get, clock(), ORG)
+    fired = judge_timers(rules, [key], table.get, clock(), ORG)
     assert [a.status for a in fired.alerts] == [AlertStatus.FIRING]
     assert fired.alerts[0].subject.scope == "team:west"
-    bad = process_kpis(rules, [RawRecord("k", 0, 1, b"k", b"{nope")], table.get, clock())
+    bad = judge_kpis(rules, [RawRecord("k", 0, 1, b"k", b"{nope")], table.get, clock())
     assert bad.stats.invalid["kpi_invalid_json"] == 1
 
 
@@ -168,8 +169,8 @@ def test_timer_scan_leaves_partitions_it_does_not_own() -> None:
     engine, table = _engine([r], clock)
     _feed(engine, table, [_event("e1", "create", T0, stage="Proposal")])  # partition 1
     clock.advance(timedelta(minutes=2))
-    assert fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0}).alerts == []
-    owned = fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0, 1})
+    assert judge_timers(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0}).alerts == []
+    owned = judge_timers(engine.rules, [b"deal:D-1"], table.get, clock(), ORG, {0, 1})
     assert [a.status for a in owned.alerts] == [AlertStatus.FIRING]
     assert owned.writes[b"deal:D-1"][0] == 1
 
@@ -182,7 +183,7 @@ def test_deleting_a_record_resolves_its_open_episodes() -> None:
     assert [a.status for a in fired.alerts] == [AlertStatus.FIRING]
     deleted = _feed(engine, table, [_event("e2", "delete", T0)])
     assert deleted.alerts == [] and deleted.due[b"deal:D-1"] == 0.0
-    done = fire_due(engine.rules, [b"deal:D-1"], table.get, clock(), ORG)
+    done = judge_timers(engine.rules, [b"deal:D-1"], table.get, clock(), ORG)
     assert [(a.status, a.sequence) for a in done.alerts] == [(AlertStatus.RESOLVED, 2)]
     assert done.alerts[0].evidence == {"reason": "record deleted"}
     assert done.due[b"deal:D-1"] is None
@@ -200,5 +201,5 @@ def test_kpi_rules_are_indexed_by_kpi_and_snapshots_skipped_when_none_watch() ->
     without = RuleSet.build([record])
     assert not without.has_kpi_rules
     junk = [RawRecord("k", 0, 0, b"k", b"{nope")]
-    assert process_kpis(without, junk, {}.get, T0).stats.invalid == {}  # not even decoded
-    assert process_kpis(rules, junk, {}.get, T0).stats.invalid["kpi_invalid_json"] == 1
+    assert judge_kpis(without, junk, {}.get, T0).stats.invalid == {}  # not even decoded
+    assert judge_kpis(rules, junk, {}.get, T0).stats.invalid["kpi_invalid_json"] == 1

@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from streams.clock import ManualClock
-from streams.engine import Engine
+from streams.judge import Engine
+from streams.judge.state import decode_dict
 from streams.rules.loader import load_paths, load_text
 from streams.rules.ruleset import RuleSet
-from streams.state import decode_state
 from tests.unit.helpers import T0, event, raw
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_batch_writes_only_last_state_per_record() -> None:
         event("D6", stage="Negotiation"),
     )  # fmt: skip
     assert list(result.writes) == [b"deal:D6"]
-    state = decode_state(store[b"deal:D6"])
+    state = decode_dict(store[b"deal:D6"])
     assert state is not None and state["f"]["stage"] == "Negotiation" and len(state["ids"]) == 3
 
 

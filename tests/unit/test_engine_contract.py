@@ -11,7 +11,7 @@ import orjson
 
 from streams.clock import ManualClock
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.kpis.catalog import default_catalog
 from streams.kpis.directory import parse_directory
 from streams.kpis.facts import FactRules, facts_by_scope

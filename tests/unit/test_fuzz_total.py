@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from streams.contracts.alerts import AlertEvent
 from streams.jsonbytes import dumps, sanitise
+from streams.judge.state import encode_dict
 from streams.kpis.facts import to_cents, to_day
 from streams.rules.template import MAX_VALUE_CHARS, render
-from streams.state import encode_state
 from tests.unit.poison import STAGES, T0, Pipeline
 
 FUZZ = settings(
@@ -163,7 +163,7 @@ def test_dumps_is_total_and_round_trips(value: Any) -> None:
 @given(fields=st.dictionaries(st.text(max_size=20), json_values, max_size=8),
        cap=st.integers(4_096, 200_000))  # fmt: skip
 def test_encode_state_is_total_and_capped(fields: dict[str, Any], cap: int) -> None:
-    blob = encode_state({"f": fields, "ids": ["e1"], "u": 1.0}, cap)
+    blob = encode_dict({"f": fields, "ids": ["e1"], "u": 1.0}, cap)
     assert len(blob) <= cap and isinstance(orjson.loads(blob)["f"], dict)
 
 

@@ -7,8 +7,8 @@ import tracemalloc
 import orjson
 
 from streams.jsonbytes import dumps_kept
+from streams.judge.state import encode_dict
 from streams.kpis.store import KpiStore
-from streams.state import encode_state
 
 STATE = {"f": {"stage": "Proposal", "amount": 1200.0, "name": "x" * 100}, "ids": ["e1", "e2"]}
 
@@ -33,7 +33,7 @@ def test_kept_json_is_the_same_json_in_a_buffer_of_its_own_size() -> None:
 
 
 def test_entity_states_are_encoded_right_sized() -> None:
-    assert _bytes_held(lambda: encode_state(STATE)) < 1024  # orjson's own: about 4 KiB
+    assert _bytes_held(lambda: encode_dict(STATE)) < 1024  # orjson's own: about 4 KiB
 
 
 def test_kpi_bucket_values_are_stored_right_sized() -> None:

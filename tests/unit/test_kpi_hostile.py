@@ -16,7 +16,7 @@ from streams.clock import ManualClock
 from streams.contracts.events import ChangeEvent, EntityKind, Op
 from streams.contracts.kpis import KpiSnapshot
 from streams.decode import DecodeLimits, RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.kpis.catalog import default_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import parse_directory

@@ -4,7 +4,7 @@ cell equal to the independent batch computation. Fast feedback for the replay te
 from __future__ import annotations
 
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.kpis.catalog import default_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import parse_directory

@@ -15,7 +15,7 @@ import pytest
 from streams.clock import ManualClock
 from streams.contracts.kpis import KpiSnapshot
 from streams.decode import DecodeLimits, RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.kpis.catalog import default_catalog, load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory, parse_directory

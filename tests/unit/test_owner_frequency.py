@@ -8,17 +8,11 @@ from typing import Any
 
 import orjson
 
-from streams.alerting.owner_frequency import (
-    count_hits,
-    owner_hits,
-    owner_partition,
-    owner_rules,
-    state_key,
-)
 from streams.clock import ManualClock
 from streams.contracts.alerts import AlertStatus
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
+from streams.judge.owner import count_hits, owner_hits, owner_partition, owner_rules, state_key
 from streams.rules.model import parse_rule
 from streams.rules.ruleset import RuleSet
 from streams.rules.types.frequency import Hit, tally
@@ -86,13 +80,13 @@ def test_owner_hits_pick_matching_changes_keyed_by_owner() -> None:
     amount = change({"stage": "Lost"}, {"amount": 5.0}, owner="rep-7")
     orphan = change({"stage": "Proposal"}, {"stage": "Lost"}, owner="")
     found = owner_hits(rules, [lost, won, amount, orphan])
-    [(owner, message)] = found.messages
+    [(owner, message)] = found.derived
     assert owner == "rep-7"
     assert orjson.loads(message) == {
         "r": "lost-3", "e": "x1", "t": T0.timestamp(), "id": "D-1", "n": T0.timestamp(),
     }  # fmt: skip
-    assert found.skips == {("lost-3", "no_owner"): 1}
-    assert owner_hits(RuleSet(), [lost]).messages == []
+    assert found.stats.skips == {("lost-3", "no_owner"): 1}
+    assert owner_hits(RuleSet(), [lost]).derived == []
     assert owner_partition("rep-7", 4) == owner_partition("rep-7", 4) < 4
 
 

@@ -16,9 +16,9 @@ from streams.agents import kpis as kpi_agent
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.limits import MAX_EVENT_BYTES, MAX_STRING_CHARS
 from streams.decode import RawRecord
-from streams.engine import PROCESSING_ERROR
+from streams.judge.batch import PROCESSING_ERROR
+from streams.judge.state import STATE_MAX_BYTES, decode_dict, encode_dict, record_key
 from streams.outputs import value_budget
-from streams.state import STATE_MAX_BYTES, decode_state, encode_state, record_key
 from tests.unit.poison import MAX_MESSAGE_BYTES, Pipeline, change_event, poison_pills
 
 PILLS = dict(poison_pills())
@@ -69,7 +69,7 @@ def test_big_integer_is_kept_as_text_in_the_state() -> None:
     (value,) = PILLS["21-digit int"]
     result = pipe.send(value)
     assert not result.dead
-    state = decode_state(pipe.state[record_key("deal", "P1")])
+    state = decode_dict(pipe.state[record_key("deal", "P1")])
     assert state is not None and state["f"]["external_id"] == "123456789012345678901"
 
 
@@ -91,7 +91,7 @@ def test_the_largest_amount_the_contract_accepts_is_applied_and_skipped_by_the_k
     pipe = Pipeline()
     result = pipe.send(change_event(1, "D1", "create", stage="Prospecting", amount=1e15))
     assert not result.dead and len(result.changes) == 1
-    state = decode_state(pipe.state[record_key("deal", "D1")])
+    state = decode_dict(pipe.state[record_key("deal", "D1")])
     assert state is not None and state["f"]["amount"] == 1e15
     facts = orjson.dumps(result.changes[0].derived["kpi_facts"])
     assert b'"open":1' in facts and b"open_cents" not in facts
@@ -123,7 +123,7 @@ def test_longest_accepted_name_then_backwards_move_ships_a_capped_alert() -> Non
     assert back.message.startswith("Deal xxx") and "…" in back.message
     assert back.message.endswith("(D5) moved back from Negotiation to Qualification (3 stage(s)).")
     assert len(back.model_dump_json()) < 10_000
-    state = decode_state(pipe.state[record_key("deal", "D5")])
+    state = decode_dict(pipe.state[record_key("deal", "D5")])
     assert state is not None and state["f"]["name"] == name and "cut" not in state
     assert state["f"]["stage"] == "Qualification"
 
@@ -155,7 +155,7 @@ def test_many_accepted_long_fields_merge_into_a_state_under_the_cap() -> None:
     assert sum(sizes) > STATE_MAX_BYTES  # together they are over the state cap
     key = record_key("deal", "D6")
     blob = pipe.state[key]
-    state = decode_state(blob)
+    state = decode_dict(blob)
     assert state is not None and len(blob) <= STATE_MAX_BYTES
     # the changelog write (state plus key) fits the broker's message limit
     assert len(blob) <= value_budget(MAX_MESSAGE_BYTES, key)
@@ -211,7 +211,7 @@ def test_a_failing_stage_dead_letters_the_record_and_the_batch_goes_on() -> None
 def test_an_unreadable_stored_state_dead_letters_its_records_only() -> None:
     pipe = Pipeline(expect_processing_errors=True)
     pipe.state[record_key("deal", "D9")] = b"{broken"
-    pipe.state[record_key("deal", "D8")] = encode_state({"f": {}, "ids": 5})  # not a list
+    pipe.state[record_key("deal", "D8")] = encode_dict({"f": {}, "ids": 5})  # not a list
     result = pipe.send(
         change_event(1, "D9", stage="Won"), change_event(2, "D8", stage="Won"),
         change_event(3, "D7", "create", stage="Prospecting"),
@@ -237,11 +237,11 @@ def test_oversized_record_value_is_cut_on_the_dead_letter_topic() -> None:
 
 def test_state_cap_cuts_the_largest_fields_first() -> None:
     state = {"f": {"small": "s", "a": "a" * 300_000, "b": "b" * 400_000, "n": list(range(10))}}
-    blob = encode_state(state, max_bytes=350_000)
+    blob = encode_dict(state, max_bytes=350_000)
     decoded = orjson.loads(blob)
     assert len(blob) <= 350_000 and decoded["cut"] == ["b"]
     assert decoded["f"]["a"] == "a" * 300_000 and decoded["f"]["small"] == "s"
-    everything = encode_state({"f": {f"k{i}": "v" * 5_000 for i in range(100)}}, 10_000)
+    everything = encode_dict({"f": {f"k{i}": "v" * 5_000 for i in range(100)}}, 10_000)
     assert len(everything) <= 10_000 and orjson.loads(everything)["cut"]
 
 
@@ -288,7 +288,7 @@ def test_a_field_sent_again_short_is_no_longer_listed_as_cut() -> None:
     pipe = Pipeline()
     _grow_past_the_state_cap(pipe, "D6")
     key = record_key("deal", "D6")
-    before = decode_state(pipe.state[key])
+    before = decode_dict(pipe.state[key])
     assert before is not None and before["cut"]
     # the cut fields sent again short, and as many of the long ones emptied, so the
     # merged state is under the cap without cutting anything
@@ -296,6 +296,6 @@ def test_a_field_sent_again_short_is_no_longer_listed_as_cut() -> None:
     long_ones = [k for k in before["f"] if k.startswith("note_") and k not in before["cut"]]
     short.update({name: None for name in long_ones[: len(before["cut"])]})
     assert not pipe.send(change_event(99, "D6", minutes=99, **short)).dead
-    state = decode_state(pipe.state[key])
+    state = decode_dict(pipe.state[key])
     assert state is not None and "cut" not in state
     assert all(state["f"][name] == "short" for name in before["cut"])

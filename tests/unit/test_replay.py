@@ -19,16 +19,17 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.alerting.timed import fire_due, judged_at
 from streams.clock import ManualClock, when_ingested
 from streams.decode import RawRecord
-from streams.engine import BatchResult, Engine, next_due
+from streams.judge import BatchResult, Engine
+from streams.judge.logic import judged_at
+from streams.judge.state import decode_dict, state_of
 from streams.org import OrgDirectory
 from streams.rules.loader import load_paths, load_text
 from streams.rules.ruleset import RuleSet
 from streams.simulator import DealSimulator
-from streams.state import decode_state, out_of_order, replayed
 from tests.unit.helpers import T0, event
+from tests.unit.rulekit import judge_timers
 
 REPO = Path(__file__).resolve().parents[2]
 _loaded = load_paths([REPO / "rules"])
@@ -86,7 +87,7 @@ def test_a_catch_up_longer_than_the_id_window_is_skipped_by_position() -> None:
     again = engine.process(records, table.get)
     assert again.alerts == [] and again.writes == {} and again.changes == []
     assert again.stats.replays == len(records) and again.stats.duplicates == 0
-    state = decode_state(table[b"deal:D-1"])
+    state = decode_dict(table[b"deal:D-1"])
     assert state is not None and state["f"]["stage"] == "Won"
     assert state["q"][:2] == [0, len(records) - 1]
 
@@ -113,7 +114,7 @@ def test_an_older_change_is_not_merged_over_a_newer_state() -> None:
     late = engine.process([_record(2, event("D-2", "update", 5, stage="Engaging"))], table.get)
     assert late.stats.out_of_order == 1
     assert late.alerts == [] and late.writes == {} and late.changes == []  # no false backwards
-    state = decode_state(table[b"deal:D-2"])
+    state = decode_dict(table[b"deal:D-2"])
     assert state is not None and state["f"]["stage"] == "Negotiation"
     # same occurred_at as the last change: applied (a source may stamp several changes alike)
     same = engine.process([_record(3, event("D-2", "update", 10, amount=5.0))], table.get)
@@ -121,12 +122,13 @@ def test_an_older_change_is_not_merged_over_a_newer_state() -> None:
 
 
 def test_replay_and_order_checks() -> None:
-    state = {"q": [1, 40, 0.0], "u": 100.0}
-    assert replayed(state, (1, 40)) and replayed(state, (1, 3))
-    assert not replayed(state, (1, 41)) and not replayed(state, (0, 3))  # other partition
-    assert not replayed({}, (0, 0))
-    assert out_of_order(state, 99.9) and not out_of_order(state, 100.0)
-    assert not out_of_order({}, 0.0)
+    state = state_of({"q": [1, 40, 0.0], "u": 100.0})
+    empty = state_of({})
+    assert state.replayed((1, 40)) and state.replayed((1, 3))
+    assert not state.replayed((1, 41)) and not state.replayed((0, 3))  # other partition
+    assert not empty.replayed((0, 0))
+    assert state.out_of_order(99.9) and not state.out_of_order(100.0)
+    assert not empty.out_of_order(0.0)
 
 
 def test_a_replayed_change_renders_the_same_alert_whenever_it_runs() -> None:
@@ -162,19 +164,21 @@ def test_a_timer_alert_is_judged_at_its_deadline_not_at_the_scan() -> None:
     _store(table, engine.process([_record(0, event("D-3", "create", 0, stage="Proposal"))],
                                  table.get))  # fmt: skip
     key = b"deal:D-3"
-    state = decode_state(table[key])
+    state = decode_dict(table[key])
     assert state is not None
-    due = next_due(state)
+    due = state_of(state).next_due()
     assert due is not None
     org = OrgDirectory()
     # two scans of the same state at different times (a crash before the state write)
     late = datetime.fromtimestamp(due, tz=UTC) + timedelta(minutes=7)
-    a = fire_due(rules, [key], table.get, late, org)
-    b = fire_due(rules, [key], table.get, late + timedelta(minutes=13), org)
+    a = judge_timers(rules, [key], table.get, late, org)
+    b = judge_timers(rules, [key], table.get, late + timedelta(minutes=13), org)
     assert len(a.alerts) == 1
     assert [x.model_dump_json() for x in a.alerts] == [x.model_dump_json() for x in b.alerts]
     assert a.alerts[0].fired_at == datetime.fromtimestamp(due, tz=UTC)
-    assert judged_at(state, datetime.fromtimestamp(due - 1, tz=UTC)) < a.alerts[0].fired_at
+    assert (
+        judged_at(state_of(state), datetime.fromtimestamp(due - 1, tz=UTC)) < a.alerts[0].fired_at
+    )
 
 
 def _sim_records(seed: int, count: int, partitions: int) -> list[list[RawRecord]]:
@@ -252,6 +256,6 @@ def test_crashes_anywhere_give_the_undisturbed_alerts(
     assert all(len(contents) == 1 for contents in got.values()), "same id+sequence, other content"
     assert set(got) == set(want)  # nothing lost, nothing false
     assert {k: next(iter(v)) for k, v in got.items()} == {k: next(iter(v)) for k, v in want.items()}
-    assert {k: decode_state(v) for k, v in durable.items()} == {
-        k: decode_state(v) for k, v in table.items()
+    assert {k: decode_dict(v) for k, v in durable.items()} == {
+        k: decode_dict(v) for k, v in table.items()
     }

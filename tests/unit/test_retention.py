@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from streams.clock import ManualClock
-from streams.engine import Engine
+from streams.judge import Engine
 from streams.retention import RetentionPolicy, eviction_reason, is_closed, sweep
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet

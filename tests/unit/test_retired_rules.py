@@ -8,16 +8,16 @@ from typing import Any
 
 import orjson
 
-from streams.alerting.retired import RULE_CHANGED, RULE_DELETED, retired_ids, retired_rules
-from streams.alerting.timed import fire_due
 from streams.clock import ManualClock
 from streams.contracts.alerts import AlertStatus
 from streams.decode import RawRecord
-from streams.engine import Engine, next_due
+from streams.judge import Engine
+from streams.judge.retire import RULE_CHANGED, RULE_DELETED, retired_ids, retired_rules
+from streams.judge.state import decode_dict, state_of
 from streams.org import OrgDirectory, Person
 from streams.rules.ruleset import RuleSet
-from streams.state import decode_state
 from tests.unit.alerting_fixtures import T0, rule
+from tests.unit.rulekit import judge_timers
 
 ORG = OrgDirectory({"rep-1": Person(manager="mgr-1", team="west", timezone="UTC")})
 KEY = b"deal:D-1"
@@ -47,12 +47,12 @@ class Harness:
         return result.alerts
 
     def scan(self) -> list[Any]:
-        result = fire_due(self.engine.rules, [KEY], self.table.get, self.clock(), ORG)
+        result = judge_timers(self.engine.rules, [KEY], self.table.get, self.clock(), ORG)
         self.table.update({k: v for k, (_, v) in result.writes.items()})
         return result.alerts
 
     def state(self) -> dict[str, Any]:
-        return dict(decode_state(self.table[KEY]) or {})
+        return dict(decode_dict(self.table[KEY]) or {})
 
 
 def test_deleted_rule_resolves_on_the_next_change_of_the_record() -> None:
@@ -76,7 +76,7 @@ def test_deleted_rule_resolves_on_the_next_change_of_the_record() -> None:
 def test_deleted_rule_resolves_at_the_timer_scan_without_any_change() -> None:
     h = Harness(rule(**NEG))
     [fired] = h.send(_event("e1", T0, "create", amount=0.0))
-    assert next_due(h.state()) is None  # no reminder: no timer of its own
+    assert state_of(h.state()).next_due() is None  # no reminder: no timer of its own
     h.engine.rules = RuleSet()
     assert retired_rules(h.state(), h.engine.rules) == {"neg": RULE_DELETED}
     [closed] = h.scan()

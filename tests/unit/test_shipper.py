@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from streams.contracts.alerts import AlertEvent, AlertStatus, Severity, Subject
-from streams.engine import BatchResult
+from streams.judge import BatchResult
 from streams.metrics import Metrics
 from streams.org import OrgDirectory
 from streams.runtime import shipper as shipping

@@ -8,10 +8,10 @@ import orjson
 
 from streams.clock import ManualClock
 from streams.decode import RawRecord
-from streams.engine import Engine
+from streams.judge import Engine
+from streams.judge.state import decode_dict, record_key
 from streams.rules.loader import load_text
 from streams.rules.ruleset import RuleSet
-from streams.state import decode_state, record_key
 from tests.unit.sourcekit import NOW, docs, run
 
 RULES = """
@@ -60,7 +60,7 @@ def test_a_snapshot_of_1000_rows_fires_nothing_but_builds_state_and_kpi_changes(
     for key, (_, blob) in result.writes.items():
         assert blob is not None
         store[key] = blob
-    state = decode_state(store[record_key("deal", "5007")])
+    state = decode_dict(store[record_key("deal", "5007")])
     assert state is not None and state["f"]["stage"] == "Prospecting"
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from streams.alerting.timed import fire_due
 from streams.judge.logic import timer_change
-from streams.judge.state import EntityState
+from streams.judge.state import EntityState, encode_dict
 from streams.org import OrgDirectory
-from streams.state import encode_state
 from tests.unit.poison import T0, starter_rules
+from tests.unit.rulekit import judge_timers
 
 
 def test_timer_event_of_a_maximum_length_event_id_is_built() -> None:
@@ -18,14 +17,14 @@ def test_timer_event_of_a_maximum_length_event_id_is_built() -> None:
     assert change.event.owner_id == "12345"
 
 
-def test_fire_due_skips_unreadable_states_and_judges_the_others() -> None:
+def test_timer_scan_skips_unreadable_states_and_judges_the_others() -> None:
     store = {
         b"deal:BAD1": b"{broken",
-        b"deal:BAD2": encode_state({"p": [1], "f": {}}),
-        b"deal:BAD3": encode_state({"p": 0, "f": {}, "a": {"deal-owner-missing": 5}}),
-        b"deal:OK": encode_state({"p": 0, "f": {"stage": "Won"}, "ids": ["e1"]}),
+        b"deal:BAD2": encode_dict({"p": [1], "f": {}}),
+        b"deal:BAD3": encode_dict({"p": 0, "f": {}, "a": {"deal-owner-missing": 5}}),
+        b"deal:OK": encode_dict({"p": 0, "f": {"stage": "Won"}, "ids": ["e1"]}),
     }
-    result = fire_due(starter_rules(), list(store), store.get, T0, OrgDirectory())
+    result = judge_timers(starter_rules(), list(store), store.get, T0, OrgDirectory())
     assert b"deal:OK" in result.writes
     assert not {b"deal:BAD1", b"deal:BAD2"} & set(result.writes)
     assert result.stats.processing_errors["timer"] >= 2

@@ -4,7 +4,7 @@
 (at most ``count``).
 
 ``per: owner`` counts the matching changes of all the records of one owner: the worker
-re-keys them by owner (:mod:`streams.alerting.owner_frequency`) and :func:`tally` counts
+re-keys them by owner (:mod:`streams.judge.owner`) and :func:`tally` counts
 them per (rule, owner). State: ``{"hits": [[epoch s, event id, record id], ...]}`` (not yet
 counted in an alert), ``"ids": [[epoch s, event id], ...]`` (every event id counted within
 the window, so a replayed event never counts twice), ``"m"`` (newest event time seen).
