@@ -47,17 +47,21 @@ def alert_value(alert: AlertEvent, max_message_bytes: int) -> tuple[bytes, bool]
 
 
 def dead_letter_headers(dead: Any) -> list[tuple[str, bytes]]:
-    """``crm-pulse-error`` (the DeadLetter JSON, detail cut) and ``crm-pulse-reason``."""
+    """``crm-pulse-error`` (the DeadLetter JSON, detail cut), ``crm-pulse-reason`` and, for a
+    CRM source's refusal, ``crm-pulse-source`` (the source id)."""
     if len(dead.detail) > DETAIL_MAX_CHARS or (dead.field and len(dead.field) > 500):
         dead = dead.model_copy(
             update={"detail": cut_text(dead.detail, DETAIL_MAX_CHARS),
                     "field": cut_text(dead.field, 500) if dead.field else dead.field}
         )  # fmt: skip
     reason = dead.reason.value if hasattr(dead.reason, "value") else str(dead.reason)
-    return [
+    headers = [
         ("crm-pulse-error", dead.model_dump_json().encode()),
         ("crm-pulse-reason", reason.encode()),
     ]
+    if getattr(dead, "source", None):  # refused by a CRM source: its id, readable alone
+        headers.append(("crm-pulse-source", dead.source.encode()))
+    return headers
 
 
 def dead_letter_record(

@@ -9,28 +9,36 @@ In this order, for every request:
    ``X-HubSpot-Request-Timestamp``; older than the transport's ``max_age_s``, 5 minutes,
    is refused) or the mapping transport's ``signature_header`` (HMAC-SHA256 of the body):
    401 when missing, wrong or stale, and nothing is written;
-3. the translator turns the body into change events, refusals and gaps;
-4. the events go to ``crm.events``, the refusals to ``crm.events.dlq`` (the original
-   bytes, the source id and the reason), the gap alerts to ``crm.alerts``, and the answer
-   waits for the broker's acknowledgement of all of them, at most
-   ``CRM_PULSE_SOURCE_ACK_TIMEOUT_S`` (4 s: HubSpot gives up after 5): 503 when it does not
-   come (the sender retries; event ids are stable, so a retry is deduplicated);
+3. the translator turns the body into change events, refusals and gaps (a body whose
+   output records cannot be built is refused whole: ``translator_error``);
+4. the worker's one shipper writes the events to ``crm.events``, the refusals to
+   ``crm.events.dlq`` (the original bytes, the source id and the reason), the gap alerts to
+   ``crm.alerts``, and the answer waits for the broker's acknowledgement of all of them, at
+   most ``CRM_PULSE_SOURCE_ACK_TIMEOUT_S`` (4 s: HubSpot gives up after 5): 503 when it
+   does not come (the sender retries; event ids are stable, so a retry is deduplicated);
 5. 200 ``{"events", "refused", "gaps", "skipped"}`` once acknowledged; when nothing of the
    body could be translated, 400 (not JSON, empty, too large) or 422 (JSON of the wrong
-   shape), after its dead letter is acknowledged: the sender should not retry it.
+   shape, or a body whose output cannot be built), after its dead letter is acknowledged:
+   the sender should not retry it.
 
 No bearer token: the signature is the authentication. Unknown ids answer 404.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streams.runtime.container import Runtime
-from streams.runtime.source_shipper import Origin, OutRecord, ship_now
-from streams.sources import SourceRefusalReason, verify_hmac_sha256, verify_hubspot_signature_v3
+from streams.sources import (
+    SourceRefusalReason,
+    Translation,
+    Translator,
+    verify_hmac_sha256,
+    verify_hubspot_signature_v3,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +84,36 @@ def signature_ok(source: Any, request: Any, body: bytes, now: Any) -> bool:
     return verify_hmac_sha256(source.secret, body, headers.get(transport.signature_header))
 
 
-def register(pulse: Runtime, rt: Any, translate_input: Callable[..., list[OutRecord]]) -> None:
+def acknowledged_answer(translation: Translation) -> tuple[dict[str, Any], int]:
+    """The answer to a request whose records the broker acknowledged: 200 with the counts;
+    400 or 422 (with the first refusal's reason) when nothing of the body was translated."""
+    counts: dict[str, Any] = {
+        "events": len(translation.events), "refused": len(translation.refusals),
+        "gaps": len(translation.gaps), "skipped": translation.skipped,
+    }  # fmt: skip
+    if translation.refusals and not (translation.events or translation.gaps):
+        first = translation.refusals[0]
+        counts.update(reason=first.reason.value, detail=first.detail)
+        return counts, 400 if first.reason in UNREADABLE else 422
+    return counts, 200
+
+
+def register(
+    pulse: Runtime,
+    rt: Any,
+    translate: Callable[[Translator, bytes], tuple[Translation, Any]],
+    ship: Callable[[Any], Awaitable[None]],
+) -> None:
     """Mount ``POST /sources/{source_id}`` for the HTTP sources of ``rt`` (``rt.http``:
-    id -> config, translator, secret); ``translate_input(translator, raw, origin,
-    translation)`` gives the records to write (counted, gap alerts gated)."""
+    id -> config, translator, secret); ``translate(translator, body)`` gives the body's
+    translation (counted) and its output, ``ship(output)`` returns once the broker
+    acknowledged that output (:mod:`streams.agents.sources`)."""
     from faust.web import View
 
     app = pulse.app
     settings = pulse.settings
     limit = settings.max_event_bytes * BATCH_BYTES_FACTOR
     requests = pulse.metrics.source_requests
-
-    async def send(record: Any) -> Any:
-        return await app.producer.send(
-            record.topic, record.key, record.value, None, None, record.headers
-        )
 
     @app.page("/sources/{source_id}")
     class SourceView(View):
@@ -110,24 +133,14 @@ def register(pulse: Runtime, rt: Any, translate_input: Callable[..., list[OutRec
             if not signature_ok(source, request, body, now):
                 log.warning("POST /sources/%s: bad, missing or stale signature (401)", source_id)
                 return self.answer(source_id, {"error": "bad, missing or stale signature"}, 401)
-            origin = Origin(f"POST /sources/{source_id}", adapter="http")
-            translation = source.translator.translate(body, received_at=now)
-            records = translate_input(source.translator, body, origin, translation)
+            translation, output = translate(source.translator, body)
             try:
-                await ship_now(send, records, settings.source_ack_timeout_s)
+                await asyncio.wait_for(ship(output), settings.source_ack_timeout_s)
             except Exception as exc:  # not acknowledged: the sender retries
-                log.warning("POST /sources/%s: Kafka did not acknowledge %d record(s) (%s): "
-                            "503", source_id, len(records), type(exc).__name__)  # fmt: skip
+                log.warning("POST /sources/%s: Kafka did not acknowledge the request's "
+                            "records (%s): 503", source_id, type(exc).__name__)  # fmt: skip
                 return self.answer(
                     source_id, {"error": "not acknowledged by Kafka; retry later"}, 503
                 )
-            counts = {
-                "events": len(translation.events), "refused": len(translation.refusals),
-                "gaps": len(translation.gaps), "skipped": translation.skipped,
-            }  # fmt: skip
-            if translation.refusals and not (translation.events or translation.gaps):
-                first = translation.refusals[0]
-                status = 400 if first.reason in UNREADABLE else 422
-                counts.update(reason=first.reason.value, detail=first.detail)
-                return self.answer(source_id, counts, status)
-            return self.answer(source_id, counts, 200)
+            counts, status = acknowledged_answer(translation)
+            return self.answer(source_id, counts, status)

@@ -1,13 +1,15 @@
 """The one shipper: every writer of a changelogged table hands its results here.
 
 A writer (the ingest agent, the timers, the KPI rules, the retention sweep, the
-owner-frequency agent) reads, judges and applies its new states to its in-memory table
-without awaiting in between, then queues the result with :meth:`Shipper.put` (or
-:meth:`Shipper.submit` for the entity table). The shipper, one task, in queue order:
+owner-frequency agent, the CRM sources) reads, judges and applies its new states to its
+in-memory table without awaiting in between, then queues the result with
+:meth:`Shipper.put` (or :meth:`Shipper.submit` for the entity table). The shipper, one
+task, in queue order:
 
-1. gates the alerts (silences, notification budget), sends dead letters, alerts and what
-   the change hooks derive from the changes (KPI facts, owner-frequency hits) and waits
-   for the broker's acknowledgements of all of them;
+1. gates the alerts (silences, notification budget), sends the records the writer built
+   itself (a source's change events to ``crm.events``), dead letters, alerts and what the
+   change hooks derive from the changes (KPI facts, owner-frequency hits) and waits for the
+   broker's acknowledgements of all of them;
 2. only then writes the states to their changelogs, and waits for those acks too;
 3. only then calls each result's ``ack`` (its input records may be committed).
 
@@ -35,11 +37,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.alerting.source_alerts import RecordLinks
-from streams.judge.result import BatchResult
 from streams.errors import PulseError
+from streams.judge.result import BatchResult
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
 from streams.produce import group_commit, send_batched
@@ -55,6 +57,16 @@ ChangeHook = Callable[[Sequence[Change]], Awaitable[list[asyncio.Future[Any]]]]
 #: State writes of a table: key -> (partition, encoded state or ``None``, a tombstone).
 Writes = dict[bytes, tuple[int, bytes | None]]
 
+
+class Record(NamedTuple):
+    """A record a writer built itself (a CRM source's change event, keyed by its
+    ``entity_id``): sent as it is, in order, acknowledged before the writer's ack."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
 #: Results queued at most before :meth:`Shipper.put` waits (backpressure).
 MAX_PENDING = 8
 
@@ -66,6 +78,8 @@ class Shipment:
     result: BatchResult
     #: changelog topic -> the last write of each key (in the order the results wrote them)
     writes: dict[str, Writes] = field(default_factory=dict)
+    #: the writers' own records, in queue order
+    records: list[Record] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +88,7 @@ class _Item:
     changelog: str | None  # None: the entity table's changelog
     ack: Callable[[], None]
     received: float
+    records: Sequence[Record] = ()
 
 
 class ShipProgress:
@@ -168,16 +183,18 @@ class Shipper:
         received: float,
         *,
         changelog: str | None = None,
+        records: Sequence[Record] = (),
     ) -> None:
         """Queue one result whose states the caller has applied to its table already;
         ``ack`` acknowledges its input records once it is shipped. ``changelog``: the
-        changelog topic of its writes (default: the entity table's)."""
+        changelog topic of its writes (default: the entity table's); ``records``: records
+        the writer built itself, sent in order with the result's outputs."""
         self.count(result)
         if self.task is None or self.task.done():
             if self.task is not None and self.task.done() and not self.task.cancelled():
                 self.task.result()  # a crashed shipper crashes the writer: never silent
             self.task = asyncio.create_task(self._run(), name="crm-pulse-shipper")
-        await self.queue.put(_Item(result, changelog, ack, received))
+        await self.queue.put(_Item(result, changelog, ack, received, records))
 
     async def submit(self, result: BatchResult, ack: Callable[[], None] | None = None) -> None:
         """Apply ``result``'s states to the entity table, then queue it (with no await in
@@ -216,6 +233,7 @@ class Shipper:
                     shipment = merge(
                         [(i.result, i.changelog or self.entity_changelog) for i in taken]
                     )
+                    shipment.records = [r for i in taken for r in i.records]
                     await self.ship_within_bound(shipment, min(i.received for i in taken))
                     for item in taken:
                         item.ack()
@@ -262,6 +280,8 @@ class Shipper:
         if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
             for on_changes in self.change_hooks:
                 futures.extend(await on_changes(result.changes))
+        for record in shipment.records:  # in order: a source's events
+            futures.append(await send(record.topic, record.key, record.value, None, None, None))
         limit = settings.max_message_bytes
         cut = m.oversized_outputs
         for raw, dead in result.dead:
@@ -283,6 +303,8 @@ class Shipper:
         m.ship_seconds.observe(done - started)
         m.produced.labels(kind="alert").inc(len(result.alerts))
         m.produced.labels(kind="dead_letter").inc(len(result.dead))
+        if shipment.records:
+            m.produced.labels(kind="event").inc(len(shipment.records))
         m.produced.labels(kind="changelog").inc(sum(len(w) for w in shipment.writes.values()))
         # delivered before the input is acked (the caller acks after this returns): a crash
         # after the ack finds every state of the shipment in its changelog

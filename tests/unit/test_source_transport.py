@@ -1,7 +1,7 @@
 """The sources' transport logic without a broker: what a translation becomes on Kafka
 (events keyed by entity id, dead letters with the original bytes and the source, gap
-alerts), record links on alerts, and the shipper's rule: the input is acked only after
-every record of it is acknowledged."""
+alerts), record links on alerts, and the one shipper's rule for the sources: the input is
+acked (or the HTTP request answered) only after every record of it is acknowledged."""
 
 from __future__ import annotations
 
@@ -9,29 +9,32 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 
+from streams.agents import sources as agent
+from streams.agents.sources import Origin, SourceOutput, ship_request, translation_output
 from streams.alerting.source_alerts import GAP_RULE_ID, RecordLinks, gap_alert
+from streams.api.sources import acknowledged_answer
 from streams.contracts.alerts import AlertEvent, AlertLink, AlertStatus, Severity, Subject
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.events import ChangeEvent
 from streams.decode import RawRecord, decode_event
-from streams.runtime.source_shipper import (
-    Destinations,
-    Origin,
-    OutRecord,
-    SourceShipper,
-    ship_now,
-    translation_records,
-)
+from streams.metrics import Metrics
+from streams.org import OrgDirectory
+from streams.outputs import dead_letter_record
+from streams.runtime.alerting import AlertingRuntime
+from streams.runtime.shipper import Shipper
+from streams.settings import Settings
 from streams.sources import build_translator, parse_sources
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
-WHERE = Destinations("crm.events", "crm.events.dlq", "crm.alerts", 1_048_576)
+EVENTS = "crm.events"
+LIMIT = 1_048_576
 SOURCES = parse_sources(
     """
 sources:
@@ -66,13 +69,12 @@ def cdc(change_type: str, ids: list[str], **fields: Any) -> bytes:
 def test_events_are_keyed_by_entity_id_and_decode_back_to_the_same_event() -> None:
     raw = cdc("UPDATE", ["006A", "006B"], StageName="Qualification")
     translation = TRANSLATOR.translate(raw, received_at=NOW)
-    records, alerts = translation_records(translation, Origin("sf.cdc", 0, 7), "sf", WHERE, NOW)
-    assert not alerts
-    assert [(r.kind, r.topic, r.key) for r in records] == [
-        ("event", "crm.events", b"006A"), ("event", "crm.events", b"006B"),
+    out = translation_output(translation, Origin("sf.cdc", 0, 7), "sf", EVENTS, NOW)
+    assert not out.result.alerts and not out.result.dead
+    assert [(r.topic, r.key) for r in out.events] == [
+        ("crm.events", b"006A"), ("crm.events", b"006B"),
     ]  # fmt: skip
-    for record, event in zip(records, translation.events, strict=True):
-        assert record.value is not None
+    for record, event in zip(out.events, translation.events, strict=True):
         decoded = decode_event(RawRecord("crm.events", 0, 0, record.key, record.value), NOW)
         assert isinstance(decoded, ChangeEvent)
         assert decoded == event
@@ -83,12 +85,14 @@ def test_a_refusal_is_dead_lettered_with_its_original_bytes_key_and_source() -> 
     raw = b'{"ChangeEventHeader": {"entityName": "Opportunity"'  # cut: not JSON
     translation = TRANSLATOR.translate(raw, received_at=NOW)
     origin = Origin("sf.cdc", 1, 42, b"the-key")
-    records, _ = translation_records(translation, origin, "sf", WHERE, NOW)
-    [record] = records
-    assert (record.kind, record.topic, record.key, record.value) == (
-        "dead_letter", "crm.events.dlq", b"the-key", raw,
-    )  # fmt: skip
-    headers = dict(record.headers or [])
+    out = translation_output(translation, origin, "sf", EVENTS, NOW)
+    assert out.events == [] and out.result.alerts == []
+    [(record, letter)] = out.result.dead
+    assert (record.key, record.value) == (b"the-key", raw)
+    # what the shipper writes to the dead-letter topic: the original bytes and key
+    value, header_list, cut = dead_letter_record(record.key, record.value, letter, LIMIT)
+    assert value == raw and not cut
+    headers = dict(header_list)
     dead = DeadLetter.model_validate_json(headers["crm-pulse-error"])
     assert (dead.topic, dead.partition, dead.offset, dead.adapter) == ("sf.cdc", 1, 42, "kafka")
     assert dead.source == "sf" and dead.source_reason == "invalid_json"
@@ -98,9 +102,9 @@ def test_a_refusal_is_dead_lettered_with_its_original_bytes_key_and_source() -> 
 
 def test_a_gap_becomes_one_data_quality_alert_naming_object_and_ids() -> None:
     translation = TRANSLATOR.translate(cdc("GAP_UPDATE", ["006A", "006B"]), received_at=NOW)
-    records, alerts = translation_records(translation, Origin("sf.cdc"), "sf", WHERE, NOW)
-    assert records == []  # a gap is never read as data
-    [alert] = alerts
+    out = translation_output(translation, Origin("sf.cdc"), "sf", EVENTS, NOW)
+    assert out.events == [] and out.result.dead == []  # a gap is never read as data
+    [alert] = out.result.alerts
     assert alert.rule_id == GAP_RULE_ID and alert.status is AlertStatus.FIRING
     assert alert.severity is Severity.WARNING
     assert alert.subject.entity == "deal"
@@ -109,13 +113,14 @@ def test_a_gap_becomes_one_data_quality_alert_naming_object_and_ids() -> None:
     assert alert.evidence["change_type"] == "GAP_UPDATE"
     assert "Opportunity" in alert.title and "re-sync" in alert.title
     again, _ = TRANSLATOR.translate(cdc("GAP_UPDATE", ["006A", "006B"]), received_at=NOW), None
-    _, alerts_again = translation_records(again, Origin("sf.cdc"), "sf", WHERE, NOW)
+    alerts_again = translation_output(again, Origin("sf.cdc"), "sf", EVENTS, NOW).result.alerts
     assert alerts_again[0].model_dump_json() == alert.model_dump_json()  # a redelivery: same
 
 
 def test_a_gap_on_one_record_links_to_it() -> None:
     translation = TRANSLATOR.translate(cdc("GAP_CREATE", ["006A"]), received_at=NOW)
-    _, [alert] = translation_records(translation, Origin("sf.cdc"), "sf", WHERE, NOW, LINKS)
+    out = translation_output(translation, Origin("sf.cdc"), "sf", EVENTS, NOW, LINKS)
+    [alert] = out.result.alerts
     assert alert.subject.id == "006A"
     assert [link.url for link in alert.links] == [
         "https://acme.lightning.force.com/lightning/r/Opportunity/006A/view"
@@ -168,111 +173,187 @@ def test_gap_alert_without_ids_names_every_record_of_the_object() -> None:
 
 
 class FakeProducer:
-    """Futures resolved by the test: the broker's acknowledgements."""
+    """The app's producer: records what is sent, in order; acknowledges when told."""
 
     def __init__(self) -> None:
-        self.sent: list[OutRecord] = []
-        self.futures: list[asyncio.Future[object]] = []
+        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
+        self.futures: list[asyncio.Future[None]] = []
 
-    async def send(self, record: OutRecord) -> asyncio.Future[object]:
-        self.sent.append(record)
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    async def send(self, topic: str, key: Any, value: Any, *args: Any) -> asyncio.Future[None]:
+        self.sent.append((topic, key, value, args[-1] if args else None))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.futures.append(future)
         return future
 
+    def ack_all(self) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_result(None)
 
-def records(n: int) -> list[OutRecord]:
-    return [OutRecord("event", "crm.events", f"k{i}".encode(), b"{}") for i in range(n)]
 
-
-async def test_shipper_acks_the_input_only_after_every_record_is_acknowledged() -> None:
+def the_shipper(**settings: Any) -> tuple[Shipper, FakeProducer, list[BaseException]]:
+    """The worker's one shipper over a fake producer (what the source agents hand it)."""
     producer = FakeProducer()
-    crashes: list[BaseException] = []
+    crashed: list[BaseException] = []
 
-    async def crash(exc: BaseException) -> None:
-        crashes.append(exc)
+    class App:
+        def __init__(self) -> None:
+            self.producer = producer
 
-    shipper = SourceShipper(producer.send, crash)
+        async def crash(self, reason: BaseException) -> None:
+            crashed.append(reason)
+
+    config = Settings(**settings)
+    shipper = Shipper(
+        app=App(), settings=config, metrics=Metrics(),
+        alerting=AlertingRuntime.from_settings(config, OrgDirectory()),
+        entity_table=SimpleNamespace(data={}), clock=lambda: NOW, change_hooks=[],
+    )  # fmt: skip
+    shipper._entity_changelog = "entity-changelog"
+    shipper.links = LINKS
+    return shipper, producer, crashed
+
+
+def output_of(*payloads: bytes) -> SourceOutput:
+    out = SourceOutput()
+    for offset, raw in enumerate(payloads):
+        translation = TRANSLATOR.translate(raw, received_at=NOW)
+        origin = Origin("sf.cdc", 0, offset, b"in-key")
+        out.extend(translation_output(translation, origin, "sf", EVENTS, NOW, LINKS))
+    return out
+
+
+async def test_the_shipper_acks_a_source_batch_only_after_every_record_is_acknowledged() -> None:
+    shipper, producer, crashed = the_shipper()
+    out = output_of(
+        cdc("UPDATE", ["006A", "006B"], StageName="Qualification"),
+        b"{not json",
+        cdc("GAP_UPDATE", ["006C"]),
+        cdc("UPDATE", ["006D"], StageName="Closed Won"),
+    )
     acked: list[str] = []
-    await shipper.put(records(3), lambda: acked.append("batch-1"))
-    await asyncio.sleep(0.01)
-    assert len(producer.sent) == 3 and acked == []
-    producer.futures[0].set_result(None)
-    producer.futures[1].set_result(None)
-    await asyncio.sleep(0.01)
-    assert acked == []  # one record still unacknowledged
-    producer.futures[2].set_result(None)
-    await asyncio.sleep(0.01)
-    assert acked == ["batch-1"] and not crashes
+    await shipper.put(out.result, lambda: acked.append("batch"), 0.0, records=out.events)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    s = shipper.settings
+    # events in input order, then the dead letter, then the gated, linked gap alert
+    assert [(topic, key) for topic, key, _, _ in producer.sent] == [
+        (s.events_topic, b"006A"), (s.events_topic, b"006B"), (s.events_topic, b"006D"),
+        (s.dlq_topic, b"in-key"), (s.alerts_topic, out.result.alerts[0].alert_id.encode()),
+    ]  # fmt: skip
+    assert dict(producer.sent[3][3])["crm-pulse-source"] == b"sf"
+    gap = AlertEvent.model_validate_json(producer.sent[4][2] or b"")
+    assert gap.rule_id == GAP_RULE_ID and len(gap.links) == 1  # its own link, not doubled
+    for future in producer.futures[:-1]:
+        future.set_result(None)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert acked == []  # one record still unacknowledged: the input is not acked
+    producer.futures[-1].set_result(None)
+    await asyncio.wait_for(shipper.queue.join(), timeout=2)
+    assert acked == ["batch"] and not crashed
+    registry = shipper.metrics.registry
+    assert registry.get_sample_value("crm_pulse_produced_total", {"kind": "event"}) == 3
+    assert registry.get_sample_value("crm_pulse_produced_total", {"kind": "dead_letter"}) == 1
 
 
-async def test_shipper_never_acks_what_the_broker_refused_and_stops_the_worker() -> None:
-    producer = FakeProducer()
-    crashes: list[BaseException] = []
-
-    async def crash(exc: BaseException) -> None:
-        crashes.append(exc)
-
-    shipper = SourceShipper(producer.send, crash)
+async def test_the_shipper_never_acks_a_source_batch_the_broker_refused_and_stops() -> None:
+    shipper, producer, crashed = the_shipper()
+    out = output_of(cdc("UPDATE", ["006A", "006B"], StageName="Qualification"))
     acked: list[str] = []
-    await shipper.put(records(2), lambda: acked.append("batch"))
-    await asyncio.sleep(0.01)
+    await shipper.put(out.result, lambda: acked.append("batch"), 0.0, records=out.events)
+    for _ in range(20):
+        await asyncio.sleep(0)
     producer.futures[0].set_result(None)
     producer.futures[1].set_exception(RuntimeError("not leader"))
-    await asyncio.sleep(0.01)
-    assert acked == [] and len(crashes) == 1
-    with pytest.raises(RuntimeError):
-        await shipper.put(records(1), lambda: acked.append("next"))
+    await asyncio.wait_for(shipper.queue.join(), timeout=2)
+    assert acked == [] and [str(e) for e in crashed] == ["not leader"]
+    with pytest.raises(RuntimeError, match="not leader"):  # the next writer hears of it
+        await shipper.put(out.result, lambda: acked.append("next"), 0.0, records=out.events)
 
 
-async def test_ship_now_times_out_when_the_broker_does_not_acknowledge() -> None:
-    producer = FakeProducer()
-    with pytest.raises(TimeoutError):
-        await ship_now(producer.send, records(2), timeout=0.05)
-    producer2 = FakeProducer()
-    task = asyncio.ensure_future(ship_now(producer2.send, records(2), timeout=5))
-    await asyncio.sleep(0.01)
-    for future in producer2.futures:
-        future.set_result(None)
-    await task
+async def test_an_http_request_returns_once_acknowledged_or_times_out_harmlessly() -> None:
+    shipper, producer, crashed = the_shipper()
+    pulse = SimpleNamespace(shipper=shipper)
+    out = output_of(cdc("UPDATE", ["006A"], StageName="Qualification"))
+    with pytest.raises(TimeoutError):  # the broker is silent: the endpoint answers 503
+        await asyncio.wait_for(ship_request(pulse, out), 0.05)  # type: ignore[arg-type]
+    producer.ack_all()  # it answers after the request gave up: shipped, nothing breaks
+    await asyncio.wait_for(shipper.queue.join(), timeout=2)
+    assert not crashed and shipper.failure() is None
+    task = asyncio.ensure_future(ship_request(pulse, out))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not task.done()  # waits for the broker
+    producer.ack_all()
+    await asyncio.wait_for(task, timeout=2)
+    assert [key for _, key, _, _ in producer.sent] == [b"006A", b"006A"]  # the retry's ids
+
+
+def a_pulse() -> Any:
+    return SimpleNamespace(
+        engine=SimpleNamespace(clock=lambda: NOW), metrics=Metrics(), settings=Settings()
+    )
+
+
+def output_fails_once(monkeypatch: pytest.MonkeyPatch, which: int) -> None:
+    """The ``which``-th output build raises (a defect on an odd payload)."""
+    real = agent.translation_output
+    calls = {"n": 0}
+
+    def failing(translation: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == which:
+            raise OverflowError("an odd value")
+        return real(translation, *args, **kwargs)
+
+    monkeypatch.setattr(agent, "translation_output", failing)
 
 
 def test_an_input_whose_output_cannot_be_built_is_dead_lettered_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """One input whose records fail to build (a defect on an odd payload) becomes a dead
-    letter of its own; the inputs around it are written as usual."""
-    from types import SimpleNamespace
-
-    from streams.agents import sources as agent
-    from streams.metrics import Metrics
-    from streams.org import OrgDirectory
-    from streams.runtime.alerting import AlertingRuntime
-    from streams.settings import Settings
-
-    real = agent.translation_records
-    calls = {"n": 0}
-
-    def second_fails(translation: Any, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OverflowError("an odd value")
-        return real(translation, *args, **kwargs)
-
-    monkeypatch.setattr(agent, "translation_records", second_fails)
-    pulse = SimpleNamespace(
-        engine=SimpleNamespace(clock=lambda: NOW), metrics=Metrics(),
-        alerting=AlertingRuntime.from_settings(Settings(), OrgDirectory()),
-    )  # fmt: skip
-    rt = SimpleNamespace(where=WHERE, links=LINKS)
+    """One input whose records fail to build becomes a dead letter of its own; the inputs
+    around it are written as usual."""
+    output_fails_once(monkeypatch, 2)
+    rt = SimpleNamespace(links=LINKS)
     raw = cdc("UPDATE", ["006A"], StageName="Closed Won")
     messages = [SimpleNamespace(topic="sf", partition=0, offset=o, key=b"k", value=raw)
                 for o in range(3)]  # fmt: skip
-    out = agent.translate_messages(pulse, rt, TRANSLATOR, messages)  # type: ignore[arg-type]
-    kinds = [r.kind for r in out]
-    assert kinds.count("dead_letter") == 1 and kinds.count("event") == 2, kinds
-    dead = next(r for r in out if r.kind == "dead_letter")
-    assert dead.value == raw  # the input's original bytes
-    letter = DeadLetter.model_validate_json(dict(dead.headers or [])["crm-pulse-error"])
+    out = agent.translate_messages(a_pulse(), rt, TRANSLATOR, messages)  # type: ignore[arg-type]
+    assert len(out.events) == 2
+    [(record, letter)] = out.result.dead
+    assert record.value == raw and record.key == b"k"  # the input's original bytes and key
     assert letter.reason.value == "processing_error" and letter.offset == 1
     assert letter.source_reason == "translator_error" and "OverflowError" in letter.detail
+
+
+def test_an_http_body_whose_output_cannot_be_built_is_dead_lettered_and_answered_422(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    output_fails_once(monkeypatch, 1)
+    pulse = a_pulse()
+    raw = cdc("UPDATE", ["006A"], StageName="Closed Won")
+    translation, out = agent.translate_request(pulse, SimpleNamespace(links=LINKS), TRANSLATOR, raw)
+    assert out.events == []
+    [(record, letter)] = out.result.dead
+    assert record.value == raw and letter.adapter == "http" and letter.partition == -1
+    assert letter.topic == "POST /sources/sf" and letter.source_reason == "translator_error"
+    body, status = acknowledged_answer(translation)
+    assert status == 422 and body["reason"] == "translator_error" and body["events"] == 0
+    refused = pulse.metrics.registry.get_sample_value(
+        "crm_pulse_source_records_total", {"source": "sf", "result": "refused"}
+    )
+    assert refused == 1  # counted once, as refused (the failed translation is not counted)
+
+
+def test_http_answers_200_400_and_422_from_what_was_translated() -> None:
+    ok = TRANSLATOR.translate(cdc("UPDATE", ["006A"], StageName="Won"), received_at=NOW)
+    assert acknowledged_answer(ok) == (
+        {"events": 1, "refused": 0, "gaps": 0, "skipped": 0}, 200
+    )  # fmt: skip
+    unreadable = TRANSLATOR.translate(b"{not json", received_at=NOW)
+    assert acknowledged_answer(unreadable)[1] == 400
+    shape = TRANSLATOR.translate(b"[1, 2]", received_at=NOW)
+    body, status = acknowledged_answer(shape)
+    assert status == 422 and body["refused"] >= 1
