@@ -252,10 +252,12 @@ class AnomalyDetector(DetectorState):
         # ---- episode: hysteresis and cooldown
         if self.active or self.cool > 0 or best >= self._fire_s:  # else: nothing moves
             ep = episode.step(
-                episode.Episode(self.active, self.calm, self.cool, self.episode_component),
+                episode.Episode(self.active, self.calm, self.cool, self.episode_component,
+                                peak=self.peak),  # fmt: skip
                 best, comp, self._fire_s, self._resolve_s, self.cooldown, self.clear,
             )  # fmt: skip
             self.active, self.calm, self.cool, self.episode_component = ep[:4]
+            self.peak = ep.peak
             self.onset, self.suppressed = ep.onset, ep.suppressed
         # ---- a confirmed level shift becomes the new level: the CUSUM fired, lasted
         # shift_min_points, and this point still sits on the shifted side without being a

@@ -28,7 +28,7 @@ def dump(det: DetectorState) -> dict[str, Any]:
         "x": det.last_value, "rr": det.rep_rate, "f": det.flat, "cp": det.cpos,
         "cn": det.cneg, "rn": det.run_n, "a": det.active,
         "ar": [det.rho, det.ar_xy, det.ar_xx, det.u_prev, det.r_prev],
-        "ca": det.calm, "co": det.cool, "ec": det.episode_component,
+        "ca": det.calm, "co": det.cool, "ec": det.episode_component, "pk": det.peak,
         "e": det.expected_model, "sd": det.sd_model,
         "di": det.day_index, "ds": det.day_sum, "dn": det.day_n,
         "dd": dump(det.day) if det.day is not None else None,
@@ -50,6 +50,7 @@ def load(det: DetectorState, data: dict[str, Any]) -> DetectorState:
     det.rep_rate, det.flat = float(data["rr"]), float(data["f"])
     det.active, det.calm, det.cool = bool(data["a"]), int(data["ca"]), int(data["co"])
     det.episode_component = data.get("ec")
+    det.peak = float(data.get("pk", 0.0))
     det.expected_model, det.sd_model = float(data["e"]), float(data["sd"])
     if version == 2 and det.is_count:  # counts were learnt on their own scale
         _level_and_scale(det, float(data["l"]), float(data["s"]), int(data["n"]))

@@ -75,6 +75,7 @@ class DetectorState:
     calm: int = 0
     cool: int = 0
     episode_component: str | None = None
+    peak: float = 0.0  # largest surprise of the (last) episode
     # ---- the last point, in the value's own units (what an alert shows)
     onset: bool = False
     suppressed: bool = False

@@ -20,7 +20,7 @@ from streams.anomaly.calibration import (
     surprise_of,
     z_for_surprise,
 )
-from streams.anomaly.episode import Episode, family
+from streams.anomaly.episode import ESCALATE, Episode, family
 from streams.anomaly.episode import step as step_episode
 from streams.anomaly.learn import AR_MAX
 from streams.anomaly.season import auto_season, civil_from_days, month_end, slot_of
@@ -349,6 +349,19 @@ def test_episode_opens_holds_resolves_and_cools_down() -> None:
     assert held.suppressed and not held.active and held.cool == 1
     other = step_episode(state, 5.0, "flatline", 2.3, 1.3, 2, 2)  # another family
     assert other.onset and other.component == "flatline"
+
+
+def test_a_far_bigger_anomaly_is_not_held_back_by_the_cooldown() -> None:
+    small = step_episode(Episode(False, 0, 0, None), 2.5, "spike", 2.3, 1.3, 10, 1)
+    small = step_episode(small, 3.0, "spike", 2.3, 1.3, 10, 1)  # its peak: 3.0
+    closed = step_episode(small, 0.1, None, 2.3, 1.3, 10, 1)
+    assert not closed.active and closed.cool == 10 and closed.peak == 3.0
+    held = step_episode(closed, 3.0 + ESCALATE - 0.01, "spike", 2.3, 1.3, 10, 1)
+    assert held.suppressed and not held.onset and held.cool == 9 and held.peak == 3.0
+    news = step_episode(closed, 3.0 + ESCALATE, "spike", 2.3, 1.3, 10, 1)
+    assert news.onset and news.active and not news.suppressed and news.peak == 3.0 + ESCALATE
+    inside = step_episode(news, 3.0 + 3 * ESCALATE, "level_shift_up", 2.3, 1.3, 10, 1)
+    assert inside.active and not inside.onset  # while open, a rise stays one episode
 
 
 def test_another_kind_of_anomaly_preempts_an_open_episode() -> None:
