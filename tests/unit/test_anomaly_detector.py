@@ -387,6 +387,7 @@ def test_a_small_hourly_shift_is_found_on_the_day_totals() -> None:
     calm = feed(det, hours(70, 1.0), step=HOUR)
     assert [o for o in calm if o >= 28 * 24] == []  # four weeks to learn, then quiet
     assert det.day is not None and det.day.period == 7
+    assert det.flatline and not det.day.flatline  # silence is watched hour by hour
     first: list[dict[str, Any]] = []
     fired = []  # 9 deals a working day -> 2.7: under 1.5 sd an hour, 4 sd a day
     for i, value in enumerate(hours(7, 0.3)):
