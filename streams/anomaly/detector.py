@@ -252,8 +252,9 @@ class AnomalyDetector(DetectorState):
         # ---- episode: hysteresis and cooldown
         if self.active or self.cool > 0 or best >= self._fire_s:  # else: nothing moves
             ep = episode.step(
-                episode.Episode(self.active, self.calm, self.cool, self.episode_component,
-                                peak=self.peak),  # fmt: skip
+                episode.Episode(
+                    self.active, self.calm, self.cool, self.episode_component, peak=self.peak
+                ),
                 best, comp, self._fire_s, self._resolve_s, self.cooldown, self.clear,
             )  # fmt: skip
             self.active, self.calm, self.cool, self.episode_component = ep[:4]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
 #: Decades of surprise above the last episode's peak at which a point opens a new episode
 #: even while the cooldown holds back its family: a far bigger anomaly right after a small
 #: one is news (p 1000 times smaller than the last episode's most extreme point).
