@@ -29,6 +29,9 @@ class Tally:
     flatline_days: list[float] = field(default_factory=list)
     #: flatlines detected while still silent (before the injected silent stretch ended)
     flatline_in_stretch: int = 0
+    #: false alarms from the Maven sample's documented wind-down on (a diagnostic: they
+    #: count as false alarms like every other)
+    wind_down_false_alarms: int = 0
 
     @property
     def precision(self) -> float:
@@ -67,9 +70,10 @@ def onsets(scores: Iterable[float], threshold: float) -> list[int]:
 
 def score_series(
     tally: Tally, alarms: Sequence[int], labels: Sequence[Anomaly], grace: int, months: float,
-    points_per_day: float, scored_from: int = 0,
+    points_per_day: float, scored_from: int = 0, wind_down_from: int | None = None,
 ) -> None:  # fmt: skip
-    """Add one series' alarms to ``tally``; alarms before ``scored_from`` are not scored."""
+    """Add one series' alarms to ``tally``; alarms before ``scored_from`` are not scored;
+    false alarms from ``wind_down_from`` on are also counted apart (diagnostic)."""
     alarms = [a for a in alarms if a >= scored_from]
     matched: set[int] = set()
     tally.months += months
@@ -87,4 +91,7 @@ def score_series(
             if label.kind == "flatline":
                 tally.flatline_days.append((delay + 1) / points_per_day)
                 tally.flatline_in_stretch += hits[0] <= label.end
-    tally.false_alarms += sum(1 for a in alarms if a not in matched)
+    false = [a for a in alarms if a not in matched]
+    tally.false_alarms += len(false)
+    if wind_down_from is not None:
+        tally.wind_down_false_alarms += sum(1 for a in false if a >= wind_down_from)

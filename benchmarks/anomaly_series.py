@@ -75,6 +75,9 @@ class Series:
     #: First index scored: alarms before it count neither as detections nor as false
     #: alarms, and no anomaly is injected before it (a documented real regime, see RAMP_END).
     scored_from: int = 0
+    #: First index of the sample's documented wind-down (``WIND_DOWN``, ``new_deals``
+    #: series), or None: a diagnostic only, scoring is unchanged.
+    wind_down_from: int | None = None
 
     @property
     def hourly(self) -> bool:
@@ -115,6 +118,13 @@ def _epoch(day: date, hour: int = 0) -> float:
 #: this day on (detectors still learn from the first point); ``deals_won`` starts here.
 RAMP_END = date(2017, 3, 1)
 
+#: From this day on, the sample winds down: weekly new deals fall from the steady ~160-240
+#: to 104, 72, 73, 72, 55, 35, 42, 37, 16 and 2 (the sample ends; deals engaged late had
+#: no time to be recorded). A real, unlabelled change of regime like the ramp, but *scored*
+#: as usual: the harness only reports how many false alarms fall in it
+#: (``Series.wind_down_from``), for every detector alike.
+WIND_DOWN = date(2017, 10, 25)
+
 #: Share of a working day's deals per hour 09..17 (late-morning heavy, a lunch dip).
 HOUR_PROFILE = (0.08, 0.14, 0.16, 0.10, 0.08, 0.12, 0.13, 0.11, 0.08)
 
@@ -148,7 +158,9 @@ def maven_series(root: Path = MAVEN, seed: int = 17) -> list[Series]:
             values = _daily(counter, scope, first, last)
             ts = [_epoch(first + timedelta(days=i)) for i in range(len(values))]
             scored = max((RAMP_END - first).days, 0)
-            out.append(Series(f"maven/{kpi}/{scope}/day", DAY, ts, values, scored_from=scored))
+            down = (WIND_DOWN - first).days if kpi == "new_deals" else None
+            out.append(Series(f"maven/{kpi}/{scope}/day", DAY, ts, values, scored_from=scored,
+                              wind_down_from=down))  # fmt: skip
     first, last = c_days[0], c_days[-1]
     for scope in [s for s in scope_names if not s.startswith("team:")]:
         ts, values = [], []
@@ -158,7 +170,9 @@ def maven_series(root: Path = MAVEN, seed: int = 17) -> list[Series]:
                 ts.append(_epoch(day, hour))
                 values.append(float(hourly[(scope, day, hour)]))
         scored = max((RAMP_END - first).days, 0) * 24
-        out.append(Series(f"maven/new_deals/{scope}/hour", HOUR, ts, values, scored_from=scored))
+        down = (WIND_DOWN - first).days * 24
+        out.append(Series(f"maven/new_deals/{scope}/hour", HOUR, ts, values, scored_from=scored,
+                          wind_down_from=down))  # fmt: skip
     return out
 
 
@@ -297,8 +311,9 @@ def inject(series: Series, seed: int) -> Series:
         labels.append(Anomaly(kind, start, end))
         position = end + 1 + gap
     return Series(
-        series.name, series.step_s, series.ts, values, labels, series.source, series.scored_from
-    )
+        series.name, series.step_s, series.ts, values, labels, series.source, series.scored_from,
+        series.wind_down_from,
+    )  # fmt: skip
 
 
 def _round(value: float, count: bool) -> float:

@@ -32,7 +32,7 @@ from typing import Any
 from streams.anomaly import episode, evidence, knobs, persist
 from streams.anomaly.calibration import normal_surprise, score_of, surprise_of
 from streams.anomaly.counts import Y0, count_of
-from streams.anomaly.learn import SLOT_WARM, learn, leave_counts
+from streams.anomaly.learn import SLOT_WARM, learn, learn_lag, leave_counts
 from streams.anomaly.season import CYCLE, SLOTS, auto_season, month_ends, slot_of
 from streams.anomaly.state import NO_DAY, DetectorState
 
@@ -177,8 +177,15 @@ class AnomalyDetector(DetectorState):
                 floor = self.min_abs_sd
         if sd < floor:
             sd = floor
-        r = y - expected
-        z = (-r if r < 0.0 else r) / sd
+        r = y - expected  # the residual the baseline learns
+        rho = self.rho
+        rs, sds = r, sd  # the residual scored: whitened of its lag-1 autocorrelation
+        if rho > 0.0:
+            rs = r - rho * self.r_prev
+            sds = sd * math.sqrt(1.0 - rho * rho)
+            if sds < floor:
+                sds = floor
+        z = (-rs if rs < 0.0 else rs) / sds
         scoring = n >= self.warmup and slot_visits >= SLOT_WARM
         if period == 168 and self.wvisits[slot] == 0:
             scoring = False  # this hour of the week was never seen
@@ -186,11 +193,11 @@ class AnomalyDetector(DetectorState):
         # ---- spike / dip
         best = 0.0
         comp: str | None = None
-        if scoring and z > 0.0 and (direction == "both" or (direction == "up") == (r > 0.0)):
+        if scoring and z > 0.0 and (direction == "both" or (direction == "up") == (rs > 0.0)):
             best = normal_surprise(z)
-            comp = "spike" if r > 0.0 else "dip"
+            comp = "spike" if rs > 0.0 else "dip"
         # ---- level shift (CUSUM of clipped standardised residuals)
-        u = r / sd
+        u = rs / sds
         if u > CUSUM_CLIP:
             u = CUSUM_CLIP
         elif u < -CUSUM_CLIP:
@@ -245,10 +252,13 @@ class AnomalyDetector(DetectorState):
         # ---- episode: hysteresis and cooldown
         if self.active or self.cool > 0 or best >= self._fire_s:  # else: nothing moves
             ep = episode.step(
-                episode.Episode(self.active, self.calm, self.cool, self.episode_component),
+                episode.Episode(
+                    self.active, self.calm, self.cool, self.episode_component, peak=self.peak
+                ),
                 best, comp, self._fire_s, self._resolve_s, self.cooldown, self.clear,
             )  # fmt: skip
             self.active, self.calm, self.cool, self.episode_component = ep[:4]
+            self.peak = ep.peak
             self.onset, self.suppressed = ep.onset, ep.suppressed
         # ---- a confirmed level shift becomes the new level: the CUSUM fired, lasted
         # shift_min_points, and this point still sits on the shifted side without being a
@@ -265,11 +275,12 @@ class AnomalyDetector(DetectorState):
             self.level += move if shift_up else -move
             self.cpos = self.cneg = 0.0
             self.run_n = 0
+        learn_lag(self, r, sd)
         learn(self, x, r, sd, slot, sslot, mslot, slot_visits)
         self.last_ts = ts
         self.last_value = x
-        self.expected_model, self.sd_model = expected, sd
-        self.z_last = z if r >= 0.0 else -z
+        self.expected_model, self.sd_model = expected + (r - rs), sds
+        self.z_last = z if rs >= 0.0 else -z
         self.surprise = best
         self.component = comp
         self.last_score = score

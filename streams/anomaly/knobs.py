@@ -54,10 +54,12 @@ def config_of(det: DetectorState) -> dict[str, Any]:
 
 def day_config(det: DetectorState) -> dict[str, Any]:
     """Knobs of the detector of an hourly KPI's day totals: a weekly profile, the same
-    knobs, a threshold ``DAY_RATE`` times stricter."""
+    knobs, a threshold ``DAY_RATE`` times stricter, no flatline (the hourly points watch
+    silence hour by hour; on the tuning split a day-level flatline only added false alarms
+    on real zero days)."""
     return {
         "threshold": 1.0 - (1.0 - det.threshold) / DAY_RATE, "direction": det.direction,
-        "count": det.count, "flatline": det.flatline, "shift_k": det.shift_k,
+        "count": det.count, "flatline": False, "shift_k": det.shift_k,
         "half_life": det.half_life, "season": "day_of_week", "utc_offset_s": det.utc_offset_s,
         "min_rel_sd": det.min_rel_sd, "min_abs_sd": det.min_abs_sd,
     }  # fmt: skip

@@ -15,9 +15,13 @@ from streams.anomaly.counts import count_of, count_sd
 from streams.anomaly.state import DetectorState
 
 #: Huber clip of residuals, in sd, for learning level, season and scale.
-CLIP = 2.0
+CLIP = 3.0
 #: Mean absolute deviation -> sd of a normal.
 MAD_TO_SD = 1.2533141373155
+#: Clip (sd) of the residuals that estimate and carry the lag-1 autocorrelation.
+AR_CLIP = 3.0
+#: Largest lag-1 autocorrelation corrected (a random walk is left to the level).
+AR_MAX = 0.9
 #: Visits a slot needs before its points are scored.
 SLOT_WARM = 2
 #: Cap of the visit counters (they only matter while small).
@@ -77,6 +81,28 @@ def learn(
         det.rep_rate += (a if a > 0.02 else 0.02) * (same - det.rep_rate)
 
 
+def learn_lag(det: DetectorState, r: float, sd: float) -> None:
+    """Learn the lag-1 autocorrelation ``rho`` of the standardised residuals (clipped at
+    ``AR_CLIP``; exponentially weighted, the level's half-life) and keep this residual for
+    the next point, which is scored whitened: ``r' = r - rho r_prev`` with sd
+    ``sd sqrt(1 - rho^2)`` (the AR(1) prewhitening of residuals before a CUSUM: Lu &
+    Reynolds 2001, *J. of Quality Technology* 33(3)). ``rho`` is kept in ``[0, AR_MAX]``."""
+    u = r / sd
+    if u > AR_CLIP:
+        u = AR_CLIP
+    elif u < -AR_CLIP:
+        u = -AR_CLIP
+    n = det.n
+    w = det.alpha_ if det.alpha_ * n >= 1.0 else 1.0 / max(n, 1)
+    det.ar_xy += w * (u * det.u_prev - det.ar_xy)
+    det.ar_xx += w * (u * u - det.ar_xx)
+    if n >= det.warmup and det.ar_xx > 0.0:
+        rho = det.ar_xy / det.ar_xx
+        det.rho = 0.0 if rho < 0.0 else (AR_MAX if rho > AR_MAX else rho)
+    det.u_prev = u
+    det.r_prev = u * sd
+
+
 def leave_counts(det: DetectorState) -> None:
     """The series is not a count after all (a fraction, a negative value): the detector's
     model moves from the Anscombe scale to the values' own, what it learnt kept."""
@@ -89,3 +115,4 @@ def leave_counts(det: DetectorState) -> None:
     det.level = base
     det.cpos = det.cneg = det.flat = 0.0
     det.run_n = 0
+    det.r_prev = 0.0  # the model's scale changed; rho (unitless) is kept

@@ -27,7 +27,8 @@ def dump(det: DetectorState) -> dict[str, Any]:
         "st": det.steps, "c": det.is_count, "nn": det.nonneg, "t": det.last_ts,
         "x": det.last_value, "rr": det.rep_rate, "f": det.flat, "cp": det.cpos,
         "cn": det.cneg, "rn": det.run_n, "a": det.active,
-        "ca": det.calm, "co": det.cool, "ec": det.episode_component,
+        "ar": [det.rho, det.ar_xy, det.ar_xx, det.u_prev, det.r_prev],
+        "ca": det.calm, "co": det.cool, "ec": det.episode_component, "pk": det.peak,
         "e": det.expected_model, "sd": det.sd_model,
         "di": det.day_index, "ds": det.day_sum, "dn": det.day_n,
         "dd": dump(det.day) if det.day is not None else None,
@@ -49,6 +50,7 @@ def load(det: DetectorState, data: dict[str, Any]) -> DetectorState:
     det.rep_rate, det.flat = float(data["rr"]), float(data["f"])
     det.active, det.calm, det.cool = bool(data["a"]), int(data["ca"]), int(data["co"])
     det.episode_component = data.get("ec")
+    det.peak = float(data.get("pk", 0.0))
     det.expected_model, det.sd_model = float(data["e"]), float(data["sd"])
     if version == 2 and det.is_count:  # counts were learnt on their own scale
         _level_and_scale(det, float(data["l"]), float(data["s"]), int(data["n"]))
@@ -68,6 +70,9 @@ def load(det: DetectorState, data: dict[str, Any]) -> DetectorState:
         det.per_day()
     det.cpos, det.cneg = float(data["cp"]), float(data["cn"])
     det.run_n = int(data["rn"])
+    lag = data.get("ar")  # absent from states written before the lag-1 correction
+    if isinstance(lag, list) and len(lag) == 5:
+        det.rho, det.ar_xy, det.ar_xx, det.u_prev, det.r_prev = (float(v) for v in lag)
     if version == VERSION:
         det.day_index, det.day_sum = int(data["di"]), float(data["ds"])
         det.day_n = int(data.get("dn", 0))

@@ -62,6 +62,11 @@ class DetectorState:
     cpos: float = 0.0
     cneg: float = 0.0
     run_n: int = 0
+    rho: float = 0.0  # lag-1 autocorrelation of the residuals (scored whitened)
+    ar_xy: float = 0.0
+    ar_xx: float = 0.0
+    u_prev: float = 0.0
+    r_prev: float = 0.0
     day: DetectorState | None = None  # hourly profiles: the detector of the day totals
     day_index: int = NO_DAY  # local day of the total being summed
     day_sum: float = 0.0
@@ -70,6 +75,7 @@ class DetectorState:
     calm: int = 0
     cool: int = 0
     episode_component: str | None = None
+    peak: float = 0.0  # largest surprise of the (last) episode
     # ---- the last point, in the value's own units (what an alert shows)
     onset: bool = False
     suppressed: bool = False

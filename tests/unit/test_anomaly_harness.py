@@ -76,3 +76,15 @@ def test_the_tuning_split_has_other_anomalies_than_the_reported_one() -> None:
     assert not {n for _, n, _ in SPLITS["eval"]} & {n for _, n, _ in SPLITS["tune"]}
     clean = synthetic_series(seed=SPLITS["tune"][0][1])[0]
     assert clean.values != synthetic_series(seed=SPLITS["eval"][0][1])[0].values
+
+
+def test_false_alarms_in_the_wind_down_are_counted_apart_and_still_scored() -> None:
+    tally = Tally()
+    labels = [Anomaly("dip", 100, 102)]
+    # 50: a false alarm before the wind-down; 101: the dip, detected; 150 and 160: false
+    # alarms in it (from 140 on): still false alarms, also counted apart
+    score_series(tally, [50, 101, 150, 160], labels, 3, 2.0, 1.0, wind_down_from=140)
+    assert (tally.detected, tally.false_alarms, tally.wind_down_false_alarms) == (1, 3, 2)
+    inj = inject(Series("t", 86400.0, [i * 86400.0 for i in range(400)], [5.0] * 400,
+                        wind_down_from=300), 3)  # fmt: skip
+    assert inj.wind_down_from == 300

@@ -157,7 +157,7 @@ def test_anomaly_rule_level_shift_is_one_episode() -> None:
         if out.holds != bool(state.get("holds")):
             changes.append((i, out.holds, out.evidence))
         state = dict(out.state or {})
-    assert [(i, holds) for i, holds, _ in changes] == [(31, True), (36, False)]
+    assert [(i, holds) for i, holds, _ in changes] == [(31, True), (35, False)]
     fired = changes[0][2]
     assert fired["expected"] == pytest.approx(20.0, abs=2.0) and fired["count_model"]
     assert changes[1][2]["expected"] > 30.0  # the new level was adopted
