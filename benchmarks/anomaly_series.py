@@ -371,3 +371,12 @@ def labelled_series(root: Path = MAVEN, split: str = "eval") -> list[Series]:
         clean = maven_series(root, seed=hours) + synthetic_series(seed=noise)
         out += [inject(s, first + i) for i, s in enumerate(clean)]
     return out
+
+
+def clean_series(root: Path = MAVEN, split: str = "eval") -> list[Series]:
+    """The series of :func:`labelled_series` before injection, in the same order (what
+    the oracle of :mod:`benchmarks.anomaly_oracle` knows)."""
+    out: list[Series] = []
+    for hours, noise, _first in SPLITS[split]:
+        out += maven_series(root, seed=hours) + synthetic_series(seed=noise)
+    return out
