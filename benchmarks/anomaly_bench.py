@@ -216,7 +216,7 @@ def oracle_at_budget(
 ) -> tuple[Tally, float]:
     """The oracle at the lowest threshold (surprise) whose false alarms per series-month
     do not exceed ``budget`` (bisection: false alarms fall as the threshold rises)."""
-    lo, hi = 0.0, 60.0
+    lo, hi = 1.0, 60.0  # below 1 decade runs merge: false alarms are not monotone
     for _ in range(30):
         mid = (lo + hi) / 2.0
         if oracle_tally(series, scores, mid).fa_per_month > budget:
