@@ -27,7 +27,12 @@ The true model per series (:func:`model_of`):
   4-week mean (the point itself excluded) times its weekday's factor (learnt on the whole
   clean series); the dispersion the series' own (method of moments on the clean series);
 * Maven hourly counts: the day's mean above, spread by the harness's hour profile (the
-  generator), with the day's dispersion; nights are 0.
+  generator), with the day's dispersion (one gamma draw shared by the day's hours); nights
+  are 0.
+
+The *causal* oracle differs only on the Maven series: their mean comes from the 4 weeks of
+the clean series before the point (what an online baseline could know at best, without
+the injections), so it does not know the sample's real drifts in advance.
 """
 
 from __future__ import annotations
@@ -123,14 +128,16 @@ def chi2_even_tail(t: float, w: int) -> float:
 
 
 # ---------------------------------------------------------------- the true models
-def _maven_mu(clean: Sequence[float], ts: Sequence[float]) -> list[float]:
+def _maven_mu(clean: Sequence[float], ts: Sequence[float], causal: bool = False) -> list[float]:
     """Mean of a Maven daily count: the clean series' centred 4-week mean (the point itself
-    excluded) times its weekday's factor over the whole series."""
+    excluded; ``causal``: the 4 weeks before it) times its weekday's factor over the whole
+    series."""
     n = len(clean)
     smooth = []
     for i in range(n):
-        near = [clean[j] for j in range(max(0, i - 14), min(n, i + 15)) if j != i]
-        smooth.append(sum(near) / len(near))
+        lo, hi = (i - 28, i) if causal else (i - 14, i + 15)
+        near = [clean[j] for j in range(max(0, lo), min(n, hi)) if j != i]
+        smooth.append(sum(near) / len(near) if near else clean[i])
     days = [datetime.fromtimestamp(t, UTC).weekday() for t in ts]
     top = [0.0] * 7
     bottom = [0.0] * 7
@@ -183,9 +190,10 @@ def _syn_value_level(ts: Sequence[float]) -> list[float]:
     return out
 
 
-def model_of(clean: Series, clean_daily: Series | None = None) -> Model:
+def model_of(clean: Series, clean_daily: Series | None = None, causal: bool = False) -> Model:
     """The true model of ``clean`` (``clean_daily``: the Maven daily series an hourly one
-    was spread from)."""
+    was spread from; ``causal``: a Maven series' mean from the 4 weeks before each point,
+    not the 4 weeks around it)."""
     name = clean.name
     if name.startswith("synthetic/syn_daily_value"):
         return Model(_syn_value_level(clean.ts), gauss=True)
@@ -194,10 +202,10 @@ def model_of(clean: Series, clean_daily: Series | None = None) -> Model:
     if name.startswith("synthetic/"):
         return Model(_syn_hourly_mu(name, clean.ts))
     if not clean.hourly:
-        mu = _maven_mu(clean.values, clean.ts)
+        mu = _maven_mu(clean.values, clean.ts, causal)
         return Model(mu, r=_dispersion(clean.values, mu, clean.scored_from))
     assert clean_daily is not None, "an hourly Maven series needs its daily series"
-    day = model_of(clean_daily)
+    day = model_of(clean_daily, causal=causal)
     mu = []
     for i in range(len(clean.ts)):
         hour = i % 24
@@ -297,7 +305,9 @@ def alarms_at(scores: Sequence[float], threshold: float, hold: int) -> list[int]
     return out
 
 
-def oracle_surprises(series: Series, clean: Series, clean_daily: Series | None) -> list[float]:
+def oracle_surprises(
+    series: Series, clean: Series, clean_daily: Series | None, causal: bool = False
+) -> list[float]:
     """The oracle's surprise of every point of ``series`` (injected) under the true model
     of its clean version."""
-    return surprises(series, model_of(clean, clean_daily))
+    return surprises(series, model_of(clean, clean_daily, causal))

@@ -78,3 +78,21 @@ def test_threshold_meets_the_budget() -> None:
     strict, level = oracle_at_budget(series, scores, 0.05)
     assert strict.fa_per_month <= 0.05 < loose.fa_per_month or loose.fa_per_month <= 1.0
     assert strict.false_alarms <= loose.false_alarms and level > 0.0
+
+
+def _maven_like(values: list[float]) -> Series:
+    return Series("maven/new_deals/team:X/day", 86400.0, [i * 86400.0 for i in range(len(values))],
+                  values)  # fmt: skip
+
+
+def test_causal_oracle_mean_ignores_the_future_and_the_centred_one_does_not() -> None:
+    values = [float(1 + i % 3) for i in range(120)]
+    later = list(values)
+    later[70:100] = [30.0] * 30  # a real burst after day 60
+    change = {}
+    for causal in (True, False):
+        before = model_of(_maven_like(values), causal=causal).mu[60]
+        after = model_of(_maven_like(later), causal=causal).mu[60]
+        change[causal] = abs(after / before - 1.0)
+    # the causal mean moves only through the weekday factors (learnt on the whole series)
+    assert change[True] < 0.2 and change[False] > 1.0
