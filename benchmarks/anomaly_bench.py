@@ -14,6 +14,11 @@ Detectors, each at its documented default, alarms = episode onsets:
 * ``seasonal-naive-z``: error of the value one season ago (7 days / 168 hours) against the
   last 4 weeks of errors, threshold 0.99.
 
+Two reference rows, not detectors (:mod:`benchmarks.anomaly_oracle`): the *oracle* (true
+clean mean and noise model, exact tails) and the *causal oracle* (Maven means from the clean
+past only), each at the threshold where its false alarms per series-month equal the new
+detector's.
+
 ``points/s``: the detector's ``update`` alone over every series, measured in this run as
 CPU time of this process (one core; steady when other processes share the machine).
 """
