@@ -8,6 +8,7 @@ alerts and derived records, then the changelog, then acks the batch's input.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -61,6 +62,8 @@ def register(app: Any, rt: Runtime) -> None:
         if not rules_ready.is_set():
             await rules_ready.wait()  # never evaluate events before the live rules are read
         for start in range(0, len(messages), settings.batch_max):
+            if start:  # let the shipper send the previous chunk's alerts meanwhile
+                await asyncio.sleep(0)
             chunk = messages[start : start + settings.batch_max]
             result = process_batch(rt, chunk)
             await shipper.put(result, partial(app.consumer.ack_many, chunk), received)

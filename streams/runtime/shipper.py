@@ -340,8 +340,7 @@ class Shipper:
             m.out_of_order_events.inc(stats.out_of_order)
         if result.alerts:  # one label lookup per kind of alert, not per alert
             kinds = Counter(
-                (alert.rule_id, alert.severity.value, alert.status.value)
-                for alert in result.alerts
+                (alert.rule_id, alert.severity.value, alert.status.value) for alert in result.alerts
             )
             for (rule, severity, status), n in kinds.items():
                 m.alerts.labels(rule=rule, severity=severity, status=status).inc(n)

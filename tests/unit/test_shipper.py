@@ -95,7 +95,6 @@ class FakeProducer:
     def _partition(self, topic: str, partition: Any, key: Any, value: Any, *raw: Any) -> int:
         return sum(raw[0]) % 4  # any stable choice per key
 
-
     def create_batch(self) -> Any:
         records: list[Any] = []
         self.appended.append(records)
