@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.alerting.source_alerts import RecordLinks
-from streams.contracts.alerts import AlertEvent
 from streams.engine import BatchResult
 from streams.errors import PulseError
 from streams.metrics import Metrics
@@ -271,8 +270,13 @@ class Shipper:
             if was_cut:
                 cut.labels(kind="dead_letter").inc()
             futures.append(await send(settings.dlq_topic, raw.key, value, None, None, headers))
-        if result.alerts:
-            futures += await self.send_alerts(result.alerts)
+        for alert in result.alerts:
+            value, was_cut = alert_value(alert, limit)
+            if was_cut:
+                cut.labels(kind="alert").inc()
+            futures.append(
+                await send(settings.alerts_topic, alert.alert_id.encode(), value, None, None, None)
+            )
         started = time.monotonic()
         if futures:
             await asyncio.gather(*futures)
@@ -297,26 +301,6 @@ class Shipper:
             m.rule_skips.labels(rule=rule, reason=reason).inc(n)
         self.alerting.schedule(result.due, m)  # timer deadlines of the new states
         self.observe_latency(result, done - received)
-
-    async def send_alerts(self, alerts: Sequence[AlertEvent]) -> list[asyncio.Future[Any]]:
-        """The alerts, keyed by ``alert_id``, in whole batches per partition (the partition
-        the producer's own partitioner picks for the key, as ``send`` would; order kept per
-        partition): one future per batch instead of one ``send`` per alert."""
-        topic = self.settings.alerts_topic
-        limit = self.settings.max_message_bytes
-        producer = self.app.producer._ensure_producer()
-        await producer.client._wait_on_metadata(topic)
-        partition_of = producer._partition
-        records: list[tuple[int, bytes, bytes | None]] = []
-        cut = 0
-        for alert in alerts:
-            value, was_cut = alert_value(alert, limit)
-            cut += was_cut
-            key = alert.alert_id.encode()
-            records.append((int(partition_of(topic, None, None, None, key, None)), key, value))
-        if cut:
-            self.metrics.oversized_outputs.labels(kind="alert").inc(cut)
-        return await send_batched(producer, topic, records)
 
     # --- metrics ------------------------------------------------------------------------
     def count(self, result: BatchResult) -> None:

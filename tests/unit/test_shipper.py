@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -70,8 +69,6 @@ class FakeProducer:
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []  # (event, topic)
         self.pending: list[tuple[str, asyncio.Future[None]]] = []
-        self.batches: list[tuple[str, int, int]] = []  # (topic, partition, records)
-        self.appended: list[list[dict[str, Any]]] = []  # the records of each batch built
 
     def _future(self, topic: str) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -85,19 +82,8 @@ class FakeProducer:
     def _ensure_producer(self) -> FakeProducer:
         return self
 
-    @property
-    def client(self) -> Any:
-        async def _wait_on_metadata(topic: str) -> None:
-            return None
-
-        return SimpleNamespace(_wait_on_metadata=_wait_on_metadata)
-
-    def _partition(self, topic: str, partition: Any, key: Any, value: Any, *raw: Any) -> int:
-        return sum(raw[0]) % 4  # any stable choice per key
-
     def create_batch(self) -> Any:
         records: list[Any] = []
-        self.appended.append(records)
 
         class Batch:
             def append(self, **kw: Any) -> int:
@@ -110,8 +96,7 @@ class FakeProducer:
         return Batch()
 
     async def send_batch(self, batch: Any, topic: str, partition: int) -> asyncio.Future[None]:
-        self.log.extend(("send", topic) for _ in range(batch.record_count()))  # per record
-        self.batches.append((topic, partition, batch.record_count()))
+        self.log.append(("send", topic))
         return self._future(topic)
 
     def ack_all(self) -> list[str]:
@@ -182,26 +167,6 @@ async def test_alerts_and_derived_records_are_acknowledged_before_any_state_writ
     assert written == {"entity-changelog", "counts-changelog"}  # both tables, same guarantee
     fired = {"rule": "r1", "severity": "warning", "status": "FIRING"}
     assert shipper.metrics.registry.get_sample_value("crm_pulse_alerts_total", fired) == 2
-
-
-async def test_alerts_go_out_as_one_batch_per_partition_in_order_keyed_by_alert_id() -> None:
-    shipper, producer, _ = make_shipper()
-    alerts = [alert(n) for n in range(12)]
-    await shipper.submit(BatchResult(alerts=alerts))
-    await acknowledge_until_idle(shipper, producer)
-    topic = Settings().alerts_topic
-    sent = [(t, p) for t, p, _ in producer.batches if t == topic]
-    assert len(sent) == len(set(sent))  # at most one batch per partition
-    keys = [r["key"] for records in producer.appended for r in records]
-    assert sorted(keys) == sorted(a.alert_id.encode() for a in alerts)
-    for records in producer.appended:  # each batch: the partition's alerts, in their order
-        part = {producer._partition(topic, None, None, None, r["key"], None) for r in records}
-        assert len(part) == 1
-        batch_keys = [r["key"] for r in records]
-        expected = [a.alert_id.encode() for a in alerts if a.alert_id.encode() in batch_keys]
-        assert batch_keys == expected
-    fired = {"rule": "r1", "severity": "warning", "status": "FIRING"}
-    assert shipper.metrics.registry.get_sample_value("crm_pulse_alerts_total", fired) == 12
 
 
 async def test_every_alert_goes_through_the_gate() -> None:
