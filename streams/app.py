@@ -79,6 +79,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Runtime
         producer_linger_ms=2,
         producer_request_timeout=settings.producer_request_timeout_s,
         producer_max_request_size=settings.max_message_bytes,
+        # a partition's next batch waits for its previous one to be sent (one request in
+        # flight per broker): 256 KiB batches ship a batch's states in 1 round trip, not 8
+        producer_max_batch_size=max(16_384, settings.max_message_bytes // 4),
         broker_max_poll_records=settings.batch_max,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         table_cleanup_interval=3600.0,

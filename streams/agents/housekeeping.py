@@ -5,14 +5,19 @@ broker's highwater minus this worker's committed offset), open alert episodes pe
 and the number of tracked records. Every ``retention_sweep_interval_s`` the retention sweep
 examines the next slice of the entity table and evicts what :mod:`streams.retention` says
 may go, through the shipper (tombstones ordered with every other state write).
+
+Neither holds the event loop for long: both walk the table in steps of :data:`STEP` records
+and let the other tasks run between two steps (a walk of 50,000 records in one go paused
+the worker for tens of milliseconds, which every alert of that moment waited for).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +26,10 @@ from streams.retention import RetentionPolicy, sweep
 from streams.runtime.container import Runtime
 
 log = logging.getLogger(__name__)
+
+#: Records a housekeeping walk handles before it lets the other tasks run (about a
+#: millisecond of work for the gauges, a few for the retention sweep).
+STEP = 500
 
 
 def lag_by_partition(
@@ -59,24 +68,49 @@ async def refresh_lag(pulse: Runtime) -> None:
 OPEN_EPISODES = b'"a":{"'
 
 
-def refresh_state_gauges(pulse: Runtime) -> None:
-    """Tracked records and open episodes per rule, from one pass over the entity states.
-    Synchronous, so a scrape never sees the gauges half refreshed. (The KPI gauges are set
-    by the KPI agent when it publishes snapshots: :mod:`streams.agents.kpis`.)"""
-    m = pulse.metrics
-    data = pulse.entity_table.data
-    m.tracked_records.set(len(data))
-    open_by_rule: Counter[str] = Counter()
-    for blob in list(data.values()):
+def open_episodes_by_rule(blobs: Iterable[Any], counts: Counter[str]) -> None:
+    """Add the open episodes per rule of the encoded states ``blobs`` to ``counts``."""
+    for blob in blobs:
         raw = bytes(blob)
         if OPEN_EPISODES not in raw:  # most records have none: no decoding (a byte search)
             continue
         state = decode_state(raw)
         if state is not None:
-            open_by_rule.update(state.get("a", {}).keys())
+            counts.update(state.get("a", {}).keys())
+
+
+def set_state_gauges(pulse: Runtime, tracked: int, open_by_rule: Counter[str]) -> None:
+    """Set the tracked-records and open-episode gauges at once (a scrape never sees them
+    half refreshed)."""
+    m = pulse.metrics
+    m.tracked_records.set(tracked)
     m.active_alerts.clear()  # rules dropped from the live set disappear
     for compiled in pulse.engine.rules.rules:
         m.active_alerts.labels(rule=compiled.id).set(open_by_rule.get(compiled.id, 0))
+
+
+def refresh_state_gauges(pulse: Runtime) -> None:
+    """Tracked records and open episodes per rule, from one pass over the entity states,
+    in one go. (The KPI gauges are set by the KPI agent when it publishes snapshots:
+    :mod:`streams.agents.kpis`.)"""
+    data = pulse.entity_table.data
+    open_by_rule: Counter[str] = Counter()
+    open_episodes_by_rule(list(data.values()), open_by_rule)
+    set_state_gauges(pulse, len(data), open_by_rule)
+
+
+async def refresh_state_gauges_stepwise(pulse: Runtime, step: int = STEP) -> None:
+    """:func:`refresh_state_gauges` over a snapshot of the states taken at the start,
+    :data:`STEP` records at a time with the other tasks running in between; the gauges are
+    set at the end, at once."""
+    data = pulse.entity_table.data
+    tracked = len(data)
+    blobs = list(data.values())  # the states as they are now (the walk yields)
+    open_by_rule: Counter[str] = Counter()
+    for start in range(0, len(blobs), step):
+        open_episodes_by_rule(blobs[start : start + step], open_by_rule)
+        await asyncio.sleep(0)
+    set_state_gauges(pulse, tracked, open_by_rule)
 
 
 @dataclass
@@ -88,8 +122,8 @@ class SweepCursor:
 
     def next_slice(self, data: Mapping[bytes, object], size: int) -> list[bytes]:
         if self.pos >= len(self.keys):  # a new walk over the keys present now
-            self.keys, self.pos = [bytes(k) for k in list(data.keys())], 0
-        chunk = self.keys[self.pos : self.pos + size]
+            self.keys, self.pos = list(data.keys()), 0
+        chunk = [bytes(k) for k in self.keys[self.pos : self.pos + size]]
         self.pos += size
         return chunk
 
@@ -117,24 +151,37 @@ def committed_offsets(pulse: Runtime) -> dict[int, int] | None:
     }  # fmt: skip
 
 
-async def retention_pass(pulse: Runtime, cursor: SweepCursor, policy: RetentionPolicy) -> int:
-    """Examine the next slice of the table; evict what may go. Returns the records evicted.
+async def retention_pass(
+    pulse: Runtime, cursor: SweepCursor, policy: RetentionPolicy, step: int = STEP
+) -> int:
+    """Examine the next slice of the table (``retention_sweep_batch`` records), :data:`STEP`
+    records at a time; evict what may go. Returns the records evicted.
 
-    Reads, judges and hands the tombstones to the shipper without awaiting in between (as
-    every writer of the table does), so a newer state is never deleted by an older look."""
-    partitions = committed_offsets(pulse)
-    if not partitions:
-        return 0
-    data = pulse.entity_table.data
-    keys = cursor.next_slice(data, pulse.settings.retention_sweep_batch)
-    items = [(k, bytes(blob)) for k in keys if (blob := data.get(k)) is not None]
-    swept = sweep(items, time.time(), policy, partitions)
-    for reason, n in swept.evicted.items():
-        pulse.metrics.evicted_records.labels(reason=reason).inc(n)
-    if not swept.result.writes:
-        return 0
-    await pulse.shipper.submit(swept.result)
-    return len(swept.result.writes)
+    Each step reads, judges and hands its tombstones to the shipper without awaiting in
+    between (as every writer of the table does), so a newer state is never deleted by an
+    older look; the other tasks run between two steps."""
+    evicted = 0
+    todo = pulse.settings.retention_sweep_batch
+    while todo > 0:
+        partitions = committed_offsets(pulse)  # again at each step: a rebalance may start
+        if not partitions:
+            return evicted
+        data = pulse.entity_table.data
+        keys = cursor.next_slice(data, min(step, todo))
+        if not keys:
+            return evicted
+        todo -= len(keys)
+        items = [(k, bytes(blob)) for k in keys if (blob := data.get(k)) is not None]
+        swept = sweep(items, time.time(), policy, partitions)
+        for reason, n in swept.evicted.items():
+            pulse.metrics.evicted_records.labels(reason=reason).inc(n)
+        if swept.result.writes:
+            evicted += len(swept.result.writes)
+            await pulse.shipper.submit(swept.result)
+        if cursor.pos >= len(cursor.keys):
+            return evicted  # the walk is over: the next pass starts a new one
+        await asyncio.sleep(0)
+    return evicted
 
 
 def register(app: Any, pulse: Runtime) -> None:
@@ -156,5 +203,5 @@ def register(app: Any, pulse: Runtime) -> None:
             await refresh_lag(pulse)
         except Exception as exc:  # lag is best effort: a broker hiccup must not stop the timer
             log.warning("consumer lag not refreshed (%s: %s)", type(exc).__name__, exc)
-        refresh_state_gauges(pulse)
+        await refresh_state_gauges_stepwise(pulse)
         pulse.metrics.housekeeping_seconds.observe(time.monotonic() - started)

@@ -8,9 +8,12 @@ alerts and derived records, then the changelog, then acks the batch's input.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,11 +25,31 @@ from streams.runtime.shipper import apply_writes
 log = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collector pass while a batch is judged; the passes it would have run happen as
+    one afterwards (at the next allocation).
+
+    A batch's objects (events, states, changes, alerts) live until it is shipped: every
+    young collection during the batch scanned them again, and moved them on to be scanned
+    again by the older generation's (about 8 % of the change path offline). Garbage without
+    cycles is freed at once as always; the rare cycles wait for the end of the batch."""
+    if not gc.isenabled():  # switched off by someone else: leave it so
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def process_batch(rt: Runtime, messages: Sequence[Any]) -> BatchResult:
     """Run the engine on Faust messages and apply the new states to the in-memory table."""
     records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value, timestamp_ms(m))
                for m in messages]  # fmt: skip
-    result = rt.engine.process(records, rt.state_get)
+    with collector_paused():
+        result = rt.engine.process(records, rt.state_get)
     apply_writes(rt.entity_table.data, result.writes)
     rt.metrics.batches.inc()
     rt.metrics.batch_size.observe(len(records))
@@ -61,6 +84,8 @@ def register(app: Any, rt: Runtime) -> None:
         if not rules_ready.is_set():
             await rules_ready.wait()  # never evaluate events before the live rules are read
         for start in range(0, len(messages), settings.batch_max):
+            if start:  # let the shipper send the previous chunk's alerts meanwhile
+                await asyncio.sleep(0)
             chunk = messages[start : start + settings.batch_max]
             result = process_batch(rt, chunk)
             await shipper.put(result, partial(app.consumer.ack_many, chunk), received)

@@ -133,10 +133,11 @@ class Judge:
         new = state.copy()
         if position is not None:
             new.applied = applied_at(position, now.timestamp())
-        if self.dedup_window:
-            kept = list(ids or ())
-            kept.append(event.event_id)
-            new.ids = kept[-self.dedup_window :]
+        window = self.dedup_window
+        if window:  # the last ``window`` ids, this one last (one list built)
+            new.ids = (
+                [*ids[1 - window :], event.event_id] if ids and window > 1 else [event.event_id]
+            )
         entity = event.entity  # StrEnum members are their str values (no ``.value`` lookup)
         stats.events[(entity, event.op, event.source)] += 1
         existed = bool(state.fields) or state.created is not None

@@ -105,6 +105,10 @@ def record_reads(entity: str, *exprs: CelExpression | None) -> frozenset[str] | 
     return frozenset(fields)
 
 
+#: Distinct (entity, changed names) whose candidates a rule set keeps.
+_SEEN_MAX = 4096
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """An immutable, indexed set of enabled compiled rules."""
@@ -120,6 +124,10 @@ class RuleSet:
     _by_kpi: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     #: Every CEL variable the enabled rules refer to (the engine converts only these).
     variables: frozenset[str] = frozenset()
+    #: (entity, changed names in their order) -> candidates, computed once (bounded).
+    _seen: dict[tuple[str, tuple[str, ...]], Sequence[CompiledRule]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, compiled: Iterable[CompiledRule]) -> RuleSet:
@@ -178,16 +186,23 @@ class RuleSet:
         value, or stays absent, which a rule may be about (a required field missing)."""
         if create:
             return self._all.get(entity, ())
+        names = tuple(changed)  # the same names recur: one lookup instead of the walk
+        known = self._seen.get((entity, names))
+        if known is not None:
+            return known
         found = list(self._any.get(entity, ()))
         by_field = self._by_field
         if by_field:
             seen = {c.id for c in found}
-            for name in changed:
+            for name in names:
                 for c in by_field.get((entity, name), ()):
                     if c.id not in seen:
                         seen.add(c.id)
                         found.append(c)
-        return found
+        result = tuple(found)
+        if len(self._seen) < _SEEN_MAX:
+            self._seen[(entity, names)] = result
+        return result
 
     def timer_rules(self, entity: str) -> Sequence[CompiledRule]:
         """Enabled timer-driven rules of ``entity`` (re-judged when a deadline comes)."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -343,10 +344,12 @@ class Shipper:
             m.replayed_events.inc(stats.replays)
         if stats.out_of_order:
             m.out_of_order_events.inc(stats.out_of_order)
-        for alert in result.alerts:
-            m.alerts.labels(
-                rule=alert.rule_id, severity=alert.severity.value, status=alert.status.value
-            ).inc()
+        if result.alerts:  # one label lookup per kind of alert, not per alert
+            kinds = Counter(
+                (alert.rule_id, alert.severity.value, alert.status.value) for alert in result.alerts
+            )
+            for (rule, severity, status), n in kinds.items():
+                m.alerts.labels(rule=rule, severity=severity, status=status).inc(n)
         if self.settings.metrics_owner_label:  # opt-in: owner ids are unbounded in general
             for alert in result.alerts:
                 if alert.owner_id:

@@ -51,3 +51,27 @@ def test_a_creation_meets_a_required_field_it_does_not_carry() -> None:
     assert h.send(event("D1", "create", stage="Proposal")) == [("name-missing", "D1", "FIRING")]
     assert h.send(event("D1", "update", 1, amount=5)) == []  # name still missing: no change
     assert h.send(event("D1", "update", 2, name="Acme")) == [("name-missing", "D1", "RESOLVED")]
+
+
+def test_candidates_asked_again_are_those_of_a_fresh_walk_in_the_same_order() -> None:
+    from pathlib import Path
+
+    from streams.rules.loader import load_paths
+    from streams.rules.ruleset import RuleSet
+
+    compiled = [r.compiled for r in load_paths([Path("rules")]).rules]
+    rules = RuleSet.build(compiled)
+    asks = [
+        ("deal", ("stage",)), ("deal", ("amount", "stage")), ("deal", ("stage", "amount")),
+        ("deal", ("next_step", "close_date", "owner_id")), ("lead", ("status",)),
+        ("deal", ()), ("activity", ("status", "due")),
+    ]  # fmt: skip
+    for _ in range(2):  # the second round is answered from what the first one kept
+        for entity, names in asks:
+            fresh = RuleSet.build(compiled).candidates(entity, names)
+            assert [c.id for c in rules.candidates(entity, names)] == [c.id for c in fresh]
+    assert len(rules._seen) == len(asks)
+    assert [c.id for c in rules.candidates("deal", ("amount",), create=True)] == [
+        c.id for c in rules.rules
+        if c.rule.enabled and c.spec.kind != "kpi" and c.rule.applies_to.entity.value == "deal"
+    ]  # fmt: skip

@@ -1,0 +1,55 @@
+"""The ingest agent's batch step: the engine judges a batch with the collector paused, and
+the collector is as it was afterwards, however the batch ends."""
+
+from __future__ import annotations
+
+import gc
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.agents.ingest import collector_paused, process_batch
+from streams.judge.result import BatchResult
+from streams.metrics import Metrics
+
+
+def test_the_collector_is_paused_inside_and_restored_after_even_on_error() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a batch that fails")
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_batch_is_judged_with_the_collector_paused_and_its_states_applied() -> None:
+    seen: list[bool] = []
+
+    def judge(records: Any, lookup: Any) -> BatchResult:
+        seen.append(gc.isenabled())
+        return BatchResult(writes={b"deal:1": (0, b"{}"), b"deal:2": (1, None)})
+
+    table: dict[bytes, bytes] = {b"deal:2": b"old"}
+    rt = SimpleNamespace(
+        engine=SimpleNamespace(process=judge), state_get=table.get,
+        entity_table=SimpleNamespace(data=table), metrics=Metrics(CollectorRegistry()),
+    )  # fmt: skip
+    message = SimpleNamespace(topic="t", partition=0, offset=1, key=b"k", value=b"v",
+                              timestamp=1.5)  # fmt: skip
+    process_batch(rt, [message])  # type: ignore[arg-type]
+    assert seen == [False] and gc.isenabled()
+    assert table == {b"deal:1": b"{}"}  # written, and the tombstone applied
