@@ -81,7 +81,8 @@ def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) 
 def register(app: Any, pulse: Runtime) -> None:
     settings = pulse.settings
     catalog = load_catalog(settings.kpi_catalog)
-    rules = FactRules(catalog.params, settings.closed_stages, settings.stage_order)
+    # only the facts the loaded catalog reads are extracted, shipped and applied
+    rules = FactRules.of_catalog(catalog, settings.closed_stages, settings.stage_order)
     directory = pulse.org  # the one org directory, re-read when its file changes
     parts = settings.topic_partitions
     facts_topic = app.topic(
@@ -109,14 +110,17 @@ def register(app: Any, pulse: Runtime) -> None:
         if not changes:
             return []
         last_day = runtime.last_day()
-        by_scope = checked_facts_by_scope(changes, rules, directory.get(), last_day, runtime.skips)
+        sizes: dict[str, list[int]] = {}
+        by_scope = checked_facts_by_scope(
+            changes, rules, directory.get(), last_day, runtime.skips, sizes
+        )
         if not by_scope:
             return []
         # the watermark the facts carry: the latest event time among the changes counted
         wm = batch_watermark(changes, runtime.latest_allowed())
         if wm is None:  # facts exist, so some change was in range; kept total anyway
             wm = runtime.watermark if runtime.watermark is not None else 0.0
-        messages = list(facts_messages(by_scope, wm))
+        messages = list(facts_messages(by_scope, wm, sizes=sizes))
         futures = await send_keyed(
             app.producer._ensure_producer(), facts_topic.get_topic_name(), messages
         )
@@ -230,12 +234,28 @@ def check_facts(
     change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
 ) -> None:
     """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
-    them on the change (``derived``) for :func:`checked_facts_by_scope`."""
+    them on the change (``derived``) for :func:`checked_facts_by_scope`, with the encoded
+    size of the largest (a bound of each one's, for :func:`facts_messages`)."""
     facts = extract(change, rules, directory, last_day, skips)
-    size = len(orjson.dumps(facts))
+    size, largest = fact_sizes(facts)
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
     change.derived["kpi_facts"] = facts
+    change.derived["kpi_facts_bytes"] = largest
+
+
+def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
+    """The size of ``facts`` encoded as one JSON object ``{scope: fact}``, and of its
+    largest fact, encoding each distinct fact once (the scopes of one owner share one)."""
+    size, largest = 1, 0
+    last: Any = None
+    n = 0
+    for scope, fact in facts.items():
+        if fact is not last:
+            last, n = fact, len(dumps(fact))
+            largest = max(largest, n)
+        size += len(scope.encode()) + 4 + n  # "scope":fact and a comma or the brace
+    return max(size, 2), largest
 
 
 def facts_check(
@@ -252,21 +272,39 @@ def facts_check(
 
 
 def checked_facts_by_scope(
-    changes: Iterable[Change], rules: FactRules, directory: Any, last_day: int, skips: Skips
+    changes: Iterable[Change],
+    rules: FactRules,
+    directory: Any,
+    last_day: int,
+    skips: Skips,
+    sizes: dict[str, list[int]] | None = None,
 ) -> dict[str, list[Any]]:
     """:func:`~streams.kpis.facts.facts_by_scope`, reusing the facts :func:`check_facts`
-    kept on each change; a change without them whose extraction raises adds nothing."""
+    kept on each change; a change without them whose extraction raises adds nothing.
+    ``sizes`` gets, per scope, a bound of each fact's encoded size (in the same order)."""
     out: dict[str, list[Any]] = {}
     for change in changes:
-        facts = change.derived.get("kpi_facts")
+        derived = change.derived
+        facts = derived.get("kpi_facts")
         if facts is None:
             try:
                 facts = extract(change, rules, directory, last_day, skips)
             except Exception as exc:  # one change's facts, never the shipment
                 skips.note("extract", "processing_error", type(exc).__name__)
                 continue
+            size = fact_sizes(facts)[1] if sizes is not None else 0
+        else:
+            size = derived.get("kpi_facts_bytes", 0)
         for scope, fact in facts.items():
-            out.setdefault(scope, []).append(fact)
+            found = out.get(scope)
+            if found is None:
+                out[scope] = [fact]
+                if sizes is not None:
+                    sizes[scope] = [size]
+            else:
+                found.append(fact)
+                if sizes is not None:
+                    sizes[scope].append(size)
     return out
 
 
@@ -275,24 +313,28 @@ def facts_messages(
     watermark: float,
     per_message: int = FACTS_PER_MESSAGE,
     max_bytes: int = FACTS_MESSAGE_BYTES,
+    sizes: dict[str, list[int]] | None = None,
 ) -> Iterator[tuple[bytes, bytes]]:
     """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
     ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
-    applied in order, and each fact's input position still deduplicates a replay)."""
-    head = b'{"wm":' + dumps(watermark) + b',"ev":['
+    applied in order, and each fact's input position still deduplicates a replay).
+
+    With ``sizes`` (a bound of each fact's encoded size, :func:`checked_facts_by_scope`)
+    each message is encoded whole, in one call; without, each fact is measured encoded."""
     for scope, facts in by_scope.items():
         key = scope.encode()
-        parts: list[bytes] = []
-        size = 0
-        for fact in facts:
-            encoded = dumps(fact)
-            if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
-                yield key, head + b",".join(parts) + b"]}"
-                parts, size = [], 0
-            parts.append(encoded)
-            size += len(encoded) + 1
-        if parts:
-            yield key, head + b",".join(parts) + b"]}"
+        bounds = sizes.get(scope) if sizes is not None else None
+        if bounds is None:
+            encoded = [dumps(fact) for fact in facts]
+            bounds = [len(e) for e in encoded]
+        start, size = 0, 0
+        for i, bound in enumerate(bounds):
+            if i > start and (i - start >= per_message or size + bound > max_bytes):
+                yield key, dumps({"wm": watermark, "ev": facts[start:i]})
+                start, size = i, 0
+            size += bound + 1
+        if start < len(facts):
+            yield key, dumps({"wm": watermark, "ev": facts[start:]})
 
 
 def publish_pause(spent: float, interval: float, max_share: float) -> float:
