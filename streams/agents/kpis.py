@@ -3,9 +3,11 @@
 The shipper hands each shipment's accepted changes to :func:`forward` (a change hook of
 the container), which sends one message per scope to the internal ``<prefix>.kpi-facts``
 topic (key = scope); the shipper awaits the acks before it writes the entity states. The
-``kpis`` agent applies them to the ``kpi-buckets`` table
-(changelogged, co-partitioned with the facts topic); a timer publishes the changed
-snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges and serves ``GET /kpis``.
+``kpis`` agent applies them to the ``kpi-buckets`` table (co-partitioned with the facts
+topic) and hands the changed buckets to the same shipper, which writes them to the
+table's changelog in order with every other writer's, then acks the facts. A timer
+publishes the changed snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges
+and serves ``GET /kpis``.
 
 Every step is total over what it reads: a change, a facts message, a fact or a scope that
 breaks one of them is skipped and counted in ``crm_pulse_kpi_skipped{stage, reason}``
@@ -21,11 +23,14 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 import orjson
 
+from streams.agents.ingest import ack_events
 from streams.jsonbytes import dumps
+from streams.judge.result import BatchResult
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import FactRules, batch_watermark, extract
@@ -34,9 +39,10 @@ from streams.kpis.skips import Skips, ThrottledLog
 from streams.kpis.store import KpiStore
 from streams.kpis.windows import day_of, day_of_date
 from streams.org import OrgDirectory
-from streams.produce import send_batched, send_keyed
+from streams.produce import send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
+from streams.runtime.shipper import Writes
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,22 @@ def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) 
         value = snap["value"]
         m.kpi_value.labels(**labels).set(math.nan if value is None else value)
         m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
+
+
+def count_late(pulse: Runtime, scope: str, late: int, duplicates: int) -> None:
+    """Late and duplicate facts of one facts message, counted per scope kind."""
+    kind = scope.partition(":")[0]
+    if late:
+        pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(late)
+        log.warning(
+            "%d event(s) for %s arrived after the allowed lateness (%d days): "
+            "counted as late, not applied",
+            late,
+            scope,
+            pulse.settings.kpi_allowed_lateness_days,
+        )
+    if duplicates:
+        pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(duplicates)
 
 
 def register(app: Any, pulse: Runtime) -> None:
@@ -136,10 +158,12 @@ def register(app: Any, pulse: Runtime) -> None:
 
     @app.agent(facts_topic, name="kpis")
     async def kpis(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=within):
+        changelog = table.changelog_topic.get_topic_name()
+        async for events in stream.noack_take(settings.batch_max, within=within):
+            received = time.monotonic()
             runtime.recover_watermark()
-            # each key is sent to the changelog once per batch, with its last value
-            pending: dict[bytes, tuple[int, bytes]] = {}
+            writes = ChangelogWrites(table.data)
+            runtime.store.write = writes
             for event in events:
                 msg = event.message
                 try:
@@ -149,39 +173,21 @@ def register(app: Any, pulse: Runtime) -> None:
                 except Exception as exc:  # a facts message of the wrong shape: skipped
                     runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
                     continue
-
-                def write(
-                    key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
-                ) -> None:
-                    table.data[key] = value
-                    out[key] = (partition, value)
-
-                runtime.store.write = write
+                writes.partition = msg.partition
                 result = runtime.apply(scope, facts)  # judged on the watermark so far
                 runtime.advance(wm)
                 runtime.messages_applied += 1
-                kind = scope.partition(":")[0]
-                if result.late:
-                    pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
-                    log.warning(
-                        "%d event(s) for %s arrived after the allowed lateness (%d days): "
-                        "counted as late, not applied",
-                        result.late,
-                        scope,
-                        settings.kpi_allowed_lateness_days,
-                    )
-                if result.duplicates:
-                    pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
-                        result.duplicates
-                    )
+                if result.late or result.duplicates:
+                    count_late(pulse, scope, result.late, result.duplicates)
             count_skips(pulse, runtime, skip_log)
-            # whole batches to the producer (Faust's send_changelog goes one by one)
-            futures = await send_batched(
-                app.producer._ensure_producer(),
-                table.changelog_topic.get_topic_name(),
-                ((partition, key, value) for key, (partition, value) in pending.items()),
+            # applied with no await in between; the one shipper writes the buckets to
+            # their changelog (in order with every other writer's), then acks the facts
+            await pulse.shipper.put(
+                BatchResult(writes=writes.writes),
+                partial(ack_events, events),
+                received,
+                changelog=changelog,
             )
-            await asyncio.gather(*futures)
 
     @app.task
     async def publish() -> None:
@@ -217,6 +223,21 @@ def register(app: Any, pulse: Runtime) -> None:
         return web.json(runtime.status())
 
     pulse.watch("kpis", kpis)
+
+
+class ChangelogWrites:
+    """The KPI store's writer during one batch: each bucket goes to the table's data at
+    once and is kept (last value per key, with the partition of the facts message that
+    wrote it: the table is co-partitioned with the facts topic) for the shipper."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.partition = 0
+        self.writes: Writes = {}
+
+    def __call__(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+        self.writes[key] = (self.partition, value)
 
 
 #: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets

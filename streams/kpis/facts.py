@@ -20,7 +20,7 @@ anyway yields no facts (``processing_error``); each is noted in a :class:`Skips`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -156,10 +156,14 @@ def _is_open(fields: Mapping[str, Any] | None, rules: FactRules) -> bool:
 
 
 def _deal(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
     params, needs = rules.params, rules.needs
-    ts = change.event.occurred_at.timestamp()
     day = day_of(ts)
     before, after = change.before, change.after
     owner = owner_key(change.owner, skips)
@@ -214,7 +218,12 @@ def _deal(
 
 
 def _lead(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
     params = rules.params
     field, new = params.lead_status_field, params.lead_new_status
@@ -224,20 +233,29 @@ def _lead(
     started = change.first_seen
     if started is None or day_of_ts(started) is None:
         return
-    seconds = change.event.occurred_at.timestamp() - started
+    seconds = ts - started
     if 0 <= seconds <= (MAX_DAY + 1) * DAY_S:
         sink.flow(directory.scopes(owner_key(change.owner, skips)), ["r", seconds])
 
 
 def _activity(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
     if change.before is None:
         owner = owner_key(change.owner, skips)
         sink.flow(directory.scopes(owner), ["a", owner or ""])
 
 
-EXTRACTORS = {"deal": _deal, "lead": _lead, "activity": _activity}
+EXTRACTORS: dict[str, Callable[[Change, FactRules, OrgDirectory, Sink, Skips, float], None]] = {
+    "deal": _deal,
+    "lead": _lead,
+    "activity": _activity,
+}
 
 
 def extract(
@@ -255,16 +273,18 @@ def extract(
     reset of a record last seen at such a date) are not kept either.
     """
     skips = skips if skips is not None else Skips()
-    extractor = EXTRACTORS.get(change.event.entity.value)
+    event = change.event
+    extractor = EXTRACTORS.get(event.entity)  # a StrEnum: found by its text
     if extractor is None:
         return {}
-    day = day_of_ts(change.event.occurred_at.timestamp())
-    if day is None or not in_range(day, last_day):
-        skips.note("extract", "out_of_range", change.event.occurred_at.isoformat())
+    ts = event.occurred_at.timestamp()
+    day = day_of_ts(ts)
+    if day is None or not MIN_DAY <= day <= min(last_day, MAX_DAY):
+        skips.note("extract", "out_of_range", event.occurred_at.isoformat())
         return {}
-    sink = Sink(min(last_day, MAX_DAY - rules.params.stale_after_days)
-                 + rules.params.stale_after_days)  # fmt: skip
-    extractor(change, rules, directory, sink, skips)
+    stale_after = rules.params.stale_after_days
+    sink = Sink(min(last_day, MAX_DAY - stale_after) + stale_after)
+    extractor(change, rules, directory, sink, skips, ts)
     position = list(change.position) if change.position is not None else None
     return sink.result(position, day, rules.needs)
 
