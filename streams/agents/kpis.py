@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
 from functools import partial
 from typing import Any
 
 import orjson
 
 from streams.agents.ingest import ack_events
+from streams.agents.kpi_publish import publish_now, publish_pause
 from streams.jsonbytes import dumps
 from streams.judge.result import BatchResult
 from streams.kpis.catalog import load_catalog
@@ -37,7 +36,6 @@ from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
 from streams.kpis.store import KpiStore
-from streams.kpis.windows import day_of, day_of_date
 from streams.org import OrgDirectory
 from streams.produce import send_keyed
 from streams.rules.change import Change
@@ -46,7 +44,6 @@ from streams.runtime.shipper import Writes
 
 log = logging.getLogger(__name__)
 
-GAUGE_SCOPES = ("global", "region", "team")
 #: At most one log line of skipped KPI inputs per this many seconds.
 SKIP_LOG_INTERVAL_S = 10.0
 
@@ -57,31 +54,6 @@ def count_skips(pulse: Runtime, runtime: KpiRuntime, skip_log: ThrottledLog) -> 
         pulse.metrics.kpi_skipped.labels(stage=stage, reason=reason).inc(n)
         skip_log.add(stage, reason, n, detail)
     skip_log.flush()
-
-
-def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) -> None:
-    """Gauges for the windows that contain the watermark (bounded labels)."""
-    kinds = GAUGE_SCOPES + (("owner",) if pulse.settings.kpi_metrics_per_owner else ())
-    m = pulse.metrics
-    for snap in snaps:
-        scope, window = snap["scope"], snap["window"]
-        try:
-            start = day_of_date(date.fromisoformat(window["start"][:10]))
-            end = day_of_date(date.fromisoformat(window["end"][:10]))
-        except ValueError:  # a window at the calendar's end: no current gauge
-            continue
-        if scope["kind"] not in kinds or not start <= watermark_day < end:
-            continue
-        kpi = snap["kpi"] + "".join(f":{v}" for _, v in sorted(snap["dimensions"].items()))
-        labels = {
-            "kpi": kpi,
-            "scope_kind": scope["kind"],
-            "scope_id": scope["id"],
-            "window": window["kind"],
-        }
-        value = snap["value"]
-        m.kpi_value.labels(**labels).set(math.nan if value is None else value)
-        m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
 
 
 def count_late(pulse: Runtime, scope: str, late: int, duplicates: int) -> None:
@@ -345,9 +317,9 @@ def facts_messages(
     for scope, facts in by_scope.items():
         key = scope.encode()
         bounds = sizes.get(scope) if sizes is not None else None
-        if bounds is None:
-            encoded = [dumps(fact) for fact in facts]
-            bounds = [len(e) for e in encoded]
+        if bounds is None:  # each fact measured encoded: those bytes are the message's
+            yield from _joined(key, dumps(watermark), facts, per_message, max_bytes)
+            continue
         start, size = 0, 0
         for i, bound in enumerate(bounds):
             if i > start and (i - start >= per_message or size + bound > max_bytes):
@@ -358,38 +330,18 @@ def facts_messages(
             yield key, dumps({"wm": watermark, "ev": facts[start:]})
 
 
-def publish_pause(spent: float, interval: float, max_share: float) -> float:
-    """Seconds to wait after a publication round that took ``spent`` seconds: the interval,
-    or longer so that rounds take at most ``max_share`` of the time."""
-    return max(interval - spent, spent * (1.0 - max_share) / max_share, 0.0)
-
-
-#: Longest stretch a publication round computes snapshots without letting the ingest path
-#: (and every other task) run.
-PUBLISH_SLICE_S = 0.005
-
-
-async def publish_now(pulse: Runtime, runtime: KpiRuntime, topic: Any) -> int:
-    """One publication round. Snapshots are computed one scope at a time, and the round
-    yields to the event loop every ``PUBLISH_SLICE_S``: a round over hundreds of scopes
-    would otherwise hold back the batches (and their alerts) for its whole duration. The
-    caller spaces rounds by their wall-clock duration, turns of other tasks included."""
-    snaps: list[tuple[str, dict[str, Any]]] = []
-    slice_started = time.monotonic()
-    for part in runtime.collect_parts():
-        snaps.extend(part)
-        if time.monotonic() - slice_started > PUBLISH_SLICE_S:
-            await asyncio.sleep(0)
-            slice_started = time.monotonic()
-    if not snaps:
-        return 0
-    futures = await send_keyed(
-        pulse.app.producer._ensure_producer(),
-        topic.get_topic_name(),
-        ((key.encode(), orjson.dumps(body)) for key, body in snaps),
-    )
-    await asyncio.gather(*futures)
-    pulse.metrics.kpi_snapshots.inc(len(snaps))
-    assert runtime.watermark is not None
-    set_gauges(pulse, [body for _, body in snaps], day_of(runtime.watermark))
-    return len(snaps)
+def _joined(
+    key: bytes, wm: bytes, facts: list[Any], per_message: int, max_bytes: int
+) -> Iterator[tuple[bytes, bytes]]:
+    head = b'{"wm":' + wm + b',"ev":['
+    parts: list[bytes] = []
+    size = 0
+    for fact in facts:
+        encoded = dumps(fact)
+        if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
+            yield key, head + b",".join(parts) + b"]}"
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded) + 1
+    if parts:
+        yield key, head + b",".join(parts) + b"]}"

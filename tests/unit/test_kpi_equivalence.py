@@ -8,10 +8,12 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.agents.kpis import facts_messages
 from streams.kpis.catalog import Catalog, load_catalog
 from streams.kpis.compute import COMPUTERS, READS, Context, Flow
 from streams.kpis.facts import MAX_AMOUNT, MAX_TEXT, is_blank, parse_cents, weighted_cents
@@ -195,3 +197,42 @@ def test_a_kpi_reads_nothing_but_what_it_declares(
     context = Context(DEFAULT_STAGE_ORDER)
     computer = COMPUTERS[kpi]
     assert computer(Flow(**mixed), state, context) == computer(Flow(**a), sa, context)
+
+
+# The worker encodes each facts message whole from the sizes the check measured; without
+# them each fact is encoded and measured alone. Both give the same messages.
+
+FACT = st.builds(
+    lambda p, day, n, text: [[0, p], day, [["t", text, "Won"]] * n, {str(day): {"deals": n}}],
+    st.integers(0, 10**6),
+    st.integers(0, 30_000),
+    st.integers(0, 3),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    by_scope=st.dictionaries(st.sampled_from(["global:all", "owner:ann", "team:é"]),
+                             st.lists(FACT, min_size=1, max_size=40), min_size=1),
+    per_message=st.integers(1, 12),
+    max_bytes=st.integers(50, 3000),
+    slack=st.integers(0, 40),
+)  # fmt: skip
+def test_facts_messages_from_measured_sizes_are_the_measured_messages(
+    by_scope: dict[str, list[Any]], per_message: int, max_bytes: int, slack: int
+) -> None:
+    plain = list(facts_messages(by_scope, 12.5, per_message, max_bytes))
+    exact = {s: [len(orjson.dumps(f)) for f in facts] for s, facts in by_scope.items()}
+    assert list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=exact)) == plain
+    # a bound above the real size splits sooner, never later, and keeps every fact in order
+    bounds = {s: [n + slack for n in sizes] for s, sizes in exact.items()}
+    loose = list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=bounds))
+    assert len(loose) >= len(plain)
+    for scope, facts in by_scope.items():
+        got = [f for k, v in loose if k == scope.encode() for f in orjson.loads(v)["ev"]]
+        assert got == facts
+    for _, value in loose:
+        body = orjson.loads(value)
+        assert body["wm"] == 12.5 and 1 <= len(body["ev"]) <= per_message
+        assert len(value) <= max_bytes + 30 or len(body["ev"]) == 1
