@@ -151,10 +151,6 @@ def deal_contribution(
     return (1, complete, 1, 1, cents, weighted_cents(cents, prob), 0)
 
 
-def _is_open(fields: Mapping[str, Any] | None, rules: FactRules) -> bool:
-    return fields is not None and fields.get(STAGE) not in rules.closed_stages
-
-
 def _deal(
     change: Change,
     rules: FactRules,
@@ -169,15 +165,14 @@ def _deal(
     owner = owner_key(change.owner, skips)
     new_scopes = directory.scopes(owner)
     old_scopes = directory.scopes(owner_key(change.owner_before) or owner) if before else ()
+    same = old_scopes == new_scopes
+    # a catalog that reads no state component needs the deal's contribution only to know
+    # whether the event moved anything in its scopes: asked last, when nothing else did
+    lazy = not needs.slots and (before is None or same)
+    if not lazy:
+        _contributions(change, rules, sink, skips, day, old_scopes, new_scopes)
     was_open = before is not None and before.get(STAGE) not in rules.closed_stages
     is_open = after.get(STAGE) not in rules.closed_stages
-    gone = deal_contribution(before, rules) if before is not None else None
-    came = deal_contribution(after, rules, skips)
-    same = old_scopes == new_scopes
-    if not (same and gone == came):  # the same contribution in the same scopes: no move
-        if gone is not None:
-            sink.delta(old_scopes, day, gone, -1)
-        sink.delta(new_scopes, day, came, +1)
     stale_from = day + params.stale_after_days
     if was_open:
         last = day_of_ts(change.last_seen) if change.last_seen is not None else None
@@ -188,33 +183,66 @@ def _deal(
                 sink.delta(new_scopes, stale_from, STALE, +1)
     elif is_open:
         sink.delta(new_scopes, stale_from, STALE, +1)
+    _deal_flows(change, rules, sink, skips, day, new_scopes)
+    if lazy and not sink.moved(new_scopes):
+        _contributions(change, rules, sink, skips, day, old_scopes, new_scopes)
+
+
+def _contributions(
+    change: Change,
+    rules: FactRules,
+    sink: Sink,
+    skips: Skips,
+    day: int,
+    old_scopes: tuple[str, ...],
+    new_scopes: tuple[str, ...],
+) -> None:
+    """The deal's contribution out of its old scopes and into its new ones (amount
+    problems are noted only when the catalog reads amounts)."""
+    before = change.before
+    gone = deal_contribution(before, rules) if before is not None else None
+    came = deal_contribution(change.after, rules, skips if rules.needs.amounts else None)
+    if not (old_scopes == new_scopes and gone == came):  # the same in the same scopes: none
+        if gone is not None:
+            sink.delta(old_scopes, day, gone, -1)
+        sink.delta(new_scopes, day, came, +1)
+
+
+def _deal_flows(
+    change: Change, rules: FactRules, sink: Sink, skips: Skips, day: int, scopes: tuple[str, ...]
+) -> None:
+    """New deal, stage transition, won (amount and cycle read only when the catalog does)
+    and lost items."""
+    params, needs = rules.params, rules.needs
+    before, after = change.before, change.after
     if before is None:
-        sink.flow(new_scopes, ["n"])
+        sink.flow(scopes, ["n"])
     old_stage = before.get(STAGE) if before is not None else None
     new_stage = after.get(STAGE)
     if new_stage == old_stage or is_blank(new_stage):
         return
     if old_stage is not None and not is_blank(old_stage):
-        sink.flow(new_scopes, ["t", rules.known_stage(old_stage), rules.known_stage(new_stage)])
+        sink.flow(scopes, ["t", rules.known_stage(old_stage), rules.known_stage(new_stage)])
     if new_stage == WON:
-        start = None
-        if params.cycle_start_field:
-            raw = after.get(params.cycle_start_field)
-            start = to_day(raw)
-            if start is None and not is_blank(raw):
-                skips.note("extract", "unusable_date", params.cycle_start_field)
-        if start is None and change.first_seen is not None:
-            start = day_of_ts(change.first_seen)
-        cycle = day - start if start is not None and start <= day else None
-        cents, problem = parse_cents(after.get(AMOUNT))
-        if problem is not None:
-            skips.note("extract", problem, "amount")
-        sink.flow(
-            new_scopes,
-            ["w", cents if needs.won_cents else None, cycle if needs.won_cycle else None],
-        )
+        cycle = None
+        if needs.won_cycle:
+            start = None
+            if params.cycle_start_field:
+                raw = after.get(params.cycle_start_field)
+                start = to_day(raw)
+                if start is None and not is_blank(raw):
+                    skips.note("extract", "unusable_date", params.cycle_start_field)
+            if start is None and change.first_seen is not None:
+                start = day_of_ts(change.first_seen)
+            cycle = day - start if start is not None and start <= day else None
+        cents = None
+        if needs.won_cents:
+            cents, problem = parse_cents(after.get(AMOUNT))
+            if problem is not None:
+                skips.note("extract", problem, "amount")
+        sink.flow(scopes, ["w", cents, cycle])
     elif new_stage == LOST:
-        sink.flow(new_scopes, ["l"])
+        sink.flow(scopes, ["l"])
 
 
 def _lead(

@@ -11,6 +11,8 @@ from streams.kpis.compute import READS
 
 #: State components of a deal's contribution, in the order of its slots.
 COMPONENTS = ("deals", "complete", "open", "open_ok", "open_cents", "wcents", "stale")
+#: State components derived from the deal's amount.
+AMOUNT_COMPONENTS = frozenset({"open_ok", "open_cents", "wcents"})
 #: What an open deal adds to the stale count from the day it becomes stale.
 STALE = (0, 0, 0, 0, 0, 0, 1)
 #: Flow item kind -> the :class:`~streams.kpis.compute.Flow` fields it feeds.
@@ -39,6 +41,12 @@ class FactNeeds:
     @property
     def partial(self) -> bool:
         return len(self.kinds) < len(FLOW_KINDS)
+
+    @property
+    def amounts(self) -> bool:
+        """Does the catalog read the amounts of deals (open or weighted pipeline)? An
+        unusable amount is noted only then (and, when won, if it reads won amounts)."""
+        return any(COMPONENTS[i] in AMOUNT_COMPONENTS for i in self.slots)
 
     @classmethod
     def of(cls, kpi_ids: Iterable[str]) -> FactNeeds:

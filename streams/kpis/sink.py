@@ -58,6 +58,12 @@ class Sink:
         else:
             slots[:] = map(add if sign > 0 else sub, slots, comps)
 
+    def moved(self, group: Scopes) -> bool:
+        """Does this event move anything in ``group`` so far (a flow, a non-zero delta)?"""
+        return group in self.flows or any(
+            any(slots) for slots in self.deltas.get(group, {}).values()
+        )
+
     def result(
         self, position: list[int] | None, day: int, needs: FactNeeds
     ) -> dict[str, EventFacts]:

@@ -134,7 +134,19 @@ def _same_outputs(spec: Any, ids: tuple[str, ...]) -> tuple[float, float]:
     expected = run_stream(spec, full, catalog=catalog, restrict=False, events=RESTRICTED_EVENTS)
     got = run_stream(spec, mine, catalog=catalog, restrict=True, events=RESTRICTED_EVENTS)
     assert got["counters"] == expected["counters"]
-    assert got["skips"] == expected["skips"]
+    # a value no KPI of the catalog reads is not parsed, so its problems are not noted:
+    # amounts of deals unless a state KPI reads them, cycle starts unless the median does
+    needs = FactNeeds.of(ids)
+    unread = {("extract", "unusable_amount")} if not needs.amounts else set()
+    if not needs.won_cycle:
+        unread.add(("extract", "unusable_date"))
+    theirs = {(s, r): n for s, r, n in expected["skips"]}
+    mine_ = {(s, r): n for s, r, n in got["skips"]}
+    for key in theirs.keys() | mine_.keys():
+        if key in unread:
+            assert mine_.get(key, 0) <= theirs.get(key, 0), key
+        else:
+            assert mine_.get(key) == theirs.get(key), key
     assert got["published"] == expected["published"] > 0
     assert got["rounds"] == expected["rounds"]
     assert got["final"] == expected["final"]
