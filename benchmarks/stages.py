@@ -21,7 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpis import checked_facts_by_scope, facts_check
+from streams.agents.kpis import checked_facts_by_scope, facts_check, facts_messages
 from streams.decode import RawRecord, decode_event
 from streams.gc_policy import apply_gc_policy
 from streams.judge import Engine
@@ -50,7 +50,8 @@ def run(
     check: bool = False,
 ) -> Seconds:  # fmt: skip
     catalog = load_catalog(settings.kpi_catalog)
-    fact_rules = FactRules(catalog.params, settings.closed_stages)
+    # as the worker builds them: only the facts the catalog reads
+    fact_rules = FactRules.of_catalog(catalog, settings.closed_stages, settings.stage_order)
     directory = ReloadingDirectory(settings.kpi_directory).get()
     runtime = KpiRuntime(
         store=KpiStore({}), catalog=catalog, context=Context(stage_order=settings.stage_order)
@@ -73,14 +74,20 @@ def run(
         out.engine += t1 - t0
         if not kpis or not result.changes:
             continue
-        by_scope = (checked_facts_by_scope if check else facts_by_scope)(
-            result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
-        )
-        wire = {scope: orjson.dumps({"ev": facts}) for scope, facts in by_scope.items()}
-        t2 = time.perf_counter()
         watermark = max(c.event.occurred_at.timestamp() for c in result.changes)
-        for scope, body in wire.items():
-            runtime.apply(scope, orjson.loads(body)["ev"])
+        sizes: dict[str, list[int]] = {}
+        if check:  # the worker's path: the check's facts, messages as the worker sends them
+            by_scope = checked_facts_by_scope(
+                result.changes, fact_rules, directory, runtime.last_day(), runtime.skips, sizes
+            )
+        else:
+            by_scope = facts_by_scope(
+                result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
+            )
+        wire = list(facts_messages(by_scope, watermark, sizes=sizes or None))
+        t2 = time.perf_counter()
+        for key, body in wire:
+            runtime.apply(key.decode(), orjson.loads(body)["ev"])
             runtime.advance(watermark)
         t3 = time.perf_counter()
         runtime.collect()  # the worker publishes every second; here once per batch

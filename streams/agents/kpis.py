@@ -3,9 +3,11 @@
 The shipper hands each shipment's accepted changes to :func:`forward` (a change hook of
 the container), which sends one message per scope to the internal ``<prefix>.kpi-facts``
 topic (key = scope); the shipper awaits the acks before it writes the entity states. The
-``kpis`` agent applies them to the ``kpi-buckets`` table
-(changelogged, co-partitioned with the facts topic); a timer publishes the changed
-snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges and serves ``GET /kpis``.
+``kpis`` agent applies them to the ``kpi-buckets`` table (co-partitioned with the facts
+topic) and hands the changed buckets to the same shipper, which writes them to the
+table's changelog in order with every other writer's, then acks the facts. A timer
+publishes the changed snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges
+and serves ``GET /kpis``.
 
 Every step is total over what it reads: a change, a facts message, a fact or a scope that
 breaks one of them is skipped and counted in ``crm_pulse_kpi_skipped{stage, reason}``
@@ -17,30 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
+from functools import partial
 from typing import Any
 
 import orjson
 
+from streams.agents.ingest import ack_events
+from streams.agents.kpi_publish import publish_now, publish_pause
 from streams.jsonbytes import dumps
+from streams.judge.result import BatchResult
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import FILTERS, KpiRuntime
 from streams.kpis.skips import Skips, ThrottledLog
 from streams.kpis.store import KpiStore
-from streams.kpis.windows import day_of, day_of_date
 from streams.org import OrgDirectory
-from streams.produce import send_batched, send_keyed
+from streams.produce import send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
+from streams.runtime.shipper import Writes
 
 log = logging.getLogger(__name__)
 
-GAUGE_SCOPES = ("global", "region", "team")
 #: At most one log line of skipped KPI inputs per this many seconds.
 SKIP_LOG_INTERVAL_S = 10.0
 
@@ -53,35 +56,27 @@ def count_skips(pulse: Runtime, runtime: KpiRuntime, skip_log: ThrottledLog) -> 
     skip_log.flush()
 
 
-def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) -> None:
-    """Gauges for the windows that contain the watermark (bounded labels)."""
-    kinds = GAUGE_SCOPES + (("owner",) if pulse.settings.kpi_metrics_per_owner else ())
-    m = pulse.metrics
-    for snap in snaps:
-        scope, window = snap["scope"], snap["window"]
-        try:
-            start = day_of_date(date.fromisoformat(window["start"][:10]))
-            end = day_of_date(date.fromisoformat(window["end"][:10]))
-        except ValueError:  # a window at the calendar's end: no current gauge
-            continue
-        if scope["kind"] not in kinds or not start <= watermark_day < end:
-            continue
-        kpi = snap["kpi"] + "".join(f":{v}" for _, v in sorted(snap["dimensions"].items()))
-        labels = {
-            "kpi": kpi,
-            "scope_kind": scope["kind"],
-            "scope_id": scope["id"],
-            "window": window["kind"],
-        }
-        value = snap["value"]
-        m.kpi_value.labels(**labels).set(math.nan if value is None else value)
-        m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
+def count_late(pulse: Runtime, scope: str, late: int, duplicates: int) -> None:
+    """Late and duplicate facts of one facts message, counted per scope kind."""
+    kind = scope.partition(":")[0]
+    if late:
+        pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(late)
+        log.warning(
+            "%d event(s) for %s arrived after the allowed lateness (%d days): "
+            "counted as late, not applied",
+            late,
+            scope,
+            pulse.settings.kpi_allowed_lateness_days,
+        )
+    if duplicates:
+        pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(duplicates)
 
 
 def register(app: Any, pulse: Runtime) -> None:
     settings = pulse.settings
     catalog = load_catalog(settings.kpi_catalog)
-    rules = FactRules(catalog.params, settings.closed_stages, settings.stage_order)
+    # only the facts the loaded catalog reads are extracted, shipped and applied
+    rules = FactRules.of_catalog(catalog, settings.closed_stages, settings.stage_order)
     directory = pulse.org  # the one org directory, re-read when its file changes
     parts = settings.topic_partitions
     facts_topic = app.topic(
@@ -109,14 +104,17 @@ def register(app: Any, pulse: Runtime) -> None:
         if not changes:
             return []
         last_day = runtime.last_day()
-        by_scope = checked_facts_by_scope(changes, rules, directory.get(), last_day, runtime.skips)
+        sizes: dict[str, list[int]] = {}
+        by_scope = checked_facts_by_scope(
+            changes, rules, directory.get(), last_day, runtime.skips, sizes
+        )
         if not by_scope:
             return []
         # the watermark the facts carry: the latest event time among the changes counted
         wm = batch_watermark(changes, runtime.latest_allowed())
         if wm is None:  # facts exist, so some change was in range; kept total anyway
             wm = runtime.watermark if runtime.watermark is not None else 0.0
-        messages = list(facts_messages(by_scope, wm))
+        messages = list(facts_messages(by_scope, wm, sizes=sizes))
         futures = await send_keyed(
             app.producer._ensure_producer(), facts_topic.get_topic_name(), messages
         )
@@ -132,10 +130,12 @@ def register(app: Any, pulse: Runtime) -> None:
 
     @app.agent(facts_topic, name="kpis")
     async def kpis(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=within):
+        changelog = table.changelog_topic.get_topic_name()
+        async for events in stream.noack_take(settings.batch_max, within=within):
+            received = time.monotonic()
             runtime.recover_watermark()
-            # each key is sent to the changelog once per batch, with its last value
-            pending: dict[bytes, tuple[int, bytes]] = {}
+            writes = ChangelogWrites(table.data)
+            runtime.store.write = writes
             for event in events:
                 msg = event.message
                 try:
@@ -145,39 +145,21 @@ def register(app: Any, pulse: Runtime) -> None:
                 except Exception as exc:  # a facts message of the wrong shape: skipped
                     runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
                     continue
-
-                def write(
-                    key: bytes, value: bytes, partition: int = msg.partition, out: Any = pending
-                ) -> None:
-                    table.data[key] = value
-                    out[key] = (partition, value)
-
-                runtime.store.write = write
+                writes.partition = msg.partition
                 result = runtime.apply(scope, facts)  # judged on the watermark so far
                 runtime.advance(wm)
                 runtime.messages_applied += 1
-                kind = scope.partition(":")[0]
-                if result.late:
-                    pulse.metrics.kpi_late_events.labels(scope_kind=kind).inc(result.late)
-                    log.warning(
-                        "%d event(s) for %s arrived after the allowed lateness (%d days): "
-                        "counted as late, not applied",
-                        result.late,
-                        scope,
-                        settings.kpi_allowed_lateness_days,
-                    )
-                if result.duplicates:
-                    pulse.metrics.kpi_duplicate_events.labels(scope_kind=kind).inc(
-                        result.duplicates
-                    )
+                if result.late or result.duplicates:
+                    count_late(pulse, scope, result.late, result.duplicates)
             count_skips(pulse, runtime, skip_log)
-            # whole batches to the producer (Faust's send_changelog goes one by one)
-            futures = await send_batched(
-                app.producer._ensure_producer(),
-                table.changelog_topic.get_topic_name(),
-                ((partition, key, value) for key, (partition, value) in pending.items()),
+            # applied with no await in between; the one shipper writes the buckets to
+            # their changelog (in order with every other writer's), then acks the facts
+            await pulse.shipper.put(
+                BatchResult(writes=writes.writes),
+                partial(ack_events, events),
+                received,
+                changelog=changelog,
             )
-            await asyncio.gather(*futures)
 
     @app.task
     async def publish() -> None:
@@ -215,6 +197,21 @@ def register(app: Any, pulse: Runtime) -> None:
     pulse.watch("kpis", kpis)
 
 
+class ChangelogWrites:
+    """The KPI store's writer during one batch: each bucket goes to the table's data at
+    once and is kept (last value per key, with the partition of the facts message that
+    wrote it: the table is co-partitioned with the facts topic) for the shipper."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.partition = 0
+        self.writes: Writes = {}
+
+    def __call__(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+        self.writes[key] = (self.partition, value)
+
+
 #: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets
 #: one fact per event of the shipment; the message must stay far below the broker's size
 #: limit (1 MiB by default) whatever the batch size: about 150 bytes a fact.
@@ -230,12 +227,28 @@ def check_facts(
     change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
 ) -> None:
     """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
-    them on the change (``derived``) for :func:`checked_facts_by_scope`."""
+    them on the change (``derived``) for :func:`checked_facts_by_scope`, with the encoded
+    size of the largest (a bound of each one's, for :func:`facts_messages`)."""
     facts = extract(change, rules, directory, last_day, skips)
-    size = len(orjson.dumps(facts))
+    size, largest = fact_sizes(facts)
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
     change.derived["kpi_facts"] = facts
+    change.derived["kpi_facts_bytes"] = largest
+
+
+def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
+    """The size of ``facts`` encoded as one JSON object ``{scope: fact}``, and of its
+    largest fact, encoding each distinct fact once (the scopes of one owner share one)."""
+    size, largest = 1, 0
+    last: Any = None
+    n = 0
+    for scope, fact in facts.items():
+        if fact is not last:
+            last, n = fact, len(dumps(fact))
+            largest = max(largest, n)
+        size += len(scope.encode()) + 4 + n  # "scope":fact and a comma or the brace
+    return max(size, 2), largest
 
 
 def facts_check(
@@ -252,21 +265,39 @@ def facts_check(
 
 
 def checked_facts_by_scope(
-    changes: Iterable[Change], rules: FactRules, directory: Any, last_day: int, skips: Skips
+    changes: Iterable[Change],
+    rules: FactRules,
+    directory: Any,
+    last_day: int,
+    skips: Skips,
+    sizes: dict[str, list[int]] | None = None,
 ) -> dict[str, list[Any]]:
     """:func:`~streams.kpis.facts.facts_by_scope`, reusing the facts :func:`check_facts`
-    kept on each change; a change without them whose extraction raises adds nothing."""
+    kept on each change; a change without them whose extraction raises adds nothing.
+    ``sizes`` gets, per scope, a bound of each fact's encoded size (in the same order)."""
     out: dict[str, list[Any]] = {}
     for change in changes:
-        facts = change.derived.get("kpi_facts")
+        derived = change.derived
+        facts = derived.get("kpi_facts")
         if facts is None:
             try:
                 facts = extract(change, rules, directory, last_day, skips)
             except Exception as exc:  # one change's facts, never the shipment
                 skips.note("extract", "processing_error", type(exc).__name__)
                 continue
+            size = fact_sizes(facts)[1] if sizes is not None else 0
+        else:
+            size = derived.get("kpi_facts_bytes", 0)
         for scope, fact in facts.items():
-            out.setdefault(scope, []).append(fact)
+            found = out.get(scope)
+            if found is None:
+                out[scope] = [fact]
+                if sizes is not None:
+                    sizes[scope] = [size]
+            else:
+                found.append(fact)
+                if sizes is not None:
+                    sizes[scope].append(size)
     return out
 
 
@@ -275,58 +306,42 @@ def facts_messages(
     watermark: float,
     per_message: int = FACTS_PER_MESSAGE,
     max_bytes: int = FACTS_MESSAGE_BYTES,
+    sizes: dict[str, list[int]] | None = None,
 ) -> Iterator[tuple[bytes, bytes]]:
     """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
     ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
-    applied in order, and each fact's input position still deduplicates a replay)."""
-    head = b'{"wm":' + dumps(watermark) + b',"ev":['
+    applied in order, and each fact's input position still deduplicates a replay).
+
+    With ``sizes`` (a bound of each fact's encoded size, :func:`checked_facts_by_scope`)
+    each message is encoded whole, in one call; without, each fact is measured encoded."""
     for scope, facts in by_scope.items():
         key = scope.encode()
-        parts: list[bytes] = []
-        size = 0
-        for fact in facts:
-            encoded = dumps(fact)
-            if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
-                yield key, head + b",".join(parts) + b"]}"
-                parts, size = [], 0
-            parts.append(encoded)
-            size += len(encoded) + 1
-        if parts:
+        bounds = sizes.get(scope) if sizes is not None else None
+        if bounds is None:  # each fact measured encoded: those bytes are the message's
+            yield from _joined(key, dumps(watermark), facts, per_message, max_bytes)
+            continue
+        start, size = 0, 0
+        for i, bound in enumerate(bounds):
+            if i > start and (i - start >= per_message or size + bound > max_bytes):
+                yield key, dumps({"wm": watermark, "ev": facts[start:i]})
+                start, size = i, 0
+            size += bound + 1
+        if start < len(facts):
+            yield key, dumps({"wm": watermark, "ev": facts[start:]})
+
+
+def _joined(
+    key: bytes, wm: bytes, facts: list[Any], per_message: int, max_bytes: int
+) -> Iterator[tuple[bytes, bytes]]:
+    head = b'{"wm":' + wm + b',"ev":['
+    parts: list[bytes] = []
+    size = 0
+    for fact in facts:
+        encoded = dumps(fact)
+        if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
             yield key, head + b",".join(parts) + b"]}"
-
-
-def publish_pause(spent: float, interval: float, max_share: float) -> float:
-    """Seconds to wait after a publication round that took ``spent`` seconds: the interval,
-    or longer so that rounds take at most ``max_share`` of the time."""
-    return max(interval - spent, spent * (1.0 - max_share) / max_share, 0.0)
-
-
-#: Longest stretch a publication round computes snapshots without letting the ingest path
-#: (and every other task) run.
-PUBLISH_SLICE_S = 0.005
-
-
-async def publish_now(pulse: Runtime, runtime: KpiRuntime, topic: Any) -> int:
-    """One publication round. Snapshots are computed one scope at a time, and the round
-    yields to the event loop every ``PUBLISH_SLICE_S``: a round over hundreds of scopes
-    would otherwise hold back the batches (and their alerts) for its whole duration. The
-    caller spaces rounds by their wall-clock duration, turns of other tasks included."""
-    snaps: list[tuple[str, dict[str, Any]]] = []
-    slice_started = time.monotonic()
-    for part in runtime.collect_parts():
-        snaps.extend(part)
-        if time.monotonic() - slice_started > PUBLISH_SLICE_S:
-            await asyncio.sleep(0)
-            slice_started = time.monotonic()
-    if not snaps:
-        return 0
-    futures = await send_keyed(
-        pulse.app.producer._ensure_producer(),
-        topic.get_topic_name(),
-        ((key.encode(), orjson.dumps(body)) for key, body in snaps),
-    )
-    await asyncio.gather(*futures)
-    pulse.metrics.kpi_snapshots.inc(len(snaps))
-    assert runtime.watermark is not None
-    set_gauges(pulse, [body for _, body in snaps], day_of(runtime.watermark))
-    return len(snaps)
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded) + 1
+    if parts:
+        yield key, head + b",".join(parts) + b"]}"

@@ -172,6 +172,37 @@ COMPUTERS: dict[str, Computer] = {
 
 
 @dataclass(frozen=True)
+class Reads:
+    """What one KPI's computation reads: :class:`Flow` fields and state components. Fact
+    extraction keeps only what the loaded catalog reads (``tests/unit/test_kpi_reads.py``
+    proves each declaration complete: changing anything else never changes the value)."""
+
+    flow: frozenset[str] = frozenset()
+    state: frozenset[str] = frozenset()
+
+
+def _reads(flow: str = "", state: str = "") -> Reads:
+    return Reads(frozenset(flow.split()), frozenset(state.split()))
+
+
+READS: dict[str, Reads] = {
+    "win_rate": _reads("won lost"),
+    "open_pipeline_value": _reads(state="open open_ok open_cents"),
+    "weighted_pipeline": _reads(state="open open_ok wcents"),
+    "avg_won_deal_size": _reads("won won_cents won_with_amount"),
+    "median_sales_cycle": _reads("won cycles"),
+    "new_deals": _reads("new"),
+    "deals_won": _reads("won"),
+    "deals_lost": _reads("lost"),
+    "stage_conversion": _reads("transitions"),
+    "activities_per_owner": _reads("activities activity_owners"),
+    "lead_response_time": _reads("responses"),
+    "required_fields_completeness": _reads(state="complete deals"),
+    "stale_open_share": _reads(state="stale open"),
+}
+
+
+@dataclass(frozen=True)
 class TrustFigure:
     value: float
     reasons: list[tuple[str, float, str]]

@@ -85,22 +85,3 @@ def check_deltas(deltas: Any) -> dict[int, dict[str, int]]:
                 raise InvalidFact(f"not an integer in -{MAX_INT}..{MAX_INT}")
         out[day] = comps
     return out
-
-
-def overflows(
-    home: dict[str, Any],
-    items: list[list[Any]],
-    targets: dict[int, dict[str, Any]],
-    deltas: dict[int, dict[str, int]],
-) -> bool:
-    """Would applying these facts leave a stored sum outside ``-MAX_INT .. MAX_INT``?"""
-    # won cents are >= 0 (check_flow): their sum bounds every partial sum
-    won = sum(item[1] for item in items if item[0] == "w" and item[1] is not None)
-    if won and home.get("wc", 0) + won > MAX_INT:
-        return True
-    for d, comps in deltas.items():
-        get = targets[d]["d"].get
-        for comp, delta in comps.items():
-            if not -MAX_INT <= get(comp, 0) + delta <= MAX_INT:
-                return True
-    return False

@@ -20,7 +20,7 @@ anyway yields no facts (``processing_error``); each is noted in a :class:`Skips`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,8 +28,10 @@ from typing import Any
 from streams.kpis.amounts import MAX_AMOUNT as MAX_AMOUNT
 from streams.kpis.amounts import MAX_TEXT, is_blank, parse_cents, weighted_cents
 from streams.kpis.amounts import to_cents as to_cents
-from streams.kpis.catalog import Params
+from streams.kpis.catalog import Catalog, Params
 from streams.kpis.directory import OrgDirectory
+from streams.kpis.needs import ALL_FACTS, STALE, FactNeeds
+from streams.kpis.sink import EventFacts, Sink
 from streams.kpis.skips import Skips
 from streams.kpis.windows import DAY_S, MAX_DAY, MIN_DAY, day_of, day_of_date, in_range
 from streams.rules.change import Change
@@ -44,18 +46,28 @@ OTHER_STAGE = "(other)"
 #: Longest owner id kept as a scope (scope keys are message keys and metric labels).
 MAX_OWNER = 200
 
-#: one event's facts in one scope: [position, event day, flow items, {day: {comp: delta}}];
-#: ``position`` is ``[partition, offset]`` of the input record (deduplication), or ``None``.
-EventFacts = list[Any]
+__all__ = ["ALL_FACTS", "EventFacts", "FactNeeds", "FactRules", "extract", "facts_by_scope"]
 
 
 @dataclass(frozen=True)
 class FactRules:
-    """What fact extraction needs besides the change: catalog params and pipeline stages."""
+    """What fact extraction needs besides the change: catalog params, pipeline stages and
+    the facts the catalog reads (every fact unless told)."""
 
     params: Params
     closed_stages: tuple[str, ...] = (WON, LOST)
     stage_order: tuple[str, ...] = DEFAULT_STAGE_ORDER
+    needs: FactNeeds = ALL_FACTS
+
+    @classmethod
+    def of_catalog(
+        cls,
+        catalog: Catalog,
+        closed_stages: tuple[str, ...] = (WON, LOST),
+        stage_order: tuple[str, ...] = DEFAULT_STAGE_ORDER,
+    ) -> FactRules:
+        """The rules of ``catalog``, extracting only the facts its KPIs read."""
+        return cls(catalog.params, closed_stages, stage_order, FactNeeds.of(catalog.ids))
 
     def known_stage(self, value: Any) -> str:
         """A stage as a transition end: itself when the pipeline knows it, else ``(other)``
@@ -117,8 +129,9 @@ def owner_key(value: Any, skips: Skips | None = None) -> str | None:
 
 def deal_contribution(
     fields: Mapping[str, Any], rules: FactRules, skips: Skips | None = None
-) -> dict[str, int]:
-    """What one deal adds to the "at end of day" state of its scopes."""
+) -> tuple[int, ...]:
+    """What one deal adds to the "at end of day" state of its scopes, one slot per
+    :data:`COMPONENTS` entry (stale is scheduled apart: 0 here)."""
     params = rules.params
     complete = 1
     for name in params.required_fields:
@@ -126,145 +139,119 @@ def deal_contribution(
         if value is None or (isinstance(value, str) and not value.strip()):  # is_blank
             complete = 0
             break
-    contrib = {"deals": 1, "complete": complete}
     stage = fields.get(STAGE)
-    if stage not in rules.closed_stages:
-        cents, problem = parse_cents(fields.get(AMOUNT))
-        if problem is not None and skips is not None:
-            skips.note("extract", problem, "amount")
-        contrib["open"] = 1
-        if cents is not None:
-            contrib["open_ok"] = 1
-            contrib["open_cents"] = cents
-            prob = params.stage_probabilities.get(stage, 0.0) if isinstance(stage, str) else 0.0
-            contrib["wcents"] = weighted_cents(cents, prob)
-    return contrib
-
-
-def _is_open(fields: Mapping[str, Any] | None, rules: FactRules) -> bool:
-    return fields is not None and fields.get(STAGE) not in rules.closed_stages
-
-
-Scopes = tuple[str, ...]
-
-
-class _Sink:
-    """Collects flow items and state deltas of one event, per group of scopes.
-
-    The scopes of one owner (owner, team, region, global) get the same facts, so they are
-    computed once per group and shared; only an owner change splits them per scope.
-    """
-
-    def __init__(self, last_day: int = MAX_DAY) -> None:
-        self.flows: dict[Scopes, list[list[Any]]] = {}
-        self.deltas: dict[Scopes, dict[int, dict[str, int]]] = {}
-        #: state deltas scheduled after this day are not kept (see :func:`extract`)
-        self.last_day = last_day
-
-    def flow(self, scopes: Iterable[str], item: list[Any]) -> None:
-        group = tuple(scopes)
-        if group:
-            self.flows.setdefault(group, []).append(item)
-
-    def delta(self, scopes: Iterable[str], day: int, comps: Mapping[str, int], sign: int) -> None:
-        group = tuple(scopes)
-        if not group or not in_range(day, self.last_day):
-            return
-        per_day = self.deltas.setdefault(group, {}).setdefault(day, {})
-        for comp, value in comps.items():
-            per_day[comp] = per_day.get(comp, 0) + sign * value
-
-    def result(self, position: list[int] | None, day: int) -> dict[str, EventFacts]:
-        groups = self.flows.keys() | self.deltas.keys()
-        if len(groups) == 1:
-            (group,) = groups
-            fact = _fact(position, day, self.flows.get(group, []), self.deltas.get(group, {}))
-            return dict.fromkeys(group, fact) if fact is not None else {}
-        flows: dict[str, list[list[Any]]] = defaultdict(list)
-        deltas: dict[str, dict[int, dict[str, int]]] = defaultdict(dict)
-        for group, items in self.flows.items():
-            for scope in group:
-                flows[scope].extend(items)
-        for group, per_day in self.deltas.items():
-            for scope in group:
-                target = deltas[scope]
-                for d, comps in per_day.items():
-                    into = target.setdefault(d, {})
-                    for comp, value in comps.items():
-                        into[comp] = into.get(comp, 0) + value
-        out: dict[str, EventFacts] = {}
-        for scope in flows.keys() | deltas.keys():
-            fact = _fact(position, day, flows.get(scope, []), deltas.get(scope, {}))
-            if fact is not None:
-                out[scope] = fact
-        return out
-
-
-def _fact(
-    position: list[int] | None,
-    day: int,
-    flows: list[list[Any]],
-    per_day: Mapping[int, Mapping[str, int]],
-) -> EventFacts | None:
-    deltas: dict[str, dict[str, int]] = {}
-    for d, comps in per_day.items():
-        kept = {c: v for c, v in comps.items() if v}
-        if kept:
-            deltas[str(d)] = kept
-    if not flows and not deltas:
-        return None
-    return [position, day, flows, deltas]
+    if stage in rules.closed_stages:
+        return (1, complete, 0, 0, 0, 0, 0)
+    cents, problem = parse_cents(fields.get(AMOUNT))
+    if problem is not None and skips is not None:
+        skips.note("extract", problem, "amount")
+    if cents is None:
+        return (1, complete, 1, 0, 0, 0, 0)
+    prob = params.stage_probabilities.get(stage, 0.0) if isinstance(stage, str) else 0.0
+    return (1, complete, 1, 1, cents, weighted_cents(cents, prob), 0)
 
 
 def _deal(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
-    params = rules.params
-    ts = change.event.occurred_at.timestamp()
+    params, needs = rules.params, rules.needs
     day = day_of(ts)
     before, after = change.before, change.after
     owner = owner_key(change.owner, skips)
     new_scopes = directory.scopes(owner)
     old_scopes = directory.scopes(owner_key(change.owner_before) or owner) if before else ()
-    if before is not None:
-        sink.delta(old_scopes, day, deal_contribution(before, rules), -1)
-        if _is_open(before, rules):
-            last = day_of_ts(change.last_seen) if change.last_seen is not None else None
-            sink.delta(
-                old_scopes, max(day, (day if last is None else last) + params.stale_after_days),
-                {"stale": 1}, -1,
-            )  # fmt: skip
-    sink.delta(new_scopes, day, deal_contribution(after, rules, skips), +1)
-    if _is_open(after, rules):
-        sink.delta(new_scopes, day + params.stale_after_days, {"stale": 1}, +1)
+    same = old_scopes == new_scopes
+    # a catalog that reads no state component needs the deal's contribution only to know
+    # whether the event moved anything in its scopes: asked last, when nothing else did
+    lazy = not needs.slots and (before is None or same)
+    if not lazy:
+        _contributions(change, rules, sink, skips, day, old_scopes, new_scopes)
+    was_open = before is not None and before.get(STAGE) not in rules.closed_stages
+    is_open = after.get(STAGE) not in rules.closed_stages
+    stale_from = day + params.stale_after_days
+    if was_open:
+        last = day_of_ts(change.last_seen) if change.last_seen is not None else None
+        stale_was = max(day, (day if last is None else last) + params.stale_after_days)
+        if not (same and is_open and stale_was == stale_from):
+            sink.delta(old_scopes, stale_was, STALE, -1)
+            if is_open:
+                sink.delta(new_scopes, stale_from, STALE, +1)
+    elif is_open:
+        sink.delta(new_scopes, stale_from, STALE, +1)
+    _deal_flows(change, rules, sink, skips, day, new_scopes)
+    if lazy and not sink.moved(new_scopes):
+        _contributions(change, rules, sink, skips, day, old_scopes, new_scopes)
+
+
+def _contributions(
+    change: Change,
+    rules: FactRules,
+    sink: Sink,
+    skips: Skips,
+    day: int,
+    old_scopes: tuple[str, ...],
+    new_scopes: tuple[str, ...],
+) -> None:
+    """The deal's contribution out of its old scopes and into its new ones (amount
+    problems are noted only when the catalog reads amounts)."""
+    before = change.before
+    gone = deal_contribution(before, rules) if before is not None else None
+    came = deal_contribution(change.after, rules, skips if rules.needs.amounts else None)
+    if not (old_scopes == new_scopes and gone == came):  # the same in the same scopes: none
+        if gone is not None:
+            sink.delta(old_scopes, day, gone, -1)
+        sink.delta(new_scopes, day, came, +1)
+
+
+def _deal_flows(
+    change: Change, rules: FactRules, sink: Sink, skips: Skips, day: int, scopes: tuple[str, ...]
+) -> None:
+    """New deal, stage transition, won (amount and cycle read only when the catalog does)
+    and lost items."""
+    params, needs = rules.params, rules.needs
+    before, after = change.before, change.after
     if before is None:
-        sink.flow(new_scopes, ["n"])
+        sink.flow(scopes, ["n"])
     old_stage = before.get(STAGE) if before is not None else None
     new_stage = after.get(STAGE)
     if new_stage == old_stage or is_blank(new_stage):
         return
     if old_stage is not None and not is_blank(old_stage):
-        sink.flow(new_scopes, ["t", rules.known_stage(old_stage), rules.known_stage(new_stage)])
+        sink.flow(scopes, ["t", rules.known_stage(old_stage), rules.known_stage(new_stage)])
     if new_stage == WON:
-        start = None
-        if params.cycle_start_field:
-            raw = after.get(params.cycle_start_field)
-            start = to_day(raw)
-            if start is None and not is_blank(raw):
-                skips.note("extract", "unusable_date", params.cycle_start_field)
-        if start is None and change.first_seen is not None:
-            start = day_of_ts(change.first_seen)
-        cycle = day - start if start is not None and start <= day else None
-        cents, problem = parse_cents(after.get(AMOUNT))
-        if problem is not None:
-            skips.note("extract", problem, "amount")
-        sink.flow(new_scopes, ["w", cents, cycle])
+        cycle = None
+        if needs.won_cycle:
+            start = None
+            if params.cycle_start_field:
+                raw = after.get(params.cycle_start_field)
+                start = to_day(raw)
+                if start is None and not is_blank(raw):
+                    skips.note("extract", "unusable_date", params.cycle_start_field)
+            if start is None and change.first_seen is not None:
+                start = day_of_ts(change.first_seen)
+            cycle = day - start if start is not None and start <= day else None
+        cents = None
+        if needs.won_cents:
+            cents, problem = parse_cents(after.get(AMOUNT))
+            if problem is not None:
+                skips.note("extract", problem, "amount")
+        sink.flow(scopes, ["w", cents, cycle])
     elif new_stage == LOST:
-        sink.flow(new_scopes, ["l"])
+        sink.flow(scopes, ["l"])
 
 
 def _lead(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
     params = rules.params
     field, new = params.lead_status_field, params.lead_new_status
@@ -274,20 +261,29 @@ def _lead(
     started = change.first_seen
     if started is None or day_of_ts(started) is None:
         return
-    seconds = change.event.occurred_at.timestamp() - started
+    seconds = ts - started
     if 0 <= seconds <= (MAX_DAY + 1) * DAY_S:
         sink.flow(directory.scopes(owner_key(change.owner, skips)), ["r", seconds])
 
 
 def _activity(
-    change: Change, rules: FactRules, directory: OrgDirectory, sink: _Sink, skips: Skips
+    change: Change,
+    rules: FactRules,
+    directory: OrgDirectory,
+    sink: Sink,
+    skips: Skips,
+    ts: float,
 ) -> None:
     if change.before is None:
         owner = owner_key(change.owner, skips)
         sink.flow(directory.scopes(owner), ["a", owner or ""])
 
 
-EXTRACTORS = {"deal": _deal, "lead": _lead, "activity": _activity}
+EXTRACTORS: dict[str, Callable[[Change, FactRules, OrgDirectory, Sink, Skips, float], None]] = {
+    "deal": _deal,
+    "lead": _lead,
+    "activity": _activity,
+}
 
 
 def extract(
@@ -305,18 +301,20 @@ def extract(
     reset of a record last seen at such a date) are not kept either.
     """
     skips = skips if skips is not None else Skips()
-    extractor = EXTRACTORS.get(change.event.entity.value)
+    event = change.event
+    extractor = EXTRACTORS.get(event.entity)  # a StrEnum: found by its text
     if extractor is None:
         return {}
-    day = day_of_ts(change.event.occurred_at.timestamp())
-    if day is None or not in_range(day, last_day):
-        skips.note("extract", "out_of_range", change.event.occurred_at.isoformat())
+    ts = event.occurred_at.timestamp()
+    day = day_of_ts(ts)
+    if day is None or not MIN_DAY <= day <= min(last_day, MAX_DAY):
+        skips.note("extract", "out_of_range", event.occurred_at.isoformat())
         return {}
-    sink = _Sink(min(last_day, MAX_DAY - rules.params.stale_after_days)
-                 + rules.params.stale_after_days)  # fmt: skip
-    extractor(change, rules, directory, sink, skips)
+    stale_after = rules.params.stale_after_days
+    sink = Sink(min(last_day, MAX_DAY - stale_after) + stale_after)
+    extractor(change, rules, directory, sink, skips, ts)
     position = list(change.position) if change.position is not None else None
-    return sink.result(position, day)
+    return sink.result(position, day, rules.needs)
 
 
 def batch_watermark(changes: Iterable[Change], latest: float) -> float | None:

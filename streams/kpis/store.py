@@ -33,15 +33,11 @@ from streams.kpis.fact_shape import (
     check_deltas,
     check_flow,
     int_in,
-    overflows,
     usable_day,
 )
 from streams.kpis.facts import EventFacts
 from streams.kpis.skips import Skips
-from streams.kpis.windows import (
-    MAX_DAY,
-    in_range,
-)
+from streams.kpis.windows import MAX_DAY, MIN_DAY, in_range
 
 Writer = Callable[[bytes, bytes], None]
 #: Most decoded table values :class:`KpiStore` keeps (a bucket or a meta, under a kilobyte
@@ -169,29 +165,33 @@ class KpiStore:
         changes anything: a bad one is skipped and noted in ``skips``, the others apply."""
         skips = skips if skips is not None else Skips()
         result = ApplyResult()
-        meta = self.stored_meta(scope)
-        days = set(meta["days"])
-        high = meta.setdefault("hw", {})  # input partition -> highest offset applied
-        touched: dict[int, dict[str, Any]] = {}
-        changed: set[int] = set()
-
-        def bucket(day: int) -> dict[str, Any]:
-            if day not in touched:
-                touched[day] = self._bucket(scope, day)
-            return touched[day]
-
         if not isinstance(events, list | tuple):
             skips.note("apply", "invalid_fact", "facts are not a list")
             return result
+        meta = self.stored_meta(scope)
+        high = meta["hw"]  # input partition -> highest offset applied
+        touched: dict[int, dict[str, Any]] = {}
+        changed: set[int] = set()
+        last_ok = min(last_day, MAX_DAY)
+        last_seen = meta["last"]
+        applied = 0
+        dirty_from: int | None = None
         for event in events:
             try:
                 position, day, flows, raw_deltas = event
-                day = int_in(day, -MAX_INT)
+                if type(day) is not int or not -MAX_INT <= day <= MAX_INT:
+                    day = int_in(day, -MAX_INT)
                 if position is not None:
-                    partition, offset = str(int_in(position[0], 0)), int_in(position[1], 0)
+                    partition, offset = position[0], position[1]
+                    if type(partition) is not int or not 0 <= partition <= MAX_INT:
+                        partition = int_in(partition, 0)
+                    if type(offset) is not int or not 0 <= offset <= MAX_INT:
+                        offset = int_in(offset, 0)
+                    partition = _PARTITIONS.get(partition) or str(partition)
                 if not isinstance(flows, list):
                     raise InvalidFact("flows are not a list")
-                items = [check_flow(item) for item in flows]
+                for item in flows:
+                    check_flow(item)
                 deltas = check_deltas(raw_deltas)
             except (InvalidFact, TypeError, ValueError, IndexError, KeyError) as exc:
                 skips.note("apply", "invalid_fact", f"{type(exc).__name__}: {exc}")
@@ -202,36 +202,45 @@ class KpiStore:
                     result.duplicates += 1
                     continue
                 high[partition] = offset
-            if not in_range(day, last_day):
+            if not MIN_DAY <= day <= last_ok:
                 skips.note("apply", "out_of_range", f"day {day}")
                 result.refused += 1
                 continue
             if day < late_before:
                 result.late += 1
                 continue
-            home = bucket(day)
-            if overflows(home, items, {d: bucket(d) for d in deltas}, deltas):
+            home = touched.get(day)
+            if home is None:
+                home = touched[day] = self._bucket(scope, day)
+            # every sum this fact moves, computed before anything changes: a fact that
+            # would leave one outside -MAX_INT..MAX_INT changes nothing
+            sums = _new_sums(scope, deltas, touched, self._bucket)
+            if sums is None or (flows and _won_overflows(home, flows)):
                 skips.note("apply", "overflow", scope)
                 result.refused += 1
                 continue
-            changed.add(day)
-            changed.update(deltas)
-            for item in items:
+            for item in flows:
                 _add_flow(home, item)
-            for d, comps in deltas.items():
-                per_comp = bucket(d)["d"]
-                for comp, delta in comps.items():
-                    per_comp[comp] = per_comp.get(comp, 0) + delta
-            meta["last"] = day if meta["last"] is None else max(meta["last"], day)
-            result.applied += 1
-            low = min([day, *deltas])
-            result.dirty_from = low if result.dirty_from is None else min(result.dirty_from, low)
-        if result.applied == 0:
+            for per_comp, comp, value in sums:
+                per_comp[comp] = value
+            changed.add(day)
+            low = day
+            if deltas:
+                changed.update(deltas)
+                low = min(day, min(deltas))
+            if last_seen is None or day > last_seen:
+                last_seen = day
+            applied += 1
+            if dirty_from is None or low < dirty_from:
+                dirty_from = low
+        result.applied = applied
+        result.dirty_from = dirty_from
+        if applied == 0:
             return result
+        meta["last"] = last_seen
         for day in changed:  # buckets only read (a refused fact's) are not written
             self._put(_key(scope, str(day)), touched[day])
-            days.add(day)
-        meta["days"] = sorted(days)
+        meta["days"] = sorted(changed.union(meta["days"]))
         self._put(_key(scope, "meta"), meta)
         return result
 
@@ -269,6 +278,40 @@ class KpiStore:
         meta = self.stored_meta(scope)
         buckets = {day: self._bucket(scope, day) for day in meta["days"]}
         return ScopeData(scope, list(meta["days"]), buckets, meta["last"])
+
+
+#: Text of the usual input partition numbers (a fact's position names its partition).
+_PARTITIONS = {n: str(n) for n in range(1024)}
+
+
+def _new_sums(
+    scope: str,
+    deltas: dict[int, dict[str, int]],
+    touched: dict[int, dict[str, Any]],
+    load: Callable[[str, int], dict[str, Any]],
+) -> list[tuple[dict[str, int], str, int]] | None:
+    """``(bucket sums, component, new sum)`` of every state delta, or ``None`` when one
+    would leave ``-MAX_INT .. MAX_INT``; loads the buckets it needs into ``touched``."""
+    out: list[tuple[dict[str, int], str, int]] = []
+    for d, comps in deltas.items():
+        bucket = touched.get(d)
+        if bucket is None:
+            bucket = touched[d] = load(scope, d)
+        per_comp = bucket["d"]
+        get = per_comp.get
+        for comp, delta in comps.items():
+            value = get(comp, 0) + delta
+            if not -MAX_INT <= value <= MAX_INT:
+                return None
+            out.append((per_comp, comp, value))
+    return out
+
+
+def _won_overflows(home: dict[str, Any], items: list[list[Any]]) -> bool:
+    """Would the won amounts of ``items`` push the day's won sum past ``MAX_INT``?
+    (won cents are >= 0, see :func:`check_flow`: their sum bounds every partial sum)"""
+    won = sum(item[1] for item in items if item[0] == "w" and item[1] is not None)
+    return bool(won) and home.get("wc", 0) + won > MAX_INT
 
 
 def _add_flow(b: dict[str, Any], item: list[Any]) -> None:

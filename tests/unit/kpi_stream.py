@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from benchmarks.events import generate
 from streams.clock import ManualClock
 from streams.decode import RawRecord
 from streams.judge import Engine
-from streams.kpis.catalog import load_catalog
+from streams.kpis.catalog import Catalog, load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.facts import FactRules, batch_watermark, facts_by_scope
 from streams.kpis.runtime import KpiRuntime
@@ -71,8 +72,10 @@ def digest(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
 
 
-def _records(spec: StreamSpec) -> list[RawRecord]:
-    workload = generate(EVENTS, owners=spec.owners, step_s=spec.step_s, seed=11)
+@cache
+def _records(spec: StreamSpec, events: int = EVENTS) -> list[RawRecord]:
+    """The stream's input records (cached: read, never modified)."""
+    workload = generate(events, owners=spec.owners, step_s=spec.step_s, seed=11)
     pairs = list(zip(workload.keys, workload.values, strict=True))
     if spec.hard_cases:  # hold some events back: 3 days (late, counted), 12 days (too late)
         for every, days in ((53, 3), (211, 12)):
@@ -92,20 +95,32 @@ def _batches(spec: StreamSpec, records: list[RawRecord]) -> Iterator[list[RawRec
         yield batch
 
 
-def run_stream(spec: StreamSpec, seconds: dict[str, float] | None = None) -> dict[str, Any]:
+def run_stream(
+    spec: StreamSpec,
+    seconds: dict[str, float] | None = None,
+    catalog: Catalog | None = None,
+    restrict: bool = False,
+    events: int = EVENTS,
+) -> dict[str, Any]:
     """The digests of one stream's publication rounds, final cache and counters; the
-    process time of each KPI stage is added to ``seconds`` when given."""
+    process time of each KPI stage is added to ``seconds`` when given. ``catalog``
+    replaces the shipped one; ``restrict`` extracts only the facts it reads (otherwise
+    every fact, as for the full catalog)."""
     spent = seconds if seconds is not None else {}
     tick = time.process_time
-    catalog = load_catalog(None)
-    rules = FactRules(catalog.params, ("Won", "Lost"), DEFAULT_STAGE_ORDER)
+    catalog = catalog if catalog is not None else load_catalog(None)
+    rules = (
+        FactRules.of_catalog(catalog, ("Won", "Lost"), DEFAULT_STAGE_ORDER)
+        if restrict
+        else FactRules(catalog.params, ("Won", "Lost"), DEFAULT_STAGE_ORDER)
+    )
     owners = default_owners(spec.owners)
     directory = (
         OrgDirectory({o: Person(team=org_of(o)[0], region=org_of(o)[1]) for o in owners})
         if spec.org
         else OrgDirectory()
     )
-    records = _records(spec)
+    records = _records(spec, events)
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     skips = Skips()
     runtime = KpiRuntime(
@@ -134,6 +149,7 @@ def run_stream(spec: StreamSpec, seconds: dict[str, float] | None = None) -> dic
         if wm is None:  # as the worker does: the watermark so far
             wm = runtime.watermark if runtime.watermark is not None else 0.0
         wire = [(scope, orjson.dumps({"wm": wm, "ev": facts})) for scope, facts in by_scope.items()]
+        spent["wire_bytes"] = spent.get("wire_bytes", 0) + sum(len(body) for _, body in wire)
         if spec.hard_cases and rng.random() < 0.15:  # a replay: the same messages again
             wire += wire[: len(wire) // 2]
         t1 = tick()

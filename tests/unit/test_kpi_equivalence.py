@@ -8,11 +8,17 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.agents.kpis import facts_messages
+from streams.kpis.catalog import Catalog, load_catalog
+from streams.kpis.compute import COMPUTERS, READS, Context, Flow
 from streams.kpis.facts import MAX_AMOUNT, MAX_TEXT, is_blank, parse_cents, weighted_cents
+from streams.kpis.needs import ALL_FACTS, COMPONENTS, FactNeeds
+from streams.settings import DEFAULT_STAGE_ORDER
 from tests.unit.kpi_stream import SPECS, load_reference, run_stream
 
 
@@ -102,3 +108,143 @@ def test_cents_are_those_of_decimal_arithmetic(value: Any) -> None:
 )
 def test_weighted_cents_are_those_of_decimal_arithmetic(cents: int, probability: float) -> None:
     assert weighted_cents(cents, probability) == reference_weighted(cents, probability)
+
+
+# A catalog of some KPIs extracts only the facts they read (``FactRules.of_catalog``): its
+# snapshots must be exactly those it gets from every fact, publication round by round
+# (values, trust, freshness: an event that only moves what the catalog does not read still
+# counts as the scope's latest input), with the same counters and skips.
+
+CATALOG = load_catalog(None)
+ALL_IDS = CATALOG.ids
+RESTRICTED_EVENTS = 10_000
+RESTRICTED_EXAMPLES = 8
+
+
+def _only(ids: tuple[str, ...]) -> Catalog:
+    return CATALOG.model_copy(update={"kpis": tuple(k for k in CATALOG.kpis if k.id in ids)})
+
+
+def _same_outputs(spec: Any, ids: tuple[str, ...]) -> tuple[float, float]:
+    """Runs ``spec`` with the catalog of ``ids`` from every fact and from its own facts,
+    asserts identical outputs, returns the bytes of facts shipped by each."""
+    catalog = _only(ids)
+    full: dict[str, float] = {}
+    mine: dict[str, float] = {}
+    expected = run_stream(spec, full, catalog=catalog, restrict=False, events=RESTRICTED_EVENTS)
+    got = run_stream(spec, mine, catalog=catalog, restrict=True, events=RESTRICTED_EVENTS)
+    assert got["counters"] == expected["counters"]
+    # a value no KPI of the catalog reads is not parsed, so its problems are not noted:
+    # amounts of deals unless a state KPI reads them, cycle starts unless the median does
+    needs = FactNeeds.of(ids)
+    unread = {("extract", "unusable_amount")} if not needs.amounts else set()
+    if not needs.won_cycle:
+        unread.add(("extract", "unusable_date"))
+    theirs = {(s, r): n for s, r, n in expected["skips"]}
+    mine_ = {(s, r): n for s, r, n in got["skips"]}
+    for key in theirs.keys() | mine_.keys():
+        if key in unread:
+            assert mine_.get(key, 0) <= theirs.get(key, 0), key
+        else:
+            assert mine_.get(key) == theirs.get(key), key
+    assert got["published"] == expected["published"] > 0
+    assert got["rounds"] == expected["rounds"]
+    assert got["final"] == expected["final"]
+    return full["wire_bytes"], mine["wire_bytes"]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_parity_catalog_from_its_own_facts_gives_the_same_snapshots(spec: Any) -> None:
+    full, mine = _same_outputs(spec, ("deals_won",))
+    assert mine < full * 0.8  # and it does ship less
+
+
+@settings(max_examples=RESTRICTED_EXAMPLES, deadline=None)
+@given(ids=st.sets(st.sampled_from(ALL_IDS), min_size=1, max_size=4))
+def test_any_restricted_catalog_gives_the_same_snapshots(ids: set[str]) -> None:
+    span = next(s for s in SPECS if s.name == "span")  # late, replayed, shuffled, org
+    _same_outputs(span, tuple(sorted(ids)))
+
+
+def test_the_full_catalog_reads_every_fact() -> None:
+    assert FactNeeds.of(ALL_IDS) == ALL_FACTS
+    assert set(READS) == set(COMPUTERS)
+    parity = FactNeeds.of(("deals_won",))
+    assert parity.kinds == {"w"} and parity.slots == ()
+    assert not parity.won_cents and not parity.won_cycle
+
+
+# Each KPI's declared reads are complete: whatever else a window's facts hold, its
+# computation gives the same values.
+
+FLOW_FIELDS = {
+    "new": st.integers(0, 50),
+    "won": st.integers(0, 50),
+    "won_cents": st.integers(0, 10**9),
+    "won_with_amount": st.integers(0, 50),
+    "cycles": st.lists(st.integers(0, 400), max_size=6),
+    "lost": st.integers(0, 50),
+    "transitions": st.dictionaries(
+        st.sampled_from(["Prospecting>Proposal", "Proposal>Won", "Negotiation>Lost", "x>y"]),
+        st.integers(1, 9),
+        max_size=3,
+    ),
+    "activities": st.integers(0, 50),
+    "activity_owners": st.dictionaries(st.sampled_from("abcd"), st.integers(1, 9), max_size=3),
+    "responses": st.lists(st.floats(0, 1e6), max_size=6),
+}
+STATE = st.dictionaries(st.sampled_from(COMPONENTS), st.integers(-5, 10**9), max_size=7)
+FLOWS = st.fixed_dictionaries(FLOW_FIELDS)
+
+
+@settings(max_examples=AMOUNT_EXAMPLES, deadline=None)
+@given(kpi=st.sampled_from(ALL_IDS), a=FLOWS, b=FLOWS, sa=STATE, sb=STATE)
+def test_a_kpi_reads_nothing_but_what_it_declares(
+    kpi: str, a: dict[str, Any], b: dict[str, Any], sa: dict[str, int], sb: dict[str, int]
+) -> None:
+    reads = READS[kpi]
+    mixed = {k: (a[k] if k in reads.flow else b[k]) for k in FLOW_FIELDS}
+    state = {k: v for k, v in sa.items() if k in reads.state}
+    state |= {k: v for k, v in sb.items() if k not in reads.state}
+    context = Context(DEFAULT_STAGE_ORDER)
+    computer = COMPUTERS[kpi]
+    assert computer(Flow(**mixed), state, context) == computer(Flow(**a), sa, context)
+
+
+# The worker encodes each facts message whole from the sizes the check measured; without
+# them each fact is encoded and measured alone. Both give the same messages.
+
+FACT = st.builds(
+    lambda p, day, n, text: [[0, p], day, [["t", text, "Won"]] * n, {str(day): {"deals": n}}],
+    st.integers(0, 10**6),
+    st.integers(0, 30_000),
+    st.integers(0, 3),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    by_scope=st.dictionaries(st.sampled_from(["global:all", "owner:ann", "team:é"]),
+                             st.lists(FACT, min_size=1, max_size=40), min_size=1),
+    per_message=st.integers(1, 12),
+    max_bytes=st.integers(50, 3000),
+    slack=st.integers(0, 40),
+)  # fmt: skip
+def test_facts_messages_from_measured_sizes_are_the_measured_messages(
+    by_scope: dict[str, list[Any]], per_message: int, max_bytes: int, slack: int
+) -> None:
+    plain = list(facts_messages(by_scope, 12.5, per_message, max_bytes))
+    exact = {s: [len(orjson.dumps(f)) for f in facts] for s, facts in by_scope.items()}
+    assert list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=exact)) == plain
+    # a bound above the real size splits sooner, never later, and keeps every fact in order
+    bounds = {s: [n + slack for n in sizes] for s, sizes in exact.items()}
+    loose = list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=bounds))
+    assert len(loose) >= len(plain)
+    for scope, facts in by_scope.items():
+        got = [f for k, v in loose if k == scope.encode() for f in orjson.loads(v)["ev"]]
+        assert got == facts
+    for _, value in loose:
+        body = orjson.loads(value)
+        assert body["wm"] == 12.5 and 1 <= len(body["ev"]) <= per_message
+        assert len(value) <= max_bytes + 30 or len(body["ev"]) == 1

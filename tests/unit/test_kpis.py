@@ -379,3 +379,35 @@ def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wai
     assert "owner:bob" not in scopes
     later = {f"{b['scope']['kind']}:{b['scope']['id']}" for _, b in h.runtime.collect()}
     assert "owner:bob" in later and "owner:ann" not in later
+
+
+def test_kpi_bucket_writes_reach_the_table_at_once_and_the_shipper_per_changelog() -> None:
+    from streams.agents.kpis import ChangelogWrites
+    from streams.judge.result import BatchResult
+    from streams.runtime.shipper import merge
+
+    data: dict[bytes, bytes] = {}
+    writes = ChangelogWrites(data)
+    store = KpiStore(data, write=writes)
+    writes.partition = 3
+    store.apply("owner:ann", [[[0, 1], 20000, [["n"]], {}]], -(10**9))
+    writes.partition = 1
+    store.apply("global:all", [[[0, 1], 20000, [["n"]], {}]], -(10**9))
+    store.apply("global:all", [[[0, 2], 20000, [["l"]], {}]], -(10**9))
+    assert (
+        set(data)
+        == set(writes.writes)
+        == {b"owner:ann|20000", b"owner:ann|meta", b"global:all|20000", b"global:all|meta"}
+    )
+    assert {k: p for k, (p, _) in writes.writes.items()} == {
+        b"owner:ann|20000": 3,
+        b"owner:ann|meta": 3,
+        b"global:all|20000": 1,
+        b"global:all|meta": 1,
+    }
+    assert all(data[k] is v for k, (_, v) in writes.writes.items())  # the last value
+    assert orjson.loads(data[b"global:all|20000"]) == {"d": {}, "n": 1, "l": 1}
+    # shipped with an ingest result in one shipment, each changelog its own writes
+    ingest = BatchResult(writes={b"deal:D1": (0, b"{}")})
+    shipment = merge([(ingest, "entity-changelog"), (BatchResult(writes=writes.writes), "kpi")])
+    assert shipment.writes == {"entity-changelog": ingest.writes, "kpi": writes.writes}
