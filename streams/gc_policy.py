@@ -11,7 +11,9 @@ rules) are frozen once at start so that no collection scans them again.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 from streams.settings import Settings
 
@@ -32,3 +34,22 @@ def freeze_startup_objects() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collector pass while a batch is judged; the passes it would have run happen as
+    one afterwards (at the next allocation).
+
+    A batch's objects (events, states, changes, alerts) live until it is shipped: every
+    young collection during the batch scanned them again, and moved them on to be scanned
+    again by the older generation's (about 8 % of the change path offline). Garbage without
+    cycles is freed at once as always; the rare cycles wait for the end of the batch."""
+    if not gc.isenabled():  # switched off by someone else: leave it so
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -9,39 +9,19 @@ alerts and derived records, then the changelog, then acks the batch's input.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 from streams.decode import RawRecord
+from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
 from streams.runtime.shipper import apply_writes
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No collector pass while a batch is judged; the passes it would have run happen as
-    one afterwards (at the next allocation).
-
-    A batch's objects (events, states, changes, alerts) live until it is shipped: every
-    young collection during the batch scanned them again, and moved them on to be scanned
-    again by the older generation's (about 8 % of the change path offline). Garbage without
-    cycles is freed at once as always; the rare cycles wait for the end of the batch."""
-    if not gc.isenabled():  # switched off by someone else: leave it so
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def process_batch(rt: Runtime, messages: Sequence[Any]) -> BatchResult:

@@ -28,6 +28,7 @@ import orjson
 
 from streams.agents.ingest import ack_events
 from streams.agents.kpi_publish import publish_now, publish_pause
+from streams.gc_policy import collector_paused
 from streams.jsonbytes import dumps
 from streams.judge.result import BatchResult
 from streams.kpis.catalog import load_catalog
@@ -136,21 +137,22 @@ def register(app: Any, pulse: Runtime) -> None:
             runtime.recover_watermark()
             writes = ChangelogWrites(table.data)
             runtime.store.write = writes
-            for event in events:
-                msg = event.message
-                try:
-                    payload = orjson.loads(msg.value)
-                    scope = msg.key.decode()
-                    facts, wm = payload["ev"], float(payload["wm"])
-                except Exception as exc:  # a facts message of the wrong shape: skipped
-                    runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
-                    continue
-                writes.partition = msg.partition
-                result = runtime.apply(scope, facts)  # judged on the watermark so far
-                runtime.advance(wm)
-                runtime.messages_applied += 1
-                if result.late or result.duplicates:
-                    count_late(pulse, scope, result.late, result.duplicates)
+            with collector_paused():  # the batch's buckets live on: no rescans meanwhile
+                for event in events:
+                    msg = event.message
+                    try:
+                        payload = orjson.loads(msg.value)
+                        scope = msg.key.decode()
+                        facts, wm = payload["ev"], float(payload["wm"])
+                    except Exception as exc:  # a facts message of the wrong shape: skipped
+                        runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
+                        continue
+                    writes.partition = msg.partition
+                    result = runtime.apply(scope, facts)  # judged on the watermark so far
+                    runtime.advance(wm)
+                    runtime.messages_applied += 1
+                    if result.late or result.duplicates:
+                        count_late(pulse, scope, result.late, result.duplicates)
             count_skips(pulse, runtime, skip_log)
             # applied with no await in between; the one shipper writes the buckets to
             # their changelog (in order with every other writer's), then acks the facts

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.agents.ingest import collector_paused, process_batch
+from streams.agents.ingest import process_batch
+from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
 from streams.metrics import Metrics
 

@@ -18,6 +18,7 @@ from streams.runtime import shipper as shipping
 from streams.runtime.alerting import AlertingRuntime
 from streams.runtime.shipper import Shipper, merge
 from streams.settings import Settings
+from tests.unit.shipkit import CrashRecordingApp
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -111,14 +112,8 @@ class FakeProducer:
 
 def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[Any]]:
     producer = FakeProducer()
-    crashed: list[BaseException] = []
-
-    class App:
-        def __init__(self) -> None:
-            self.producer = producer
-
-        async def crash(self, reason: BaseException) -> None:
-            crashed.append(reason)
+    app = CrashRecordingApp(producer)
+    crashed = app.crashed
 
     settings = Settings(notify_budget_per_hour=budget_per_hour)
     alerting = AlertingRuntime.from_settings(settings, OrgDirectory())
@@ -130,7 +125,7 @@ def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[
         return [await producer.send("facts", b"k", b"v")]
 
     shipper = Shipper(
-        app=App(), settings=settings, metrics=Metrics(), alerting=alerting,
+        app=app, settings=settings, metrics=Metrics(), alerting=alerting,
         entity_table=table, clock=lambda: T0, change_hooks=[facts_hook],
     )  # fmt: skip
     shipper._entity_changelog = "entity-changelog"

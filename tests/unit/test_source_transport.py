@@ -30,6 +30,7 @@ from streams.runtime.alerting import AlertingRuntime
 from streams.runtime.shipper import Shipper
 from streams.settings import Settings
 from streams.sources import build_translator, parse_sources
+from tests.unit.shipkit import CrashRecordingApp
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
@@ -194,18 +195,12 @@ class FakeProducer:
 def the_shipper(**settings: Any) -> tuple[Shipper, FakeProducer, list[BaseException]]:
     """The worker's one shipper over a fake producer (what the source agents hand it)."""
     producer = FakeProducer()
-    crashed: list[BaseException] = []
-
-    class App:
-        def __init__(self) -> None:
-            self.producer = producer
-
-        async def crash(self, reason: BaseException) -> None:
-            crashed.append(reason)
+    app = CrashRecordingApp(producer)
+    crashed = app.crashed
 
     config = Settings(**settings)
     shipper = Shipper(
-        app=App(), settings=config, metrics=Metrics(),
+        app=app, settings=config, metrics=Metrics(),
         alerting=AlertingRuntime.from_settings(config, OrgDirectory()),
         entity_table=SimpleNamespace(data={}), clock=lambda: NOW, change_hooks=[],
     )  # fmt: skip
