@@ -1,0 +1,107 @@
+"""The benchmark's latency phase alone, with *when* the slow alerts happened.
+
+    python benchmarks/latency_timeline.py --rate 2700                        # full pack, 10 s
+    python benchmarks/latency_timeline.py --rate 2700 \\
+        --worker-env CRM_PULSE_KPI_PUBLISH_INTERVAL_S=3600                    # no KPI rounds
+
+The same measurement as the latency phase of ``benchmarks/run.py`` (a fresh worker, a paced
+producer stamping each record with its send time, latency = alert timestamp - timestamp of
+the latest event it names), without the throughput runs before it. It prints the
+percentiles, then the worst latency of the alerts caused by the events sent in each
+``--bucket-ms`` of the paced load, for the buckets above ``--show-above`` ms: periodic
+stalls (a publication round, a sweep, a collection) show as runs of slow buckets at a
+regular interval. Nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks` importable
+    sys.path.insert(0, str(REPO))
+
+import orjson  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from benchmarks.events import generate  # noqa: E402
+from benchmarks.kafka_io import kafka_for, produce_paced, read_topic  # noqa: E402
+from benchmarks.modes import MODES, prepare  # noqa: E402
+from benchmarks.run import create_topics, worker_env  # noqa: E402
+from benchmarks.worker import Worker, watch  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[latency {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def slow_buckets(
+    rows: list[tuple[float, float]], bucket_ms: float, above_ms: float
+) -> list[tuple[float, float]]:
+    """``(sent offset ms, latency ms)`` -> ``(bucket start s, worst latency ms)`` of the
+    buckets whose worst latency is above ``above_ms``, in time order."""
+    worst: dict[int, float] = {}
+    for sent, latency in rows:
+        k = int(sent // bucket_ms)
+        worst[k] = max(worst.get(k, 0.0), latency)
+    return [(k * bucket_ms / 1000, v) for k, v in sorted(worst.items()) if v > above_ms]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--rate", type=float, default=2700.0, help="events/s offered (2700)")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of the paced load")
+    p.add_argument("--mode", choices=MODES, default="full")
+    p.add_argument("--owners", type=int, default=200)
+    p.add_argument("--seed", type=int, default=1007)
+    p.add_argument("--bucket-ms", type=float, default=250.0)
+    p.add_argument("--show-above", type=float, default=100.0, help="ms (100)")
+    p.add_argument("--drain", type=float, default=120.0, help="s the worker may catch up")
+    p.add_argument("--bootstrap", help="a running broker instead of a local one")
+    p.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="crm-pulse-latency-"))
+    with kafka_for(args.bootstrap, work, log) as bootstrap:
+        mode = prepare(REPO / "rules", work)[args.mode]
+        prefix = f"latt{uuid.uuid4().hex[:6]}"
+        asyncio.run(create_topics(bootstrap, prefix, 4))
+        count = int(args.rate * args.seconds)
+        deals = max(1000, count // 10)  # as the benchmark's latency phase
+        workload = generate(count, deals=deals, owners=args.owners, seed=args.seed)
+        env = {**mode.env, **worker_env(args.worker_env)}
+        worker = Worker(bootstrap, prefix, f"latt-{uuid.uuid4().hex[:8]}", mode.rules_dir,
+                        work, extra_env=env)  # fmt: skip
+        worker.start()
+        try:
+            log(f"offering {count} events at {args.rate:g}/s over {deals} deals ({args.mode})")
+            paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, args.rate))
+            progress = watch(worker, paced.sent, args.drain)
+        finally:
+            worker.stop()
+        alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
+    start = min(paced.sent_at_ms.values())
+    rows: list[tuple[float, float]] = []
+    for record in alerts:
+        doc = orjson.loads(record.value)
+        causes = [paced.sent_at_ms[i] for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
+        if causes:
+            rows.append((float(max(causes) - start), float(record.timestamp - max(causes))))
+    summary = report.latency_summary([latency for _, latency in rows])
+    kept_up = progress.last_n >= paced.sent
+    print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
+    print("p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(**summary))
+    slow = slow_buckets(rows, args.bucket_ms, args.show_above)
+    print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
+    print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
