@@ -29,7 +29,20 @@ from tests.integration.kafka_io import produce
 
 #: What "ends within a bounded time" means here (the issue's bound for SIGTERM).
 SIGTERM_BOUND_S = 15.0
+#: Events produced for the stuck-consumer test: several times what the worker handles while
+#: they are produced.
+BACKLOG = 120_000
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def events_handled(worker: WorkerProcess) -> float:
+    """Valid events the worker has counted so far (``crm_pulse_events_total``)."""
+    text = worker.http_text("/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("crm_pulse_events_total{")
+    )
 
 
 def deal_events(n: int, prefix: str = "D") -> Iterator[tuple[bytes, bytes]]:
@@ -173,9 +186,16 @@ def test_a_stuck_consumer_fails_health_with_its_reason(kafka: LocalKafka, tmp_pa
     try:
         worker.start()
         s = worker.settings
-        run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(30_000)))
+        # a backlog the worker cannot have finished when the broker freezes (at 30k events a
+        # fast worker on a loaded machine had, once, handled everything: then nothing is
+        # stuck and /health rightly said ok)
+        run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(BACKLOG)))
         assert broker._proc is not None and worker.proc is not None
+        began = time.monotonic()
+        while (handled := events_handled(worker)) == 0 and time.monotonic() - began < 30:
+            time.sleep(0.1)  # frozen once the worker is busy: shipments are under way
         os.killpg(broker._proc.pid, signal.SIGSTOP)
+        assert 0 < handled < BACKLOG, f"no backlog being handled at the freeze ({handled})"
         frozen = time.monotonic()
         body = ""
         while time.monotonic() - frozen < 30 and "stuck" not in body:
