@@ -314,14 +314,14 @@ def facts_messages(
     ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
     applied in order, and each fact's input position still deduplicates a replay).
 
-    With ``sizes`` (a bound of each fact's encoded size, :func:`checked_facts_by_scope`)
-    each message is encoded whole, in one call; without, each fact is measured encoded."""
+    ``sizes`` gives a bound of each fact's encoded size (:func:`checked_facts_by_scope`
+    measured them); a scope without them has its facts measured here. Each message is
+    encoded whole, in one call."""
     for scope, facts in by_scope.items():
         key = scope.encode()
         bounds = sizes.get(scope) if sizes is not None else None
-        if bounds is None:  # each fact measured encoded: those bytes are the message's
-            yield from _joined(key, dumps(watermark), facts, per_message, max_bytes)
-            continue
+        if bounds is None:
+            bounds = [len(dumps(fact)) for fact in facts]
         start, size = 0, 0
         for i, bound in enumerate(bounds):
             if i > start and (i - start >= per_message or size + bound > max_bytes):
@@ -330,20 +330,3 @@ def facts_messages(
             size += bound + 1
         if start < len(facts):
             yield key, dumps({"wm": watermark, "ev": facts[start:]})
-
-
-def _joined(
-    key: bytes, wm: bytes, facts: list[Any], per_message: int, max_bytes: int
-) -> Iterator[tuple[bytes, bytes]]:
-    head = b'{"wm":' + wm + b',"ev":['
-    parts: list[bytes] = []
-    size = 0
-    for fact in facts:
-        encoded = dumps(fact)
-        if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
-            yield key, head + b",".join(parts) + b"]}"
-            parts, size = [], 0
-        parts.append(encoded)
-        size += len(encoded) + 1
-    if parts:
-        yield key, head + b",".join(parts) + b"]}"
