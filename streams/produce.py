@@ -10,8 +10,7 @@ commit waits for them too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -66,17 +65,3 @@ async def send_keyed(
         return found
 
     return await send_batched(producer, topic, ((partition_of(k), k, v) for k, v in records))
-
-
-@contextlib.asynccontextmanager
-async def group_commit(queue: asyncio.Queue[T]) -> AsyncIterator[list[T]]:
-    """Wait for one item of ``queue`` and take what queued meanwhile too (they go out
-    together); each is marked done when the block ends, however it ends."""
-    taken = [await queue.get()]
-    while not queue.empty():
-        taken.append(queue.get_nowait())
-    try:
-        yield taken
-    finally:
-        for _ in taken:
-            queue.task_done()

@@ -87,7 +87,9 @@ class Settings(BaseSettings):
 
     # --- hot path -----------------------------------------------------------------------
     batch_consumer: bool = Field(
-        True, description="Deliver input records to the engine in batches (see transport.py)."
+        True,
+        description="Deliver the input and KPI facts records to their handlers in batches "
+        "(see transport.py).",
     )
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")

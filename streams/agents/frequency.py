@@ -23,7 +23,7 @@ from streams.decode import RawRecord
 from streams.judge.owner import count_hits, owner_hits, owner_partition
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
-from streams.runtime.shipper import apply_writes
+from streams.runtime.shipment import apply_writes
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from streams.decode import RawRecord
 from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
-from streams.runtime.shipper import apply_writes
+from streams.runtime.shipment import apply_writes
 
 log = logging.getLogger(__name__)
 

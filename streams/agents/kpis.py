@@ -41,7 +41,7 @@ from streams.org import OrgDirectory
 from streams.produce import send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
-from streams.runtime.shipper import Writes
+from streams.runtime.shipment import Writes
 
 log = logging.getLogger(__name__)
 
@@ -129,39 +129,59 @@ def register(app: Any, pulse: Runtime) -> None:
     pulse.engine.change_checks.append(("kpi_facts", facts_check(rules, directory.get, runtime)))
     within = settings.batch_within_ms / 1000.0
 
+    def apply_facts(messages: Sequence[Any]) -> Writes:
+        """Apply a batch of facts messages to the buckets (no await: the next batch sees
+        them); the changed buckets, for the shipper to write to the changelog."""
+        runtime.recover_watermark()
+        writes = ChangelogWrites(table.data)
+        runtime.store.write = writes
+        with collector_paused():  # the batch's buckets live on: no rescans meanwhile
+            for msg in messages:
+                try:
+                    payload = orjson.loads(msg.value)
+                    scope = msg.key.decode()
+                    facts, wm = payload["ev"], float(payload["wm"])
+                except Exception as exc:  # a facts message of the wrong shape: skipped
+                    runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
+                    continue
+                writes.partition = msg.partition
+                result = runtime.apply(scope, facts)  # judged on the watermark so far
+                runtime.advance(wm)
+                runtime.messages_applied += 1
+                if result.late or result.duplicates:
+                    count_late(pulse, scope, result.late, result.duplicates)
+        count_skips(pulse, runtime, skip_log)
+        return writes.writes
+
+    async def ship_facts(messages: Sequence[Any], ack: Callable[[], None], received: float) -> None:
+        # applied with no await in between; the one shipper writes the buckets to their
+        # changelog (in order with every other writer's), then acks the facts
+        await pulse.shipper.put(
+            BatchResult(writes=apply_facts(messages)),
+            ack,
+            received,
+            changelog=table.changelog_topic.get_topic_name(),
+        )
+
+    async def on_facts(messages: list[Any]) -> None:
+        received = time.monotonic()
+        for start in range(0, len(messages), settings.batch_max):
+            if start:
+                await asyncio.sleep(0)
+            chunk = messages[start : start + settings.batch_max]
+            await ship_facts(chunk, partial(app.consumer.ack_many, chunk), received)
+
+    if settings.batch_consumer:  # the facts straight from the fetch, as the ingest's events
+        app.batch_handlers[facts_topic.get_topic_name()] = on_facts
+
+    # With the batch consumer on, facts reach ``on_facts`` and this stream stays idle (it
+    # subscribes the topic); with it off, this is the classic per-record Faust path.
     @app.agent(facts_topic, name="kpis")
     async def kpis(stream: Any) -> None:
-        changelog = table.changelog_topic.get_topic_name()
         async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
-            runtime.recover_watermark()
-            writes = ChangelogWrites(table.data)
-            runtime.store.write = writes
-            with collector_paused():  # the batch's buckets live on: no rescans meanwhile
-                for event in events:
-                    msg = event.message
-                    try:
-                        payload = orjson.loads(msg.value)
-                        scope = msg.key.decode()
-                        facts, wm = payload["ev"], float(payload["wm"])
-                    except Exception as exc:  # a facts message of the wrong shape: skipped
-                        runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
-                        continue
-                    writes.partition = msg.partition
-                    result = runtime.apply(scope, facts)  # judged on the watermark so far
-                    runtime.advance(wm)
-                    runtime.messages_applied += 1
-                    if result.late or result.duplicates:
-                        count_late(pulse, scope, result.late, result.duplicates)
-            count_skips(pulse, runtime, skip_log)
-            # applied with no await in between; the one shipper writes the buckets to
-            # their changelog (in order with every other writer's), then acks the facts
-            await pulse.shipper.put(
-                BatchResult(writes=writes.writes),
-                partial(ack_events, events),
-                received,
-                changelog=changelog,
-            )
+            messages = [event.message for event in events]
+            await ship_facts(messages, partial(ack_events, events), received)
 
     @app.task
     async def publish() -> None:

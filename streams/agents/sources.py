@@ -40,7 +40,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.decode import DecodeLimits, RawRecord
 from streams.judge.result import BatchResult
 from streams.runtime.container import RAW, RAW_SER, Runtime
-from streams.runtime.shipper import Record
+from streams.runtime.shipment import Record
 from streams.sources import (
     SourceConfigError,
     SourcesConfig,

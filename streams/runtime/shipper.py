@@ -3,26 +3,34 @@
 A writer (the ingest agent, the timers, the KPI rules, the retention sweep, the
 owner-frequency agent, the CRM sources) reads, judges and applies its new states to its
 in-memory table without awaiting in between, then queues the result with
-:meth:`Shipper.put` (or :meth:`Shipper.submit` for the entity table). The shipper, one
-task, in queue order:
+:meth:`Shipper.put` (or :meth:`Shipper.submit` for the entity table). The shipper works in
+two stages, each in queue order:
 
-1. gates the alerts (silences, notification budget), sends the records the writer built
-   itself (a source's change events to ``crm.events``), dead letters, alerts and what the
-   change hooks derive from the changes (KPI facts, owner-frequency hits) and waits for the
-   broker's acknowledgements of all of them;
-2. only then writes the states to their changelogs, and waits for those acks too;
-3. only then calls each result's ``ack`` (its input records may be committed).
+1. **send**: it takes every result queued so far (one shipment), gates the alerts
+   (silences, notification budget) and hands to the producer the alerts, dead letters and
+   the records the writer built itself (a source's change events to ``crm.events``). It
+   does not wait for the broker: the next shipment is sent as soon as it is queued, so an
+   alert never waits for the round trips of an earlier batch;
+2. **write**: it takes the shipments sent so far, in order, and sends what the change
+   hooks derive from all their changes at once (KPI facts, owner-frequency hits: one facts
+   message per scope for all of them), waits for the broker's acknowledgements of all
+   their outputs, only then writes their states to the changelogs (the last state of each
+   key), waits for those acks too, and only then calls each result's ``ack`` (its input
+   records may be committed).
 
-Results that queued up while the shipper waited for the broker are shipped together (a
-group commit: one round of sends and acks for all of them, then their acks in order), so
-the time a batch waits for the broker does not grow with the number of batches.
+Shipments sent while the writer waited for the broker are written together (a group
+commit: one round of derived records, changelog writes and acks for all of them, then
+their acks in order), so the time a batch waits for the broker does not grow with the
+number of batches, and the derived records get fewer as the load grows.
 
 So a crash at any point replays from the last committed offset: an alert is never lost
 (it is acknowledged before the state that remembers its event), and a replayed event either
 meets its remembered id (nothing emitted) or emits the same ``alert_id`` and ``sequence``
-again, which consumers deduplicate. Results are shipped in order, so a changelog never goes
-back in time; the bounded queue gives backpressure. A shipment that fails crashes the
-worker (nothing of it is acked; its input is replayed after the restart).
+again, which consumers deduplicate. Outputs and changelogs are each sent in queue order (the
+producer keeps the order of a partition), so a changelog never goes back in time; the
+bounded queues give backpressure. A shipment that fails, or that the broker does not
+acknowledge in time, crashes the worker (nothing of it is acked; its input is replayed
+after the restart).
 
 Records go straight to the app's Kafka producer (its accumulator batches them), not
 through Faust's per-message ``Topic.send``/``send_soon`` buffer, which costs about a
@@ -36,51 +44,33 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, TypeVar
 
 from streams.alerting.source_alerts import RecordLinks
 from streams.errors import PulseError
 from streams.judge.result import BatchResult
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
-from streams.produce import group_commit, send_batched
+from streams.produce import send_batched
 from streams.rules.change import Change
 from streams.runtime.alerting import AlertingRuntime
+from streams.runtime.shipment import Record, Shipment, apply_writes, merge, merge_writes
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Derives records from a shipment's accepted changes (KPI facts, owner-frequency hits);
 #: returns the delivery futures, which the shipper awaits with the alerts'.
 ChangeHook = Callable[[Sequence[Change]], Awaitable[list[asyncio.Future[Any]]]]
-#: State writes of a table: key -> (partition, encoded state or ``None``, a tombstone).
-Writes = dict[bytes, tuple[int, bytes | None]]
-
-
-class Record(NamedTuple):
-    """A record a writer built itself (a CRM source's change event, keyed by its
-    ``entity_id``): sent as it is, in order, acknowledged before the writer's ack."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
 
 
 #: Results queued at most before :meth:`Shipper.put` waits (backpressure).
 MAX_PENDING = 8
-
-
-@dataclass
-class Shipment:
-    """One or more queued results, merged in queue order."""
-
-    result: BatchResult
-    #: changelog topic -> the last write of each key (in the order the results wrote them)
-    writes: dict[str, Writes] = field(default_factory=dict)
-    #: the writers' own records, in queue order
-    records: list[Record] = field(default_factory=list)
+#: Shipments sent whose states are not written yet, at most, before the send stage waits.
+MAX_IN_FLIGHT = 4
 
 
 @dataclass
@@ -90,6 +80,17 @@ class _Item:
     ack: Callable[[], None]
     received: float
     records: Sequence[Record] = ()
+
+
+@dataclass
+class _Sent:
+    """A shipment whose outputs are handed to the producer: what the write stage needs."""
+
+    items: list[_Item]
+    shipment: Shipment
+    outputs: list[asyncio.Future[Any]]
+    received: float  # when its earliest result's input was received
+    sent_at: float  # when its outputs were handed to the producer
 
 
 class ShipProgress:
@@ -105,38 +106,6 @@ class ShipProgress:
         if shipped != self._shipped or not pending:
             self._shipped, self._since = shipped, now
         return now - self._since if pending else None
-
-
-def merge(items: Sequence[tuple[BatchResult, str]]) -> Shipment:
-    """Consecutive ``(result, changelog)`` as one shipment, in order: outputs concatenated,
-    each record's last state kept per changelog (a later result saw the earlier one's
-    states, so its write supersedes). Only the statistics the shipper still records (rule
-    skips) are summed; the others were counted when each result was queued."""
-    if len(items) == 1:
-        result, changelog = items[0]
-        return Shipment(result, {changelog: result.writes} if result.writes else {})
-    merged = BatchResult()
-    writes: dict[str, Writes] = {}
-    for result, changelog in items:
-        merged.alerts.extend(result.alerts)
-        merged.dead.extend(result.dead)
-        merged.changes.extend(result.changes)
-        table = writes.setdefault(changelog, {})
-        for key, write in result.writes.items():
-            table.pop(key, None)  # re-inserted: the changelog order follows the results
-            table[key] = write
-        merged.due.update(result.due)
-        merged.stats.skips.update(result.stats.skips)
-    return Shipment(merged, {name: w for name, w in writes.items() if w})
-
-
-def apply_writes(data: Any, writes: Writes) -> None:
-    """Apply new states to a table's in-memory data (the changelog follows, shipped)."""
-    for key, (_, blob) in writes.items():
-        if blob is None:  # the record leaves the hot state (retention)
-            data.pop(key, None)
-        else:
-            data[key] = blob
 
 
 def _nothing() -> None:
@@ -172,6 +141,8 @@ class Shipper:
         self.change_hooks = change_hooks
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(max_pending)
         self.task: asyncio.Task[None] | None = None
+        #: results taken from the queue and not finished yet (sent, or being written)
+        self._held = 0
         self._entity_changelog: str | None = None
         #: links back to the CRM record pages (set when sources are configured)
         self.links: RecordLinks | None = None
@@ -227,47 +198,81 @@ class Shipper:
         return self._entity_changelog
 
     async def _run(self) -> None:
-        queue = self.queue
-        while True:
-            async with group_commit(queue) as taken:
-                try:
-                    shipment = merge(
-                        [(i.result, i.changelog or self.entity_changelog) for i in taken]
-                    )
-                    shipment.records = [r for i in taken for r in i.records]
-                    await self.ship_within_bound(shipment, min(i.received for i in taken))
-                    for item in taken:
-                        item.ack()
-                except Exception as exc:
-                    # nothing of these results is acked: the worker stops (a supervisor
-                    # restarts it) and the input is replayed from the last commit. Waiting
-                    # for the next result to notice would stall the worker silently when
-                    # none comes.
-                    log.exception(
-                        "shipping failed; the worker stops, its unacked input is replayed"
-                    )
-                    await self.app.crash(exc)
-                    raise
+        """The two stages, until one fails: then the worker stops (a supervisor restarts
+        it) and the unacked input is replayed from the last commit. Waiting for the next
+        result to notice would stall the worker silently when none comes."""
+        sent: asyncio.Queue[_Sent] = asyncio.Queue(MAX_IN_FLIGHT)
+        stages = {
+            asyncio.create_task(self._send_stage(sent), name="crm-pulse-shipper-send"),
+            asyncio.create_task(self._write_stage(sent), name="crm-pulse-shipper-write"),
+        }
+        try:
+            done, _ = await asyncio.wait(stages, return_when=asyncio.FIRST_COMPLETED)
+            for stage in done:
+                stage.result()
+            raise RuntimeError("a shipper stage returned")  # pragma: no cover - loops forever
+        except Exception as exc:
+            log.exception("shipping failed; the worker stops, its unacked input is replayed")
+            await self.app.crash(exc)
+            raise
+        finally:
+            for stage in stages:
+                stage.cancel()
+            await asyncio.gather(*stages, return_exceptions=True)
+            self._done(self._held)  # taken, never acked: no longer pending either
 
-    async def ship_within_bound(self, shipment: Shipment, received: float) -> None:
-        """:meth:`ship`, failed with :class:`ShipmentTimeout` when the broker has not
-        acknowledged it within twice ``producer_request_timeout_s`` (a send and one retry).
+    def _done(self, count: int) -> None:
+        """``count`` results taken from the queue are finished (acked, or never will be)."""
+        self._held -= count
+        for _ in range(count):
+            self.queue.task_done()
+
+    def _bound(self) -> float:
+        """How long the broker may take to acknowledge a stage: a send and one retry.
 
         The producer's own timeout does not cover every case: a batch whose partition leader
         is known but cannot be reached (a frozen broker) may wait in the accumulator with no
         deadline. The bound makes the setting's promise hold: an unacknowledged shipment
         stops the worker, and its input is replayed after the restart."""
-        bound = 2 * self.settings.producer_request_timeout_s
+        return 2 * self.settings.producer_request_timeout_s
+
+    async def _within_bound(self, work: Awaitable[T]) -> T:
+        bound = self._bound()
         try:
-            await asyncio.wait_for(self.ship(shipment, received), bound)
+            return await asyncio.wait_for(work, bound)
         except TimeoutError as exc:
             raise ShipmentTimeout(
                 f"the broker acknowledged no shipment within {bound:g} s "
                 "(2 x CRM_PULSE_PRODUCER_REQUEST_TIMEOUT_S)"
             ) from exc
 
-    async def ship(self, shipment: Shipment, received: float) -> None:
-        """Send what the results produced, wait for the acks, then write the changelogs."""
+    async def _send_stage(self, sent: asyncio.Queue[_Sent]) -> None:
+        queue = self.queue
+        while True:
+            taken = [await queue.get()]
+            while not queue.empty():
+                taken.append(queue.get_nowait())
+            self._held += len(taken)  # finished by the write stage, or by _run on a failure
+            shipment = merge([(i.result, i.changelog or self.entity_changelog) for i in taken])
+            shipment.records = [r for i in taken for r in i.records]
+            outputs = await self._within_bound(self.send_outputs(shipment))
+            received = min(i.received for i in taken)
+            await sent.put(_Sent(taken, shipment, outputs, received, time.monotonic()))
+
+    async def _write_stage(self, sent: asyncio.Queue[_Sent]) -> None:
+        while True:
+            taken = [await sent.get()]
+            while not sent.empty():
+                taken.append(sent.get_nowait())
+            await self._within_bound(self.write_states(taken))
+            for shipped in taken:
+                for item in shipped.items:
+                    item.ack()
+                self._done(len(shipped.items))
+
+    async def send_outputs(self, shipment: Shipment) -> list[asyncio.Future[Any]]:
+        """Hand the shipment's outputs to the producer, alerts first; their delivery
+        futures (awaited by the write stage before any state of the shipment is written)."""
         result = shipment.result
         send = self.app.producer.send
         settings = self.settings
@@ -278,18 +283,8 @@ class Shipper:
         if self.links is not None:  # the record's page in its CRM
             result.alerts = self.links.apply(result.alerts)
         futures: list[Any] = []
-        if result.changes:  # KPI facts, owner-frequency hits: acked before the state writes
-            for on_changes in self.change_hooks:
-                futures.extend(await on_changes(result.changes))
-        for record in shipment.records:  # in order: a source's events
-            futures.append(await send(record.topic, record.key, record.value, None, None, None))
         limit = settings.max_message_bytes
         cut = m.oversized_outputs
-        for raw, dead in result.dead:
-            value, headers, was_cut = dead_letter_record(raw.key, raw.value, dead, limit)
-            if was_cut:
-                cut.labels(kind="dead_letter").inc()
-            futures.append(await send(settings.dlq_topic, raw.key, value, None, None, headers))
         for alert in result.alerts:
             value, was_cut = alert_value(alert, limit)
             if was_cut:
@@ -297,32 +292,56 @@ class Shipper:
             futures.append(
                 await send(settings.alerts_topic, alert.alert_id.encode(), value, None, None, None)
             )
-        started = time.monotonic()
-        if futures:
-            await asyncio.gather(*futures)
-        done = time.monotonic()
-        m.ship_seconds.observe(done - started)
+        for raw, dead in result.dead:
+            letter, headers, was_cut = dead_letter_record(raw.key, raw.value, dead, limit)
+            if was_cut:
+                cut.labels(kind="dead_letter").inc()
+            futures.append(await send(settings.dlq_topic, raw.key, letter, None, None, headers))
+        for record in shipment.records:  # in order: a source's events
+            futures.append(await send(record.topic, record.key, record.value, None, None, None))
         m.produced.labels(kind="alert").inc(len(result.alerts))
         m.produced.labels(kind="dead_letter").inc(len(result.dead))
         if shipment.records:
             m.produced.labels(kind="event").inc(len(shipment.records))
-        m.produced.labels(kind="changelog").inc(sum(len(w) for w in shipment.writes.values()))
+        return futures
+
+    async def write_states(self, sent: Sequence[_Sent]) -> None:
+        """Wait for the outputs of ``sent`` (consecutive shipments), then write their states
+        to the changelogs and wait for those acks too."""
+        m = self.metrics
+        outputs = [future for shipped in sent for future in shipped.outputs]
+        # what the change hooks derive (KPI facts, owner-frequency hits) is sent here, for
+        # every shipment sent meanwhile at once: one facts message per scope for all of
+        # them, not one per batch. Acknowledged, like the alerts, before the state writes.
+        changes = [change for shipped in sent for change in shipped.shipment.result.changes]
+        if changes:
+            for on_changes in self.change_hooks:
+                outputs.extend(await on_changes(changes))
+        if outputs:
+            await asyncio.gather(*outputs)
+        done = time.monotonic()
+        for shipped in sent:
+            m.ship_seconds.observe(done - shipped.sent_at)
+        writes = merge_writes([shipped.shipment for shipped in sent])
+        m.produced.labels(kind="changelog").inc(sum(len(w) for w in writes.values()))
         # delivered before the input is acked (the caller acks after this returns): a crash
         # after the ack finds every state of the shipment in its changelog
-        if shipment.writes:
+        if writes:
             producer = self.app.producer._ensure_producer()
             written: list[asyncio.Future[Any]] = []
-            for changelog, writes in shipment.writes.items():
+            for changelog, table in writes.items():
                 written += await send_batched(
                     producer, changelog,
-                    ((partition, key, blob) for key, (partition, blob) in writes.items()),
+                    ((partition, key, blob) for key, (partition, blob) in table.items()),
                 )  # fmt: skip
             if written:
                 await asyncio.gather(*written)
-        for (rule, reason), n in result.stats.skips.items():
-            m.rule_skips.labels(rule=rule, reason=reason).inc(n)
-        self.alerting.schedule(result.due, m)  # timer deadlines of the new states
-        self.observe_latency(result, done - received)
+        for shipped in sent:
+            result = shipped.shipment.result
+            for (rule, reason), n in result.stats.skips.items():
+                m.rule_skips.labels(rule=rule, reason=reason).inc(n)
+            self.alerting.schedule(result.due, m)  # timer deadlines of the new states
+            self.observe_latency(result, done - shipped.received)
 
     # --- metrics ------------------------------------------------------------------------
     def count(self, result: BatchResult) -> None:

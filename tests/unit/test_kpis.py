@@ -384,7 +384,7 @@ def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wai
 def test_kpi_bucket_writes_reach_the_table_at_once_and_the_shipper_per_changelog() -> None:
     from streams.agents.kpis import ChangelogWrites
     from streams.judge.result import BatchResult
-    from streams.runtime.shipper import merge
+    from streams.runtime.shipment import merge
 
     data: dict[bytes, bytes] = {}
     writes = ChangelogWrites(data)

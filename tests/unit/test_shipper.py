@@ -70,6 +70,7 @@ class FakeProducer:
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []  # (event, topic)
         self.pending: list[tuple[str, asyncio.Future[None]]] = []
+        self.batches: list[tuple[str, list[tuple[bytes, bytes]]]] = []  # (topic, records)
 
     def _future(self, topic: str) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -84,20 +85,22 @@ class FakeProducer:
         return self
 
     def create_batch(self) -> Any:
-        records: list[Any] = []
-
         class Batch:
+            def __init__(self) -> None:
+                self.records: list[Any] = []
+
             def append(self, **kw: Any) -> int:
-                records.append(kw)
+                self.records.append(kw)
                 return 1
 
             def record_count(self) -> int:
-                return len(records)
+                return len(self.records)
 
         return Batch()
 
     async def send_batch(self, batch: Any, topic: str, partition: int) -> asyncio.Future[None]:
         self.log.append(("send", topic))
+        self.batches.append((topic, [(r["key"], r["value"]) for r in batch.records]))
         return self._future(topic)
 
     def ack_all(self) -> list[str]:
@@ -175,38 +178,70 @@ async def test_every_alert_goes_through_the_gate() -> None:
     assert muted == 1  # over the owner's budget: published, not notified
 
 
-async def test_results_queued_during_a_shipment_go_out_together_then_ack_in_order(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    shipped: list[list[str]] = []
-    release = asyncio.Event()
-
-    async def fake_ship(self: Shipper, shipment: Any, received: float) -> None:
-        shipped.append(list(shipment.result.alerts))
-        if len(shipped) == 1:
-            await release.wait()  # the broker is slow on the first shipment
-
-    monkeypatch.setattr(shipping.Shipper, "ship", fake_ship)
-    monkeypatch.setattr(shipping.Shipper, "count", lambda self, result: None)
-    shipper, _, _ = make_shipper()
+async def test_later_alerts_go_out_while_an_earlier_shipment_waits_for_the_broker() -> None:
+    """The send stage does not wait for acknowledgements: the alerts of results queued
+    after a shipment are sent at once. States are still written only once their own
+    shipment's outputs are acknowledged, in queue order, and inputs are acked in order."""
+    shipper, producer, _ = make_shipper()
     acked: list[str] = []
-    for tag in ("a", "b", "c"):
-        await shipper.put(result(tag, {}), lambda tag=tag: acked.append(tag), 0.0)
-        await asyncio.sleep(0)  # the shipper takes "a" first, then waits on the broker
-    assert shipped == [["a"]] and acked == []
-    release.set()
-    await asyncio.wait_for(shipper.queue.join(), timeout=2)
-    assert shipped == [["a"], ["b", "c"]]  # one shipment for what queued meanwhile
+    alerts_topic = Settings().alerts_topic
+    await shipper.put(
+        BatchResult(alerts=[alert(1)], writes={b"deal:1": (0, b"a")}),
+        lambda: acked.append("a"), 0.0,
+    )  # fmt: skip
+    for _ in range(5):
+        await asyncio.sleep(0)  # "a" is sent, and waits for the broker
+    assert producer.log == [("send", alerts_topic)]
+    for n, tag in ((2, "b"), (3, "c")):
+        await shipper.put(
+            BatchResult(alerts=[alert(n)], writes={b"deal:1": (0, tag.encode())}),
+            lambda tag=tag: acked.append(tag), 0.0,
+        )  # fmt: skip
+        for _ in range(5):
+            await asyncio.sleep(0)
+    # b's and c's alerts are out although a's are not acknowledged; no state is written
+    assert producer.log == [("send", alerts_topic)] * 3 and acked == []
+    assert shipper.pending
+    await acknowledge_until_idle(shipper, producer)
     assert acked == ["a", "b", "c"]
+    states = [records for topic, records in producer.batches if topic == "entity-changelog"]
+    assert [v for records in states for _, v in records][-1] == b"c"  # the last state last
+    # every state write follows the acknowledgement of the alerts sent before it
+    first_write = producer.log.index(("send", "entity-changelog"))
+    assert ("ack", alerts_topic) in producer.log[:first_write]
+
+
+async def test_shipments_sent_meanwhile_are_written_together_last_state_wins() -> None:
+    shipper, producer, _ = make_shipper()
+    acked: list[str] = []
+    results = (
+        ("a", {b"deal:1": b"a"}),
+        ("b", {b"deal:1": b"b", b"deal:2": b"b"}),
+        ("c", {b"deal:1": b"c"}),
+    )
+    for n, (tag, writes) in enumerate(results):
+        batch = BatchResult(alerts=[alert(n)], writes={k: (0, v) for k, v in writes.items()})
+        await shipper.put(batch, lambda tag=tag: acked.append(tag), 0.0)
+        for _ in range(5):
+            await asyncio.sleep(0)
+    # all three sent; the writer took "a" and waits for its outputs, "b" and "c" wait for it
+    assert [t for e, t in producer.log] == [Settings().alerts_topic] * 3
+    await acknowledge_until_idle(shipper, producer)
+    assert acked == ["a", "b", "c"]
+    states = [records for topic, records in producer.batches if topic == "entity-changelog"]
+    assert states == [
+        [(b"deal:1", b"a")],
+        [(b"deal:2", b"b"), (b"deal:1", b"c")],  # b and c in one round: deal:1's last state
+    ]
 
 
 async def test_a_failed_shipment_stops_the_worker_and_acks_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def failing_ship(self: Shipper, shipment: Any, received: float) -> None:
+    async def failing_send(self: Shipper, shipment: Any) -> list[Any]:
         raise RuntimeError("broker refused the batch")
 
-    monkeypatch.setattr(shipping.Shipper, "ship", failing_ship)
+    monkeypatch.setattr(shipping.Shipper, "send_outputs", failing_send)
     monkeypatch.setattr(shipping.Shipper, "count", lambda self, result: None)
     shipper, _, crashed = make_shipper()
     acked: list[str] = []

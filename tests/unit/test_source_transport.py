@@ -231,13 +231,13 @@ async def test_the_shipper_acks_a_source_batch_only_after_every_record_is_acknow
     for _ in range(20):
         await asyncio.sleep(0)
     s = shipper.settings
-    # events in input order, then the dead letter, then the gated, linked gap alert
+    # the gated, linked gap alert first, then the dead letter, then the events in input order
     assert [(topic, key) for topic, key, _, _ in producer.sent] == [
+        (s.alerts_topic, out.result.alerts[0].alert_id.encode()), (s.dlq_topic, b"in-key"),
         (s.events_topic, b"006A"), (s.events_topic, b"006B"), (s.events_topic, b"006D"),
-        (s.dlq_topic, b"in-key"), (s.alerts_topic, out.result.alerts[0].alert_id.encode()),
     ]  # fmt: skip
-    assert dict(producer.sent[3][3])["crm-pulse-source"] == b"sf"
-    gap = AlertEvent.model_validate_json(producer.sent[4][2] or b"")
+    assert dict(producer.sent[1][3])["crm-pulse-source"] == b"sf"
+    gap = AlertEvent.model_validate_json(producer.sent[0][2] or b"")
     assert gap.rule_id == GAP_RULE_ID and len(gap.links) == 1  # its own link, not doubled
     for future in producer.futures[:-1]:
         future.set_result(None)

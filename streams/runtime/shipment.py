@@ -1,0 +1,81 @@
+"""What the shipper ships: a writer's own records, the state writes of a table, and
+consecutive results merged into one shipment (pure; :mod:`streams.runtime.shipper` sends
+them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from streams.judge.result import BatchResult
+
+#: State writes of a table: key -> (partition, encoded state or ``None``, a tombstone).
+Writes = dict[bytes, tuple[int, bytes | None]]
+
+
+class Record(NamedTuple):
+    """A record a writer built itself (a CRM source's change event, keyed by its
+    ``entity_id``): sent as it is, in order, acknowledged before the writer's ack."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class Shipment:
+    """One or more queued results, merged in queue order."""
+
+    result: BatchResult
+    #: changelog topic -> the last write of each key (in the order the results wrote them)
+    writes: dict[str, Writes] = field(default_factory=dict)
+    #: the writers' own records, in queue order
+    records: list[Record] = field(default_factory=list)
+
+
+def merge(items: Sequence[tuple[BatchResult, str]]) -> Shipment:
+    """Consecutive ``(result, changelog)`` as one shipment, in order: outputs concatenated,
+    each record's last state kept per changelog (a later result saw the earlier one's
+    states, so its write supersedes). Only the statistics the shipper still records (rule
+    skips) are summed; the others were counted when each result was queued."""
+    if len(items) == 1:
+        result, changelog = items[0]
+        return Shipment(result, {changelog: result.writes} if result.writes else {})
+    merged = BatchResult()
+    writes: dict[str, Writes] = {}
+    for result, changelog in items:
+        merged.alerts.extend(result.alerts)
+        merged.dead.extend(result.dead)
+        merged.changes.extend(result.changes)
+        table = writes.setdefault(changelog, {})
+        for key, write in result.writes.items():
+            table.pop(key, None)  # re-inserted: the changelog order follows the results
+            table[key] = write
+        merged.due.update(result.due)
+        merged.stats.skips.update(result.stats.skips)
+    return Shipment(merged, {name: w for name, w in writes.items() if w})
+
+
+def merge_writes(shipments: Sequence[Shipment]) -> dict[str, Writes]:
+    """The changelog writes of consecutive shipments: the last state of each key per
+    changelog, in the order the shipments wrote them (as :func:`merge` does)."""
+    if len(shipments) == 1:
+        return shipments[0].writes
+    merged: dict[str, Writes] = {}
+    for shipment in shipments:
+        for changelog, writes in shipment.writes.items():
+            table = merged.setdefault(changelog, {})
+            for key, write in writes.items():
+                table.pop(key, None)
+                table[key] = write
+    return merged
+
+
+def apply_writes(data: Any, writes: Writes) -> None:
+    """Apply new states to a table's in-memory data (the changelog follows, shipped)."""
+    for key, (_, blob) in writes.items():
+        if blob is None:  # the record leaves the hot state (retention)
+            data.pop(key, None)
+        else:
+            data[key] = blob
