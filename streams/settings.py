@@ -188,8 +188,9 @@ class Settings(BaseSettings):
         0.1,
         gt=0,
         le=1,
-        description="Most of the worker's time KPI publication may take: under a backlog, "
-        "rounds are spaced out so that computing snapshots takes at most this share.",
+        description="Most of the worker's time KPI publication may take: a round pauses "
+        "after each slice of work so that computing and sending snapshots takes at most this "
+        "share (a large round takes longer, the events go through at the same speed).",
     )
     kpi_publish_recent_days: int = Field(
         14, ge=0, description="Day/week windows published this many days behind the watermark."

@@ -1,14 +1,15 @@
-"""Publication of the KPI snapshots: one round over the dirty scopes, the pause between
-rounds, and the Prometheus gauges of the current windows (the ``publish`` task of
-:mod:`streams.agents.kpis`)."""
+"""Publication of the KPI snapshots: one round over the dirty scopes, paced to a share of
+the worker's time, and the Prometheus gauges of the current windows (the ``publish`` task
+of :mod:`streams.agents.kpis`)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -18,6 +19,7 @@ from streams.produce import send_keyed
 from streams.runtime.container import Runtime
 
 GAUGE_SCOPES = ("global", "region", "team")
+T = TypeVar("T")
 
 
 def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) -> None:
@@ -45,33 +47,86 @@ def set_gauges(pulse: Runtime, snaps: list[dict[str, Any]], watermark_day: int) 
         m.kpi_trust.labels(**labels).set(snap["trust"]["value"])
 
 
-def publish_pause(spent: float, interval: float, max_share: float) -> float:
-    """Seconds to wait after a publication round that took ``spent`` seconds: the interval,
-    or longer so that rounds take at most ``max_share`` of the time."""
-    return max(interval - spent, spent * (1.0 - max_share) / max_share, 0.0)
-
-
-#: Longest stretch a publication round computes snapshots without letting the ingest path
-#: (and every other task) run.
+#: Longest stretch a publication round computes, encodes or sends snapshots without
+#: letting the ingest path (and every other task) run.
 PUBLISH_SLICE_S = 0.005
-#: Snapshots encoded, sent and acknowledged together (about 300 KB): a round publishes
+#: Snapshots encoded, sent and acknowledged together (about 60 KB): a round publishes
 #: chunk after chunk, so that the alerts of the batches judged meanwhile are not queued
 #: behind the whole round in the producer.
-PUBLISH_CHUNK = 500
+PUBLISH_CHUNK = 100
 
 
-async def publish_now(pulse: Runtime, runtime: KpiRuntime, topic: Any) -> int:
-    """One publication round. Snapshots are computed one scope at a time, and the round
-    yields to the event loop every ``PUBLISH_SLICE_S``: a round over hundreds of scopes
-    would otherwise hold back the batches (and their alerts) for its whole duration. The
-    caller spaces rounds by their wall-clock duration, turns of other tasks included."""
+class Pacer:
+    """Keeps a publication round to at most ``share`` of the worker's time.
+
+    The round calls :meth:`tick` between steps of work. Once a slice of work
+    (``slice_s``) is spent, it pauses for ``spent * (1 - share) / share``, so that
+    the ingest path gets the rest of the time whatever the round's size. A round
+    over every scope (the watermark moved to a new day: about 17,000 snapshots, about
+    a second of CPU at the benchmark's size) then takes about ten seconds, once a day,
+    instead of holding the alerts of that second back. Time spent waiting for the
+    broker (:meth:`wait`) is not work."""
+
+    def __init__(
+        self,
+        share: float,
+        slice_s: float = PUBLISH_SLICE_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.share = share
+        self.slice_s = slice_s
+        self.clock = clock
+        self.sleep = sleep
+        #: seconds of work so far (pauses and broker waits excluded)
+        self.busy = 0.0
+        self._slice = 0.0  # work of the current slice, not paused for yet
+        self._since = clock()
+
+    def _account(self) -> None:
+        now = self.clock()
+        work = now - self._since
+        self._since = now
+        self.busy += work
+        self._slice += work
+
+    async def _pause_if_spent(self) -> None:
+        if self._slice >= self.slice_s:
+            await self.sleep(self._slice * (1.0 - self.share) / self.share)
+            self._slice = 0.0
+            self._since = self.clock()
+
+    async def tick(self) -> None:
+        """A step of work is done: pause if this slice is spent."""
+        self._account()
+        await self._pause_if_spent()
+
+    async def wait(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (the broker): the work so far counts, the wait does not."""
+        self._account()
+        await self._pause_if_spent()
+        try:
+            return await work
+        finally:
+            self._since = self.clock()
+
+    def done(self) -> float:
+        """The round's work in seconds (the last slice included)."""
+        self._account()
+        return self.busy
+
+
+async def publish_now(
+    pulse: Runtime, runtime: KpiRuntime, topic: Any, pacer: Pacer | None = None
+) -> int:
+    """One publication round, paced by ``pacer`` (default: the settings' share).
+    Snapshots are computed one scope at a time, then encoded, sent and acknowledged a
+    chunk at a time, with the gauges set per chunk."""
+    pacer = pacer or Pacer(pulse.settings.kpi_publish_max_share)
     snaps: list[tuple[str, dict[str, Any]]] = []
-    slice_started = time.monotonic()
     for part in runtime.collect_parts():
         snaps.extend(part)
-        if time.monotonic() - slice_started > PUBLISH_SLICE_S:
-            await asyncio.sleep(0)
-            slice_started = time.monotonic()
+        await pacer.tick()
     if not snaps:
         return 0
     producer = pulse.app.producer._ensure_producer()
@@ -86,7 +141,8 @@ async def publish_now(pulse: Runtime, runtime: KpiRuntime, topic: Any) -> int:
         # one chunk in flight at a time: the producer sends one request per broker at once,
         # and a round of ~17k snapshots sent in one go was one long queue in front of the
         # alerts of the batches judged meanwhile; the gauges are set a chunk at a time too
-        await asyncio.gather(*futures)
+        await pacer.wait(asyncio.gather(*futures))
         pulse.metrics.kpi_snapshots.inc(len(chunk))
         set_gauges(pulse, [body for _, body in chunk], watermark_day)
+        await pacer.tick()
     return len(snaps)

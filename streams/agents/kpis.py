@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from streams.agents.ingest import ack_events
-from streams.agents.kpi_publish import publish_now, publish_pause
+from streams.agents.kpi_publish import publish_now
 from streams.gc_policy import collector_paused
 from streams.jsonbytes import dumps
 from streams.judge.result import BatchResult
@@ -185,24 +185,21 @@ def register(app: Any, pulse: Runtime) -> None:
 
     @app.task
     async def publish() -> None:
-        """Publish changed snapshots every interval. A busy replay moves the watermark every
-        round and makes every scope dirty: rounds are then spaced out so that publication
-        takes at most ``kpi_publish_max_share`` of the time (snapshots come less often, the
-        events go through faster)."""
+        """Publish changed snapshots every interval. A round is paced so that it takes at
+        most ``kpi_publish_max_share`` of the worker's time (:class:`Pacer`): a round over
+        every scope, or a busy replay that moves the watermark every round, then takes
+        longer (snapshots come less often) and the events go through at the same speed."""
         while True:
             started = time.monotonic()
             try:
                 await publish_now(pulse, runtime, kpis_topic)
             except Exception:
+                if app.should_stop:  # the producer closed under a round: nothing to report
+                    return
                 log.exception("KPI publication failed; retrying next round")
             count_skips(pulse, runtime, skip_log)
-            await asyncio.sleep(
-                publish_pause(
-                    time.monotonic() - started,
-                    settings.kpi_publish_interval_s,
-                    settings.kpi_publish_max_share,
-                )
-            )
+            spent = time.monotonic() - started
+            await asyncio.sleep(max(settings.kpi_publish_interval_s - spent, 0.0))
 
     @app.page("/kpis")
     async def get_kpis(web: Any, request: Any) -> Any:

@@ -70,10 +70,11 @@ async def test_a_round_goes_out_a_chunk_at_a_time_each_acknowledged_before_the_n
 
     assert sent == 1234
     size = kpi_publish.PUBLISH_CHUNK
-    assert [len(c) for c in chunks] == [size, size, 1234 - 2 * size]
+    full, rest = divmod(1234, size)
+    assert [len(c) for c in chunks] == [size] * full + [rest]
     keys = [k for chunk in chunks for k, _ in chunk]
     assert keys == [snapshot(i)[0].encode() for i in range(1234)]  # every one, in order
-    assert orjson.loads(chunks[2][-1][1])["value"] == 1233.0
+    assert orjson.loads(chunks[-1][-1][1])["value"] == 1233.0
     assert metrics.registry.get_sample_value("crm_pulse_kpi_snapshots_total") == 1234
 
 
@@ -85,3 +86,96 @@ async def test_a_round_with_nothing_dirty_sends_nothing(monkeypatch: pytest.Monk
     pulse = SimpleNamespace(metrics=Metrics(), settings=Settings())
     topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
     assert await kpi_publish.publish_now(pulse, Runtime([]), topic) == 0  # type: ignore[arg-type]
+
+
+class FakeTime:
+    """A clock the test moves: work advances it, pauses are recorded (and advance it)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.pauses: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+async def test_the_pacer_pauses_after_each_spent_slice_in_proportion_to_its_share() -> None:
+    t = FakeTime()
+    pacer = kpi_publish.Pacer(0.25, slice_s=0.005, clock=t.clock, sleep=t.sleep)
+    t.now += 0.002
+    await pacer.tick()
+    assert t.pauses == []  # within the slice: no pause
+    t.now += 0.008  # 10 ms of work in this slice
+    await pacer.tick()
+    assert t.pauses == [pytest.approx(0.030)]  # 10 ms of work, 30 ms for the others: 25 %
+    for _ in range(200):  # a long round: 2 ms steps
+        t.now += 0.002
+        await pacer.tick()
+    busy = pacer.done()
+    assert busy == pytest.approx(0.010 + 200 * 0.002)
+    assert busy / (busy + sum(t.pauses)) == pytest.approx(0.25, abs=0.01)
+
+
+async def test_broker_waits_do_not_count_as_work() -> None:
+    t = FakeTime()
+    pacer = kpi_publish.Pacer(0.5, slice_s=0.005, clock=t.clock, sleep=t.sleep)
+
+    async def broker() -> str:
+        t.now += 1.0  # a slow acknowledgement
+        return "acked"
+
+    t.now += 0.001
+    assert await pacer.wait(broker()) == "acked"
+    assert t.pauses == []  # 1 ms of work before it: no pause
+    t.now += 0.006
+    assert await pacer.wait(broker()) == "acked"
+    # the slice's work (1 ms carried over the first wait, then 6 ms) is paid before the wait
+    assert t.pauses == [pytest.approx(0.007)]
+    assert pacer.done() == pytest.approx(0.007)
+
+
+async def test_a_round_of_every_scope_is_paced_to_the_settings_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The round of a new watermark day (every scope) no longer runs in one go: its work
+    is spread so that it takes at most ``kpi_publish_max_share`` of the time."""
+    t = FakeTime()
+
+    async def send_keyed(
+        producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[None]]:
+        t.now += 0.001 * len(list(records)) / 100  # encoding: 1 ms per 100 snapshots
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return [future]
+
+    class CostlyRuntime(Runtime):
+        def collect_parts(self) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+            for part in super().collect_parts():
+                t.now += 0.003  # computing a scope's snapshots: 3 ms
+                yield part
+
+    monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
+    pulse = SimpleNamespace(
+        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
+        metrics=Metrics(), settings=Settings(kpi_publish_max_share=0.2),
+    )  # fmt: skip
+    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    pacer = kpi_publish.Pacer(pulse.settings.kpi_publish_max_share, clock=t.clock, sleep=t.sleep)
+    started = t.now
+    sent = await kpi_publish.publish_now(
+        pulse,
+        CostlyRuntime([20] * 300),
+        topic,
+        pacer,  # type: ignore[arg-type]
+    )
+    assert sent == 6000
+    busy = pacer.done()
+    assert busy == pytest.approx(300 * 0.003 + 60 * 0.001)
+    assert busy / (t.now - started) == pytest.approx(0.2, abs=0.01)
+    # never one long pause: at most a slice and one step of work, paid at 20 %
+    assert max(t.pauses) <= (0.005 + 0.003) * 4 + 1e-9

@@ -353,15 +353,6 @@ def test_facts_sent_twice_count_once_by_input_position() -> None:
     assert store.meta("global:all")["hw"] == {"0": 12, "1": 11}
 
 
-def test_publication_takes_at_most_its_share_of_the_time() -> None:
-    from streams.agents.kpis import publish_pause
-
-    assert publish_pause(0.05, 1.0, 0.1) == pytest.approx(0.95)  # idle: one round a second
-    pause = publish_pause(0.5, 1.0, 0.1)  # a replay: a round takes half a second
-    assert 0.5 / (0.5 + pause) == pytest.approx(0.1)
-    assert publish_pause(0.0, 1.0, 1.0) == 1.0
-
-
 def test_collect_parts_gives_one_scope_at_a_time_and_facts_applied_meanwhile_wait() -> None:
     h = Harness()
     h.apply(
