@@ -30,7 +30,6 @@ from typing import Any
 
 import orjson
 
-from streams.agents.ingest import ack_events
 from streams.clock import utcnow
 from streams.contracts.alerts import AlertEvent, AlertStatus
 from streams.decode import RawRecord
@@ -41,6 +40,7 @@ from streams.judge.state import decode_dict, state_of
 from streams.rules.ruleset import RuleSet
 from streams.runtime.alerting import AlertingRuntime
 from streams.runtime.container import Runtime
+from streams.transport import ack_events
 
 log = logging.getLogger(__name__)
 

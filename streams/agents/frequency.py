@@ -14,16 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from streams.agents.ingest import ack_events
 from streams.decode import RawRecord
 from streams.judge.owner import count_hits, owner_hits, owner_partition
+from streams.produce import send_batched
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
 from streams.runtime.shipment import apply_writes
+from streams.transport import ack_events
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,16 @@ def register(app: Any, rt: Runtime) -> None:
             rt.metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
         for rule, n in found.stats.rule_errors.items():
             rt.metrics.rule_errors.labels(rule=rule).inc(n)
-        return [
-            await topic.send(key=owner.encode(), value=value,
-                             partition=owner_partition(owner, parts))
-            for owner, value in found.derived
-        ]  # fmt: skip
+        if not found.derived:
+            return []
+        return await send_batched(
+            app.producer._ensure_producer(),
+            topic.get_topic_name(),
+            (
+                (owner_partition(owner, parts), owner.encode(), value)
+                for owner, value in found.derived
+            ),
+        )
 
     rt.change_hooks.append(forward)
     within = settings.batch_within_ms / 1000.0
@@ -57,25 +63,40 @@ def register(app: Any, rt: Runtime) -> None:
         value = table.data.get(key)
         return value if value is None or isinstance(value, bytes) else bytes(value)
 
+    async def count(messages: Sequence[Any], ack: Callable[[], None], received: float) -> None:
+        records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
+        result = count_hits(rt.engine.rules, records, lookup, rt.engine.clock())
+        apply_writes(table.data, result.writes)
+        if result.stats.invalid:
+            log.warning("owner-frequency hits dropped: %s", dict(result.stats.invalid))
+        for alert in result.alerts:
+            log.info("alert %s %s %s: %s", alert.status.value, alert.rule_id,
+                     alert.subject.id, alert.message)  # fmt: skip
+        # read, counted and applied with no await in between; the shipper ships the
+        # alerts, then the counts, then acks the hits
+        changelog = table.changelog_topic.get_topic_name()
+        await rt.shipper.put(result, ack, received, changelog=changelog)
+
+    async def on_hits(messages: list[Any]) -> None:
+        received = time.monotonic()
+        if not rt.rules_ready.is_set():
+            await rt.rules_ready.wait()  # count with the live rules, never the files' ones
+        for start in range(0, len(messages), settings.batch_max):
+            if start:
+                await asyncio.sleep(0)
+            chunk = messages[start : start + settings.batch_max]
+            await count(chunk, partial(app.consumer.ack_many, chunk), received)
+
+    if settings.batch_consumer:  # the hits straight from the fetch, as the ingest's events
+        app.batch_handlers[topic.get_topic_name()] = on_hits
+
+    # With the batch consumer on, hits reach ``on_hits`` and this stream stays idle (it
+    # subscribes the topic); with it off, this is the classic per-record Faust path.
     @app.agent(topic, name="frequency")
     async def frequency(stream: Any) -> None:
         await rt.rules_ready.wait()  # count with the live rules, never the files' ones
-        changelog = table.changelog_topic.get_topic_name()
         async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
-            records = [
-                RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
-                for m in (event.message for event in events)
-            ]
-            result = count_hits(rt.engine.rules, records, lookup, rt.engine.clock())
-            apply_writes(table.data, result.writes)
-            if result.stats.invalid:
-                log.warning("owner-frequency hits dropped: %s", dict(result.stats.invalid))
-            for alert in result.alerts:
-                log.info("alert %s %s %s: %s", alert.status.value, alert.rule_id,
-                         alert.subject.id, alert.message)  # fmt: skip
-            # read, counted and applied with no await in between; the shipper ships the
-            # alerts, then the counts, then acks the hits
-            await rt.shipper.put(result, partial(ack_events, events), received, changelog=changelog)
+            await count([e.message for e in events], partial(ack_events, events), received)
 
     rt.watch("frequency", frequency)

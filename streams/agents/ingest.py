@@ -20,6 +20,7 @@ from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
 from streams.runtime.shipment import apply_writes
+from streams.transport import ack_events
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,6 @@ def timestamp_ms(message: Any) -> int | None:
     """The Kafka timestamp of a consumed record in ms (Faust keeps it in seconds)."""
     ts = getattr(message, "timestamp", None)
     return round(ts * 1000) if ts else None
-
-
-def ack_events(events: Sequence[Any]) -> None:
-    for event in events:
-        event.ack()
 
 
 def register(app: Any, rt: Runtime) -> None:

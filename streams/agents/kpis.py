@@ -26,7 +26,6 @@ from typing import Any
 
 import orjson
 
-from streams.agents.ingest import ack_events
 from streams.agents.kpi_publish import publish_now
 from streams.gc_policy import collector_paused
 from streams.jsonbytes import dumps
@@ -42,6 +41,7 @@ from streams.produce import send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
 from streams.runtime.shipment import Writes
+from streams.transport import ack_events
 
 log = logging.getLogger(__name__)
 
