@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Runtime
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 4),
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     metrics = metrics or Metrics()
     if settings.faust_metrics_enabled:
         app.monitor = faust_monitor(metrics.registry)

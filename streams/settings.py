@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     )
     batch_max: int = Field(2000, ge=1, description="Max events handled per batch.")
     batch_within_ms: int = Field(20, ge=1, description="Max wait to fill a batch (ms).")
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, le=1500,
+        description="How long the broker may hold a fetch request for partitions with no "
+        "new records (ms; Faust's default 1500 stalled a busy input behind quiet topics).",
+    )  # fmt: skip
     dedup_window: int = Field(
         8,
         ge=0,

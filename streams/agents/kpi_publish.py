@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from streams.errors import PulseError
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.windows import day_of, day_of_date
 from streams.produce import send_keyed
@@ -116,6 +117,26 @@ class Pacer:
         return self.busy
 
 
+class PublicationFailed(PulseError):
+    """A chunk of snapshots was refused, or not acknowledged within its bound: the worker
+    stops, as for a failed shipment. Retrying in the next round would lose the chunk's
+    snapshots (their scopes are no longer dirty) and, with a broker that no longer answers,
+    leave the KPIs stopped without a word; after the restart every scope is published."""
+
+
+async def acknowledged(futures: list[asyncio.Future[Any]], bound: float) -> None:
+    """Wait for the broker's acks of ``futures``, at most ``bound`` seconds."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*futures), bound)
+    except TimeoutError as exc:
+        raise PublicationFailed(
+            f"the broker acknowledged no KPI snapshot within {bound:g} s "
+            "(2 x CRM_PULSE_PRODUCER_REQUEST_TIMEOUT_S)"
+        ) from exc
+    except Exception as exc:
+        raise PublicationFailed(f"the broker did not take KPI snapshots: {exc!r}") from exc
+
+
 async def publish_now(
     pulse: Runtime, runtime: KpiRuntime, topic: Any, pacer: Pacer | None = None
 ) -> int:
@@ -141,7 +162,7 @@ async def publish_now(
         # one chunk in flight at a time: the producer sends one request per broker at once,
         # and a round of ~17k snapshots sent in one go was one long queue in front of the
         # alerts of the batches judged meanwhile; the gauges are set a chunk at a time too
-        await pacer.wait(asyncio.gather(*futures))
+        await pacer.wait(acknowledged(futures, 2 * pulse.settings.producer_request_timeout_s))
         pulse.metrics.kpi_snapshots.inc(len(chunk))
         set_gauges(pulse, [body for _, body in chunk], watermark_day)
         await pacer.tick()

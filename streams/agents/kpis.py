@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from streams.agents.kpi_publish import publish_now
+from streams.agents.kpi_publish import PublicationFailed, publish_now
 from streams.gc_policy import collector_paused
 from streams.jsonbytes import dumps
 from streams.judge.result import BatchResult
@@ -193,6 +193,10 @@ def register(app: Any, pulse: Runtime) -> None:
             started = time.monotonic()
             try:
                 await publish_now(pulse, runtime, kpis_topic)
+            except PublicationFailed as exc:  # as a failed shipment: the restart republishes
+                log.error("%s; the worker stops", exc)
+                await app.crash(exc)
+                return
             except Exception:
                 if app.should_stop:  # the producer closed under a round: nothing to report
                     return

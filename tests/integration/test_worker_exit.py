@@ -29,9 +29,14 @@ from tests.integration.kafka_io import produce
 
 #: What "ends within a bounded time" means here (the issue's bound for SIGTERM).
 SIGTERM_BOUND_S = 15.0
-#: Events produced for the stuck-consumer test: several times what the worker handles while
-#: they are produced.
+#: Events produced for the tests that freeze the broker under a backlog: several times what
+#: the worker handles while they are produced.
 BACKLOG = 120_000
+#: Events handled before the broker freezes: the worker is past its first small fetches and
+#: holds fetched records it has not judged yet, so shipments follow the freeze. Frozen after
+#: the very first batch, a worker could be waiting for its next fetch with nothing in
+#: flight: no shipment then fails, and /health rightly says ok.
+BUSY = 5_000
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -139,8 +144,9 @@ def test_worker_whose_shipments_fail_reports_it_and_exits_non_zero(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
     """A real failed shipment: the worker's own broker freezes (SIGSTOP) in the middle of a
-    backlog, its produce requests time out, the shipper crashes the app. /health must
-    answer 503 before the process is gone, and the exit code must be 1."""
+    backlog, its produce requests time out, the shipper (or the KPI publication, whose
+    round follows within a second) crashes the app. /health must answer 503 before the
+    process is gone, and the exit code must be 1."""
     broker = LocalKafka(cache_dir=kafka.cache_dir, version=kafka.version,
                         work_dir=tmp_path / "own-kafka")  # fmt: skip
     broker.start()
@@ -151,10 +157,17 @@ def test_worker_whose_shipments_fail_reports_it_and_exits_non_zero(
     try:
         worker.start()
         s = worker.settings
-        run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(30_000)))
+        # a backlog the worker cannot have finished when the broker freezes (at 30k events a
+        # worker whose fetches no longer wait had, once, handled everything first: then no
+        # shipment is left to fail)
+        run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(BACKLOG)))
         assert broker._proc is not None and worker.proc is not None
+        began = time.monotonic()
+        while (handled := events_handled(worker)) < BUSY and time.monotonic() - began < 30:
+            time.sleep(0.05)  # frozen once the worker is busy: shipments are under way
         with HealthPoller(worker) as poller:
             os.killpg(broker._proc.pid, signal.SIGSTOP)  # a broker that no longer answers
+            assert BUSY <= handled < BACKLOG, f"no backlog being handled at the freeze ({handled})"
             took = wait_exit(worker.proc, 90)
         assert took is not None, "the worker did not exit:\n" + worker.log_tail()
         assert worker.proc.returncode == 1, worker.log_tail()
@@ -192,10 +205,10 @@ def test_a_stuck_consumer_fails_health_with_its_reason(kafka: LocalKafka, tmp_pa
         run_sync(produce(s.bootstrap_servers, s.events_topic, deal_events(BACKLOG)))
         assert broker._proc is not None and worker.proc is not None
         began = time.monotonic()
-        while (handled := events_handled(worker)) == 0 and time.monotonic() - began < 30:
-            time.sleep(0.1)  # frozen once the worker is busy: shipments are under way
+        while (handled := events_handled(worker)) < BUSY and time.monotonic() - began < 30:
+            time.sleep(0.05)  # frozen once the worker is busy: shipments are under way
         os.killpg(broker._proc.pid, signal.SIGSTOP)
-        assert 0 < handled < BACKLOG, f"no backlog being handled at the freeze ({handled})"
+        assert BUSY <= handled < BACKLOG, f"no backlog being handled at the freeze ({handled})"
         frozen = time.monotonic()
         body = ""
         while time.monotonic() - frozen < 30 and "stuck" not in body:

@@ -179,3 +179,40 @@ async def test_a_round_of_every_scope_is_paced_to_the_settings_share(
     assert busy / (t.now - started) == pytest.approx(0.2, abs=0.01)
     # never one long pause: at most a slice and one step of work, paid at 20 %
     assert max(t.pauses) <= (0.005 + 0.003) * 4 + 1e-9
+
+
+async def test_a_chunk_the_broker_never_acknowledges_fails_the_round_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen broker must not leave the round waiting forever (the KPIs would stop
+    without a word): past twice the producer request timeout the round fails, and the
+    publish task stops the worker as a failed shipment does."""
+
+    async def send_keyed(*_: Any) -> list[asyncio.Future[None]]:
+        return [asyncio.get_running_loop().create_future()]  # never acknowledged
+
+    monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
+    pulse = SimpleNamespace(
+        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
+        metrics=Metrics(), settings=Settings(producer_request_timeout_s=0.02),
+    )  # fmt: skip
+    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    with pytest.raises(kpi_publish.PublicationFailed, match=r"within 0\.04 s"):
+        await kpi_publish.publish_now(pulse, Runtime([3]), topic)  # type: ignore[arg-type]
+    assert pulse.metrics.registry.get_sample_value("crm_pulse_kpi_snapshots_total") == 0
+
+
+async def test_a_chunk_the_broker_refuses_fails_the_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def send_keyed(*_: Any) -> list[asyncio.Future[None]]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(RuntimeError("request timed out"))  # aiokafka's delivery error
+        return [future]
+
+    monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
+    pulse = SimpleNamespace(
+        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
+        metrics=Metrics(), settings=Settings(),
+    )  # fmt: skip
+    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    with pytest.raises(kpi_publish.PublicationFailed, match="request timed out"):
+        await kpi_publish.publish_now(pulse, Runtime([3]), topic)  # type: ignore[arg-type]

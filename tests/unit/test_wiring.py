@@ -45,3 +45,27 @@ def test_an_agent_registered_twice_is_refused(
     rt = app_module.create_app(settings(tmp_path))
     with pytest.raises(WiringError, match="'ingest' registered twice"):
         rt.watch("ingest", object())
+
+
+def test_batch_handlers_take_the_input_the_kpi_facts_and_the_owner_hits(tmp_path: Path) -> None:
+    """Every busy topic reaches its handler as one batch per fetch, never one awaited
+    callback per record through Faust's conductor (which held the fetch loop up)."""
+    s = settings(tmp_path)
+    app = app_module.create_app(s).app
+    assert set(app.batch_handlers) == {
+        s.events_topic,
+        s.kpi_facts_topic,
+        s.frequency_topic,
+        s.kpis_topic,
+    }  # the KPI rules read the snapshots in batches too
+    off = app_module.create_app(settings(tmp_path / "off", batch_consumer=False)).app
+    assert off.batch_handlers == {}  # the classic per-record agents then
+
+
+async def test_the_consumer_asks_the_broker_to_hold_fetches_briefly(tmp_path: Path) -> None:
+    """Faust's 1.5 s fetch wait held a busy input behind quiet internal topics: the
+    worker's aiokafka consumer gets the setting's wait instead."""
+    app = app_module.create_app(settings(tmp_path, fetch_max_wait_ms=77)).app
+    thread = app.consumer._new_consumer_thread()
+    client = thread._create_worker_consumer(app.transport)
+    assert client._fetch_max_wait_ms == 77
