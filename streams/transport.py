@@ -198,6 +198,17 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+async def in_chunks(
+    messages: list[Any], size: int, handle: Callable[[list[Any]], Awaitable[None]]
+) -> None:
+    """Hand the records of one fetch to ``handle`` ``size`` at a time, letting the other
+    tasks (the shipper sending the previous chunk's alerts) run between chunks."""
+    for start in range(0, len(messages), size):
+        if start:
+            await asyncio.sleep(0)
+        await handle(messages[start : start + size])
+
+
 def ack_events(events: Sequence[Any]) -> None:
     """Ack the Faust events of a batch taken with ``noack_take`` (the per-record path)."""
     for event in events:

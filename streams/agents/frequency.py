@@ -24,7 +24,7 @@ from streams.produce import send_batched
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
 from streams.runtime.shipment import apply_writes
-from streams.transport import ack_events
+from streams.transport import ack_events, in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def register(app: Any, rt: Runtime) -> None:
         received = time.monotonic()
         if not rt.rules_ready.is_set():
             await rt.rules_ready.wait()  # count with the live rules, never the files' ones
-        for start in range(0, len(messages), settings.batch_max):
-            if start:
-                await asyncio.sleep(0)
-            chunk = messages[start : start + settings.batch_max]
+
+        async def handle(chunk: list[Any]) -> None:
             await count(chunk, partial(app.consumer.ack_many, chunk), received)
+
+        await in_chunks(messages, settings.batch_max, handle)
 
     if settings.batch_consumer:  # the hits straight from the fetch, as the ingest's events
         app.batch_handlers[topic.get_topic_name()] = on_hits

@@ -8,7 +8,6 @@ alerts and derived records, then the changelog, then acks the batch's input.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
 from streams.runtime.shipment import apply_writes
-from streams.transport import ack_events
+from streams.transport import ack_events, in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +58,12 @@ def register(app: Any, rt: Runtime) -> None:
         received = time.monotonic()
         if not rules_ready.is_set():
             await rules_ready.wait()  # never evaluate events before the live rules are read
-        for start in range(0, len(messages), settings.batch_max):
-            if start:  # let the shipper send the previous chunk's alerts meanwhile
-                await asyncio.sleep(0)
-            chunk = messages[start : start + settings.batch_max]
+
+        async def handle(chunk: list[Any]) -> None:
             result = process_batch(rt, chunk)
             await shipper.put(result, partial(app.consumer.ack_many, chunk), received)
+
+        await in_chunks(messages, settings.batch_max, handle)
 
     if settings.batch_consumer:
         app.batch_handlers[rt.topics.events.get_topic_name()] = on_records

@@ -41,7 +41,7 @@ from streams.produce import send_keyed
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
 from streams.runtime.shipment import Writes
-from streams.transport import ack_events
+from streams.transport import ack_events, in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +165,11 @@ def register(app: Any, pulse: Runtime) -> None:
 
     async def on_facts(messages: list[Any]) -> None:
         received = time.monotonic()
-        for start in range(0, len(messages), settings.batch_max):
-            if start:
-                await asyncio.sleep(0)
-            chunk = messages[start : start + settings.batch_max]
+
+        async def handle(chunk: list[Any]) -> None:
             await ship_facts(chunk, partial(app.consumer.ack_many, chunk), received)
+
+        await in_chunks(messages, settings.batch_max, handle)
 
     if settings.batch_consumer:  # the facts straight from the fetch, as the ingest's events
         app.batch_handlers[facts_topic.get_topic_name()] = on_facts

@@ -27,6 +27,15 @@ def snapshot(i: int) -> tuple[str, dict[str, Any]]:
     return f"deals_won|owner:rep-{i}|day", body
 
 
+def publisher(metrics: Metrics, settings: Settings) -> tuple[Any, Any]:
+    """What a round uses of the worker (its producer, metrics and settings), and the topic."""
+    pulse = SimpleNamespace(
+        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
+        metrics=metrics, settings=settings,
+    )  # fmt: skip
+    return pulse, SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+
+
 class Runtime:
     """The KPI runtime's side of a round: parts of snapshots, one per dirty scope."""
 
@@ -60,11 +69,7 @@ async def test_a_round_goes_out_a_chunk_at_a_time_each_acknowledged_before_the_n
 
     monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
     metrics = Metrics()
-    pulse = SimpleNamespace(
-        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
-        metrics=metrics, settings=Settings(),
-    )  # fmt: skip
-    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    pulse, topic = publisher(metrics, Settings())
     sizes = [86] * 14 + [30]  # 1,234 snapshots over 15 scopes
     sent = await kpi_publish.publish_now(pulse, Runtime(sizes), topic)  # type: ignore[arg-type]
 
@@ -160,11 +165,7 @@ async def test_a_round_of_every_scope_is_paced_to_the_settings_share(
                 yield part
 
     monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
-    pulse = SimpleNamespace(
-        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
-        metrics=Metrics(), settings=Settings(kpi_publish_max_share=0.2),
-    )  # fmt: skip
-    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    pulse, topic = publisher(Metrics(), Settings(kpi_publish_max_share=0.2))
     pacer = kpi_publish.Pacer(pulse.settings.kpi_publish_max_share, clock=t.clock, sleep=t.sleep)
     started = t.now
     sent = await kpi_publish.publish_now(
@@ -192,11 +193,7 @@ async def test_a_chunk_the_broker_never_acknowledges_fails_the_round_within_its_
         return [asyncio.get_running_loop().create_future()]  # never acknowledged
 
     monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
-    pulse = SimpleNamespace(
-        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
-        metrics=Metrics(), settings=Settings(producer_request_timeout_s=0.02),
-    )  # fmt: skip
-    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    pulse, topic = publisher(Metrics(), Settings(producer_request_timeout_s=0.02))
     with pytest.raises(kpi_publish.PublicationFailed, match=r"within 0\.04 s"):
         await kpi_publish.publish_now(pulse, Runtime([3]), topic)  # type: ignore[arg-type]
     assert pulse.metrics.registry.get_sample_value("crm_pulse_kpi_snapshots_total") == 0
@@ -209,10 +206,6 @@ async def test_a_chunk_the_broker_refuses_fails_the_round(monkeypatch: pytest.Mo
         return [future]
 
     monkeypatch.setattr(kpi_publish, "send_keyed", send_keyed)
-    pulse = SimpleNamespace(
-        app=SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: object())),
-        metrics=Metrics(), settings=Settings(),
-    )  # fmt: skip
-    topic = SimpleNamespace(get_topic_name=lambda: "crm.kpis")
+    pulse, topic = publisher(Metrics(), Settings())
     with pytest.raises(kpi_publish.PublicationFailed, match="request timed out"):
         await kpi_publish.publish_now(pulse, Runtime([3]), topic)  # type: ignore[arg-type]
