@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka import TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
@@ -65,45 +64,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> PromptFetchThread:
         return PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
-
-    # --- pausing in the Kafka client too ------------------------------------------------
-    # Faust pauses a partition in its own bookkeeping only (it stops handing its records
-    # out), while aiokafka keeps fetching it. aiokafka does not fetch again from a broker
-    # while any partition of that broker holds fetched records nobody consumed, for up to
-    # its ``prefetch_backoff`` (100 ms). After recovery Faust pauses every table changelog
-    # partition, which the worker itself keeps writing to: each of them fetched this way
-    # held every fetch (the input's included) back by up to 100 ms. Pausing in aiokafka
-    # too stops those fetches. aiokafka resets its pauses on each new assignment, where
-    # Faust drops the pauses of revoked partitions and pauses again what recovery needs.
-
-    def pause_partitions(self, tps: Iterable[Any]) -> None:
-        tpset = set(tps)
-        super().pause_partitions(tpset)
-        self._in_client(tpset, pause=True)
-
-    def resume_partitions(self, tps: Iterable[Any]) -> None:
-        tpset = set(tps)
-        super().resume_partitions(tpset)
-        self._in_client(tpset, pause=False)
-
-    def _in_client(self, tps: set[Any], *, pause: bool) -> None:
-        """Pause (or resume) ``tps`` in the aiokafka consumer, on its own thread's loop."""
-        thread = getattr(self, "_thread", None)
-        client = getattr(thread, "_consumer", None)
-        loop = getattr(thread, "thread_loop", None)
-        if client is None or loop is None or not tps or loop.is_closed():
-            return  # not started: nothing is fetched yet
-        parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-
-        def apply() -> None:
-            change = client.pause if pause else client.resume
-            for tp in parts:
-                try:
-                    change(tp)
-                except Exception:  # no longer assigned: nothing to pause or resume
-                    continue
-
-        loop.call_soon_threadsafe(apply)
 
     def ack_many(self, messages: list[Any]) -> None:
         ack = self.ack
