@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 async def send_batched(

@@ -354,6 +354,14 @@ class Settings(BaseSettings):
         return self.topic("alerts")
 
     @property
+    def ack_bound_s(self) -> float:
+        """How long a writer waits for the broker's acknowledgement before the worker stops:
+        a send and one retry. The producer's own timeout does not cover every case (a batch
+        whose partition leader is known but cannot be reached, a frozen broker, may wait in
+        the accumulator with no deadline)."""
+        return 2 * self.producer_request_timeout_s
+
+    @property
     def rules_topic(self) -> str:
         return self.topic("rules")
 

@@ -79,17 +79,13 @@ class Pacer:
         self.slice_s = slice_s
         self.clock = clock
         self.sleep = sleep
-        #: seconds of work so far (pauses and broker waits excluded)
-        self.busy = 0.0
         self._slice = 0.0  # work of the current slice, not paused for yet
         self._since = clock()
 
     def _account(self) -> None:
         now = self.clock()
-        work = now - self._since
+        self._slice += now - self._since
         self._since = now
-        self.busy += work
-        self._slice += work
 
     async def _pause_if_spent(self) -> None:
         if self._slice >= self.slice_s:
@@ -104,17 +100,11 @@ class Pacer:
 
     async def wait(self, work: Awaitable[T]) -> T:
         """Await ``work`` (the broker): the work so far counts, the wait does not."""
-        self._account()
-        await self._pause_if_spent()
+        await self.tick()
         try:
             return await work
         finally:
             self._since = self.clock()
-
-    def done(self) -> float:
-        """The round's work in seconds (the last slice included)."""
-        self._account()
-        return self.busy
 
 
 class PublicationFailed(PulseError):
@@ -162,7 +152,7 @@ async def publish_now(
         # one chunk in flight at a time: the producer sends one request per broker at once,
         # and a round of ~17k snapshots sent in one go was one long queue in front of the
         # alerts of the batches judged meanwhile; the gauges are set a chunk at a time too
-        await pacer.wait(acknowledged(futures, 2 * pulse.settings.producer_request_timeout_s))
+        await pacer.wait(acknowledged(futures, pulse.settings.ack_bound_s))
         pulse.metrics.kpi_snapshots.inc(len(chunk))
         set_gauges(pulse, [body for _, body in chunk], watermark_day)
         await pacer.tick()

@@ -227,17 +227,11 @@ class Shipper:
         for _ in range(count):
             self.queue.task_done()
 
-    def _bound(self) -> float:
-        """How long the broker may take to acknowledge a stage: a send and one retry.
-
-        The producer's own timeout does not cover every case: a batch whose partition leader
-        is known but cannot be reached (a frozen broker) may wait in the accumulator with no
-        deadline. The bound makes the setting's promise hold: an unacknowledged shipment
-        stops the worker, and its input is replayed after the restart."""
-        return 2 * self.settings.producer_request_timeout_s
-
     async def _within_bound(self, work: Awaitable[T]) -> T:
-        bound = self._bound()
+        """``work``, failed with :class:`ShipmentTimeout` past ``settings.ack_bound_s``: an
+        unacknowledged shipment stops the worker, and its input is replayed after the
+        restart (the producer's own timeout does not cover a frozen broker)."""
+        bound = self.settings.ack_bound_s
         try:
             return await asyncio.wait_for(work, bound)
         except TimeoutError as exc:
