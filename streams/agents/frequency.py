@@ -1,12 +1,12 @@
 """The owner-frequency agent: ``frequency`` rules with ``per: owner`` across partitions.
 
-The shipper hands each shipment's changes to :func:`forward` (a change hook of the
-container), which sends the matching ones to the internal ``<prefix>.frequency`` topic
-keyed by owner; the shipper awaits their acks before the record states are written. The
-``frequency`` agent counts them per (rule, owner) in the ``frequency-counts`` table
-(changelogged, co-partitioned with the topic) and hands the result to the same shipper:
-alerts acknowledged first, then the count states on the table's changelog, then the
-input acked. The logic is in :mod:`streams.judge.owner`.
+The shipper hands each queued result's changes to :class:`HitsHook` (a change hook of
+the container), which finds the owner hits and, in the shipper's write stage, sends them
+to the internal ``<prefix>.frequency`` topic keyed by owner; the shipper awaits their
+acks before the record states are written. The ``frequency`` agent counts them per (rule,
+owner) in the ``frequency-counts`` table (changelogged, co-partitioned with the topic) and
+hands the result to the same shipper: alerts acknowledged first, then the count states on
+the table's changelog, then the input acked. The logic is in :mod:`streams.judge.owner`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from streams.decode import RawRecord
 from streams.judge.owner import count_hits, owner_hits, owner_partition
+from streams.judge.result import BatchResult
 from streams.produce import send_batched
 from streams.rules.change import Change
 from streams.runtime.container import RAW, RAW_SER, Runtime
@@ -27,6 +28,38 @@ from streams.runtime.shipment import apply_writes
 from streams.transport import ack_events, in_chunks
 
 log = logging.getLogger(__name__)
+
+
+class HitsHook:
+    """The shipper's owner-frequency change hook: each queued result's owner hits (judged
+    with the rules its changes were judged with), sent for every result written together
+    to the frequency topic keyed by owner; the shipper awaits their acks with the alerts',
+    before the record states are written."""
+
+    def __init__(self, rt: Runtime, producer: Any, topic: str) -> None:
+        self.rt = rt
+        self.producer = producer
+        self.topic = topic
+
+    def derive(self, changes: Sequence[Change]) -> BatchResult:
+        return owner_hits(self.rt.engine.rules, changes)
+
+    async def send(self, derived: Sequence[BatchResult]) -> list[asyncio.Future[Any]]:
+        metrics = self.rt.metrics
+        for found in derived:
+            for (rule, reason), n in found.stats.skips.items():
+                metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
+            for rule, n in found.stats.rule_errors.items():
+                metrics.rule_errors.labels(rule=rule).inc(n)
+        hits = [hit for found in derived for hit in found.derived]
+        if not hits:
+            return []
+        parts = self.rt.settings.topic_partitions
+        return await send_batched(
+            self.producer._ensure_producer(),
+            self.topic,
+            ((owner_partition(owner, parts), owner.encode(), value) for owner, value in hits),
+        )
 
 
 def register(app: Any, rt: Runtime) -> None:
@@ -37,26 +70,7 @@ def register(app: Any, rt: Runtime) -> None:
         "frequency-counts", partitions=parts, help="Frequency counts per rule and owner.", **RAW
     )
 
-    async def forward(changes: Sequence[Change]) -> list[asyncio.Future[Any]]:
-        """Send the owner hits of a shipment; returns the delivery futures (the shipper
-        awaits them with the alerts', before the record states are written)."""
-        found = owner_hits(rt.engine.rules, changes)
-        for (rule, reason), n in found.stats.skips.items():
-            rt.metrics.rule_skips.labels(rule=rule, reason=reason).inc(n)
-        for rule, n in found.stats.rule_errors.items():
-            rt.metrics.rule_errors.labels(rule=rule).inc(n)
-        if not found.derived:
-            return []
-        return await send_batched(
-            app.producer._ensure_producer(),
-            topic.get_topic_name(),
-            (
-                (owner_partition(owner, parts), owner.encode(), value)
-                for owner, value in found.derived
-            ),
-        )
-
-    rt.change_hooks.append(forward)
+    rt.change_hooks.append(HitsHook(rt, app.producer, topic.get_topic_name()))
     within = settings.batch_within_ms / 1000.0
 
     def lookup(key: bytes) -> bytes | None:

@@ -10,36 +10,42 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from streams.decode import RawRecord
 from streams.gc_policy import collector_paused
-from streams.judge.result import BatchResult
 from streams.runtime.container import Runtime
-from streams.runtime.shipment import apply_writes
+from streams.runtime.shipment import Queued, apply_writes
 from streams.transport import ack_events, in_chunks
 
 log = logging.getLogger(__name__)
 
 
-def process_batch(rt: Runtime, messages: Sequence[Any]) -> BatchResult:
-    """Run the engine on Faust messages and apply the new states to the in-memory table."""
+def process_batch(
+    rt: Runtime, messages: Sequence[Any], ack: Callable[[], None], received: float
+) -> Queued:
+    """Run the engine on Faust messages, apply the new states to the in-memory table and
+    prepare the result for the shipper (its changes turned into KPI facts and owner hits,
+    then dropped), all in one collector pause: the collector runs once the batch's
+    objects that do not outlive it are gone."""
     records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value, timestamp_ms(m))
                for m in messages]  # fmt: skip
     with collector_paused():
         result = rt.engine.process(records, rt.state_get)
-    apply_writes(rt.entity_table.data, result.writes)
+        apply_writes(rt.entity_table.data, result.writes)
+        item = rt.shipper.prepare(result, ack, received)
+        del records
     rt.metrics.batches.inc()
-    rt.metrics.batch_size.observe(len(records))
+    rt.metrics.batch_size.observe(len(messages))
     if log.isEnabledFor(logging.DEBUG):  # alerts are on their topic; this is for debugging
-        for alert in result.alerts:
+        for alert in item.result.alerts:
             log.debug(
                 "alert %s %s %s: %s",
                 alert.status.value, alert.rule_id, alert.subject.id, alert.message,
             )  # fmt: skip
-    return result
+    return item
 
 
 def timestamp_ms(message: Any) -> int | None:
@@ -60,8 +66,9 @@ def register(app: Any, rt: Runtime) -> None:
             await rules_ready.wait()  # never evaluate events before the live rules are read
 
         async def handle(chunk: list[Any]) -> None:
-            result = process_batch(rt, chunk)
-            await shipper.put(result, partial(app.consumer.ack_many, chunk), received)
+            await shipper.enqueue(
+                process_batch(rt, chunk, partial(app.consumer.ack_many, chunk), received)
+            )
 
         await in_chunks(messages, settings.batch_max, handle)
 
@@ -76,7 +83,9 @@ def register(app: Any, rt: Runtime) -> None:
         await rules_ready.wait()  # never evaluate events before the live rules are read
         async for events in stream.noack_take(settings.batch_max, within=within):
             received = time.monotonic()
-            result = process_batch(rt, [event.message for event in events])
-            await shipper.put(result, partial(ack_events, events), received)
+            messages = [event.message for event in events]
+            await shipper.enqueue(
+                process_batch(rt, messages, partial(ack_events, events), received)
+            )
 
     rt.watch("ingest", ingest)

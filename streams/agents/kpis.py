@@ -1,7 +1,8 @@
 """The KPI agent: facts from the ingest batches, per-scope day buckets, snapshots out.
 
-The shipper hands each shipment's accepted changes to :func:`forward` (a change hook of
-the container), which sends one message per scope to the internal ``<prefix>.kpi-facts``
+The shipper hands each queued result's accepted changes to :class:`FactsHook` (a change
+hook of the container), which groups their facts by scope and, in the shipper's write
+stage, sends one message per scope to the internal ``<prefix>.kpi-facts``
 topic (key = scope); the shipper awaits the acks before it writes the entity states. The
 ``kpis`` agent applies them to the ``kpi-buckets`` table (co-partitioned with the facts
 topic) and hands the changed buckets to the same shipper, which writes them to the
@@ -21,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -98,31 +100,9 @@ def register(app: Any, pulse: Runtime) -> None:
     pulse.kpis = runtime
     skip_log = ThrottledLog(log, SKIP_LOG_INTERVAL_S)
 
-    async def forward(changes: Sequence[Change]) -> list[Any]:
-        """Send a shipment's facts, one message per scope (or more for a big scope);
-        returns the delivery futures (the shipper awaits them with the alerts', before the
-        record states are written)."""
-        if not changes:
-            return []
-        last_day = runtime.last_day()
-        sizes: dict[str, list[int]] = {}
-        by_scope = checked_facts_by_scope(
-            changes, rules, directory.get(), last_day, runtime.skips, sizes
-        )
-        if not by_scope:
-            return []
-        # the watermark the facts carry: the latest event time among the changes counted
-        wm = batch_watermark(changes, runtime.latest_allowed())
-        if wm is None:  # facts exist, so some change was in range; kept total anyway
-            wm = runtime.watermark if runtime.watermark is not None else 0.0
-        messages = list(facts_messages(by_scope, wm, sizes=sizes))
-        futures = await send_keyed(
-            app.producer._ensure_producer(), facts_topic.get_topic_name(), messages
-        )
-        runtime.messages_sent += len(messages)
-        return list(futures)
-
-    pulse.change_hooks.append(forward)
+    pulse.change_hooks.append(
+        FactsHook(rules, directory.get, runtime, app.producer, facts_topic.get_topic_name())
+    )
     # the same facts, built for each accepted change inside the engine's per-record
     # isolation: a change whose facts cannot be built or are too large is dead-lettered
     # (processing_error, stage kpi_facts) instead of failing the whole shipment
@@ -272,6 +252,70 @@ def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
             largest = max(largest, n)
         size += len(scope.encode()) + 4 + n  # "scope":fact and a comma or the brace
     return max(size, 2), largest
+
+
+@dataclass
+class ScopedFacts:
+    """The KPI facts of one result's changes, grouped by scope (:meth:`FactsHook.derive`)."""
+
+    by_scope: dict[str, list[Any]]
+    #: per scope, a bound of each fact's encoded size (same order)
+    sizes: dict[str, list[int]]
+    #: the latest event time among the changes counted (``None``: none in range)
+    watermark: float | None
+
+
+def merge_scoped(parts: Sequence[ScopedFacts]) -> ScopedFacts:
+    """Consecutive results' facts as one: per scope in result order (so each scope's facts
+    keep the order of their changes), the latest watermark."""
+    if len(parts) == 1:
+        return parts[0]
+    by_scope: dict[str, list[Any]] = {}
+    sizes: dict[str, list[int]] = {}
+    marks = [p.watermark for p in parts if p.watermark is not None]
+    for part in parts:
+        for scope, facts in part.by_scope.items():
+            by_scope.setdefault(scope, []).extend(facts)
+            sizes.setdefault(scope, []).extend(part.sizes[scope])
+    return ScopedFacts(by_scope, sizes, max(marks) if marks else None)
+
+
+class FactsHook:
+    """The shipper's KPI change hook: the facts of each queued result grouped by scope,
+    then sent for every result written together, one message per scope (or more for a big
+    scope); the shipper awaits their acks with the alerts', before the states are written."""
+
+    def __init__(
+        self, rules: FactRules, directory: Callable[[], OrgDirectory], runtime: KpiRuntime,
+        producer: Any, topic: str,
+    ) -> None:  # fmt: skip
+        self.rules = rules
+        self.directory = directory
+        self.runtime = runtime
+        self.producer = producer
+        self.topic = topic
+
+    def derive(self, changes: Sequence[Change]) -> ScopedFacts:
+        runtime = self.runtime
+        sizes: dict[str, list[int]] = {}
+        by_scope = checked_facts_by_scope(
+            changes, self.rules, self.directory(), runtime.last_day(), runtime.skips, sizes
+        )
+        wm = batch_watermark(changes, runtime.latest_allowed()) if by_scope else None
+        return ScopedFacts(by_scope, sizes, wm)
+
+    async def send(self, derived: Sequence[ScopedFacts]) -> list[Any]:
+        facts = merge_scoped(derived)
+        if not facts.by_scope:
+            return []
+        runtime = self.runtime
+        wm = facts.watermark
+        if wm is None:  # facts exist, so some change was in range; kept total anyway
+            wm = runtime.watermark if runtime.watermark is not None else 0.0
+        messages = list(facts_messages(facts.by_scope, wm, sizes=facts.sizes))
+        futures = await send_keyed(self.producer._ensure_producer(), self.topic, messages)
+        runtime.messages_sent += len(messages)
+        return list(futures)
 
 
 def facts_check(

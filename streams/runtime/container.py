@@ -26,7 +26,8 @@ from streams.org import ReloadingDirectory
 from streams.rules.model import Rule
 from streams.rules.ruleset import RuleSet
 from streams.runtime.alerting import AlertingRuntime
-from streams.runtime.shipper import ChangeHook, Shipper, ShipProgress
+from streams.runtime.shipment import ChangeHook
+from streams.runtime.shipper import Shipper, ShipProgress
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,14 +1,16 @@
-"""What the shipper ships: a writer's own records, the state writes of a table, and
-consecutive results merged into one shipment (pure; :mod:`streams.runtime.shipper` sends
-them)."""
+"""What the shipper ships: a writer's own records, the state writes of a table, a result
+ready for the queue with what the change hooks derived from it, and consecutive results
+merged into one shipment (pure; :mod:`streams.runtime.shipper` sends them)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from streams.judge.result import BatchResult
+from streams.rules.change import Change
 
 #: State writes of a table: key -> (partition, encoded state or ``None``, a tombstone).
 Writes = dict[bytes, tuple[int, bytes | None]]
@@ -21,6 +23,33 @@ class Record(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes
+
+
+class ChangeHook(Protocol):
+    """Derives records from accepted changes (KPI facts, owner-frequency hits), in two
+    steps: :meth:`derive` when a result is queued (its changes are dropped afterwards),
+    :meth:`send` in the write stage, once for every result written together."""
+
+    def derive(self, changes: Sequence[Change]) -> Any:
+        """What one result's changes give (pure: no I/O, no await)."""
+
+    async def send(self, derived: Sequence[Any]) -> list[asyncio.Future[Any]]:
+        """Send what :meth:`derive` gave for consecutive results (in queue order); the
+        delivery futures, which the shipper awaits with the alerts'."""
+
+
+@dataclass
+class Queued:
+    """A result ready for the queue (:meth:`Shipper.prepare`): counted, its changes turned
+    into what each change hook sends."""
+
+    result: BatchResult
+    changelog: str | None  # None: the entity table's changelog
+    ack: Callable[[], None]
+    received: float
+    records: Sequence[Record] = ()
+    #: (hook, what it derived from the result's changes)
+    derived: Sequence[tuple[ChangeHook, Any]] = ()
 
 
 @dataclass
@@ -47,7 +76,6 @@ def merge(items: Sequence[tuple[BatchResult, str]]) -> Shipment:
     for result, changelog in items:
         merged.alerts.extend(result.alerts)
         merged.dead.extend(result.dead)
-        merged.changes.extend(result.changes)
         table = writes.setdefault(changelog, {})
         for key, write in result.writes.items():
             table.pop(key, None)  # re-inserted: the changelog order follows the results

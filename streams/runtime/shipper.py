@@ -12,7 +12,7 @@ two stages, each in queue order:
    does not wait for the broker: the next shipment is sent as soon as it is queued, so an
    alert never waits for the round trips of an earlier batch;
 2. **write**: it takes the shipments sent so far, in order, and sends what the change
-   hooks derive from all their changes at once (KPI facts, owner-frequency hits: one facts
+   hooks derived from all their changes at once (KPI facts, owner-frequency hits: one facts
    message per scope for all of them), waits for the broker's acknowledgements of all
    their outputs, only then writes their states to the changelogs (the last state of each
    key), waits for those acks too, and only then calls each result's ``ack`` (its input
@@ -32,6 +32,13 @@ bounded queues give backpressure. A shipment that fails, or that the broker does
 acknowledge in time, crashes the worker (nothing of it is acked; its input is replayed
 after the restart).
 
+A result's accepted changes (a batch's :class:`~streams.rules.change.Change` objects, with
+their events and before/after fields) are turned into what each change hook sends the
+moment the result is queued (:meth:`ChangeHook.derive`) and then dropped: only the derived
+records wait for the write stage. Holding the changes of every queued and in-flight
+result kept tens of thousands of objects alive that the garbage collector scanned again
+and again (about a quarter of the worker's time at the benchmark's size).
+
 Records go straight to the app's Kafka producer (its accumulator batches them), not
 through Faust's per-message ``Topic.send``/``send_soon`` buffer, which costs about a
 millisecond per record.
@@ -42,10 +49,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from streams.alerting.source_alerts import RecordLinks
@@ -54,17 +60,21 @@ from streams.judge.result import BatchResult
 from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
 from streams.produce import send_batched
-from streams.rules.change import Change
 from streams.runtime.alerting import AlertingRuntime
-from streams.runtime.shipment import Record, Shipment, apply_writes, merge, merge_writes
+from streams.runtime.shipment import (
+    ChangeHook,
+    Queued,
+    Record,
+    Shipment,
+    apply_writes,
+    merge,
+    merge_writes,
+)
+from streams.runtime.shipped_counts import count_result, observe_latency
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: Derives records from a shipment's accepted changes (KPI facts, owner-frequency hits);
-#: returns the delivery futures, which the shipper awaits with the alerts'.
-ChangeHook = Callable[[Sequence[Change]], Awaitable[list[asyncio.Future[Any]]]]
 
 
 #: Results queued at most before :meth:`Shipper.put` waits (backpressure).
@@ -74,19 +84,10 @@ MAX_IN_FLIGHT = 4
 
 
 @dataclass
-class _Item:
-    result: BatchResult
-    changelog: str | None  # None: the entity table's changelog
-    ack: Callable[[], None]
-    received: float
-    records: Sequence[Record] = ()
-
-
-@dataclass
 class _Sent:
     """A shipment whose outputs are handed to the producer: what the write stage needs."""
 
-    items: list[_Item]
+    items: list[Queued]
     shipment: Shipment
     outputs: list[asyncio.Future[Any]]
     received: float  # when its earliest result's input was received
@@ -139,7 +140,7 @@ class Shipper:
         self.clock = clock
         #: read at each shipment: hooks registered later take part from then on
         self.change_hooks = change_hooks
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue(max_pending)
+        self.queue: asyncio.Queue[Queued] = asyncio.Queue(max_pending)
         self.task: asyncio.Task[None] | None = None
         #: results taken from the queue and not finished yet (sent, or being written)
         self._held = 0
@@ -161,12 +162,37 @@ class Shipper:
         ``ack`` acknowledges its input records once it is shipped. ``changelog``: the
         changelog topic of its writes (default: the entity table's); ``records``: records
         the writer built itself, sent in order with the result's outputs."""
+        await self.enqueue(
+            self.prepare(result, ack, received, changelog=changelog, records=records)
+        )
+
+    def prepare(
+        self,
+        result: BatchResult,
+        ack: Callable[[], None],
+        received: float,
+        *,
+        changelog: str | None = None,
+        records: Sequence[Record] = (),
+    ) -> Queued:
+        """The first, synchronous half of :meth:`put` (a writer may run it in the same
+        collector pause as its judging): counts the result and has each change hook derive
+        its records from the result's changes, which are then dropped."""
         self.count(result)
+        derived: list[tuple[ChangeHook, Any]] = []
+        if result.changes:
+            changes = result.changes
+            derived = [(hook, hook.derive(changes)) for hook in self.change_hooks]
+            result.changes = []  # released now, not when the shipment is written
+        return Queued(result, changelog, ack, received, records, derived)
+
+    async def enqueue(self, item: Queued) -> None:
+        """The second half of :meth:`put`: into the queue (waits while it is full)."""
         if self.task is None or self.task.done():
             if self.task is not None and self.task.done() and not self.task.cancelled():
                 self.task.result()  # a crashed shipper crashes the writer: never silent
             self.task = asyncio.create_task(self._run(), name="crm-pulse-shipper")
-        await self.queue.put(_Item(result, changelog, ack, received, records))
+        await self.queue.put(item)
 
     async def submit(self, result: BatchResult, ack: Callable[[], None] | None = None) -> None:
         """Apply ``result``'s states to the entity table, then queue it (with no await in
@@ -304,13 +330,16 @@ class Shipper:
         to the changelogs and wait for those acks too."""
         m = self.metrics
         outputs = [future for shipped in sent for future in shipped.outputs]
-        # what the change hooks derive (KPI facts, owner-frequency hits) is sent here, for
+        # what the change hooks derived (KPI facts, owner-frequency hits) is sent here, for
         # every shipment sent meanwhile at once: one facts message per scope for all of
         # them, not one per batch. Acknowledged, like the alerts, before the state writes.
-        changes = [change for shipped in sent for change in shipped.shipment.result.changes]
-        if changes:
-            for on_changes in self.change_hooks:
-                outputs.extend(await on_changes(changes))
+        by_hook: dict[ChangeHook, list[Any]] = {}
+        for shipped in sent:
+            for item in shipped.items:
+                for hook, derived in item.derived:
+                    by_hook.setdefault(hook, []).append(derived)
+        for hook, derived_in_order in by_hook.items():
+            outputs.extend(await hook.send(derived_in_order))
         if outputs:
             await asyncio.gather(*outputs)
         done = time.monotonic()
@@ -341,40 +370,7 @@ class Shipper:
     def count(self, result: BatchResult) -> None:
         """Counters of one result, recorded when it is queued (so a reader who sees its
         output on Kafka also sees it counted)."""
-        m = self.metrics
-        stats = result.stats
-        for (entity, op, source), n in stats.events.items():
-            m.events.labels(entity=entity, op=op, source=source).inc(n)
-        for reason, n in stats.invalid.items():
-            m.invalid_events.labels(reason=reason).inc(n)
-        for rule, n in stats.rule_errors.items():
-            m.rule_errors.labels(rule=rule).inc(n)
-        for stage, n in stats.processing_errors.items():
-            m.processing_errors.labels(stage=stage).inc(n)
-        if stats.duplicates:
-            m.duplicate_events.inc(stats.duplicates)
-        if stats.replays:
-            m.replayed_events.inc(stats.replays)
-        if stats.out_of_order:
-            m.out_of_order_events.inc(stats.out_of_order)
-        if result.alerts:  # one label lookup per kind of alert, not per alert
-            kinds = Counter(
-                (alert.rule_id, alert.severity.value, alert.status.value) for alert in result.alerts
-            )
-            for (rule, severity, status), n in kinds.items():
-                m.alerts.labels(rule=rule, severity=severity, status=status).inc(n)
-        if self.settings.metrics_owner_label:  # opt-in: owner ids are unbounded in general
-            for alert in result.alerts:
-                if alert.owner_id:
-                    m.alerts_by_owner.labels(owner=alert.owner_id).inc()
+        count_result(self.metrics, result, owner_label=self.settings.metrics_owner_label)
 
     def observe_latency(self, result: BatchResult, latency: float) -> None:
-        """Received -> alert acknowledged, and event time -> alert acknowledged."""
-        m = self.metrics
-        now = datetime.now(UTC)
-        for alert in result.alerts:
-            m.processing_latency.observe(latency)
-            if alert.occurred_at is not None:
-                m.event_to_alert_latency.observe(
-                    max(0.0, (now - alert.occurred_at).total_seconds())
-                )
+        observe_latency(self.metrics, result, latency)

@@ -37,20 +37,27 @@ def test_a_collector_switched_off_elsewhere_stays_off() -> None:
         gc.enable()
 
 
-def test_a_batch_is_judged_with_the_collector_paused_and_its_states_applied() -> None:
+def test_a_batch_is_judged_and_prepared_with_the_collector_paused_and_its_states_applied() -> None:
     seen: list[bool] = []
+    judged = BatchResult(writes={b"deal:1": (0, b"{}"), b"deal:2": (1, None)})
 
     def judge(records: Any, lookup: Any) -> BatchResult:
         seen.append(gc.isenabled())
-        return BatchResult(writes={b"deal:1": (0, b"{}"), b"deal:2": (1, None)})
+        return judged
+
+    def prepare(result: BatchResult, ack: Any, received: float) -> tuple[Any, ...]:
+        seen.append(gc.isenabled())  # the changes are dropped in the same pause
+        return (result, ack, received)
 
     table: dict[bytes, bytes] = {b"deal:2": b"old"}
     rt = SimpleNamespace(
         engine=SimpleNamespace(process=judge), state_get=table.get,
         entity_table=SimpleNamespace(data=table), metrics=Metrics(CollectorRegistry()),
+        shipper=SimpleNamespace(prepare=prepare),
     )  # fmt: skip
     message = SimpleNamespace(topic="t", partition=0, offset=1, key=b"k", value=b"v",
                               timestamp=1.5)  # fmt: skip
-    process_batch(rt, [message])  # type: ignore[arg-type]
-    assert seen == [False] and gc.isenabled()
+    queued = process_batch(rt, [message], print, 2.5)  # type: ignore[arg-type]
+    assert seen == [False, False] and gc.isenabled()
+    assert queued == (judged, print, 2.5)  # type: ignore[comparison-overlap]
     assert table == {b"deal:1": b"{}"}  # written, and the tombstone applied

@@ -113,6 +113,21 @@ class FakeProducer:
         return acked
 
 
+class FactsHookStandIn:
+    """A change hook: derives the changes' count, sends one record per send."""
+
+    def __init__(self, producer: FakeProducer) -> None:
+        self.producer = producer
+        self.sent: list[list[Any]] = []
+
+    def derive(self, changes: Any) -> list[Any]:
+        return list(changes)
+
+    async def send(self, derived: Any) -> list[asyncio.Future[None]]:
+        self.sent.append(list(derived))
+        return [await self.producer.send("facts", b"k", b"v")]
+
+
 def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[Any]]:
     producer = FakeProducer()
     app = CrashRecordingApp(producer)
@@ -121,11 +136,7 @@ def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[
     settings = Settings(notify_budget_per_hour=budget_per_hour)
     alerting = AlertingRuntime.from_settings(settings, OrgDirectory())
     table = type("Table", (), {"data": {}})()
-    hook_calls: list[Any] = []
-
-    async def facts_hook(changes: Any) -> list[asyncio.Future[None]]:
-        hook_calls.append(list(changes))
-        return [await producer.send("facts", b"k", b"v")]
+    facts_hook = FactsHookStandIn(producer)
 
     shipper = Shipper(
         app=app, settings=settings, metrics=Metrics(), alerting=alerting,
@@ -221,11 +232,15 @@ async def test_shipments_sent_meanwhile_are_written_together_last_state_wins() -
     )
     for n, (tag, writes) in enumerate(results):
         batch = BatchResult(alerts=[alert(n)], writes={k: (0, v) for k, v in writes.items()})
+        batch.changes = [f"{tag}1", f"{tag}2"]  # type: ignore[list-item]  # opaque here
         await shipper.put(batch, lambda tag=tag: acked.append(tag), 0.0)
+        assert batch.changes == []  # derived when queued, then let go
         for _ in range(5):
             await asyncio.sleep(0)
-    # all three sent; the writer took "a" and waits for its outputs, "b" and "c" wait for it
-    assert [t for e, t in producer.log] == [Settings().alerts_topic] * 3
+    # all three sent; the writer took "a" (sent its facts) and waits for its outputs, "b"
+    # and "c" wait for it
+    sent = [t for e, t in producer.log]
+    assert sorted(sent) == sorted([Settings().alerts_topic] * 3 + ["facts"])
     await acknowledge_until_idle(shipper, producer)
     assert acked == ["a", "b", "c"]
     states = [records for topic, records in producer.batches if topic == "entity-changelog"]
@@ -233,6 +248,10 @@ async def test_shipments_sent_meanwhile_are_written_together_last_state_wins() -
         [(b"deal:1", b"a")],
         [(b"deal:2", b"b"), (b"deal:1", b"c")],  # b and c in one round: deal:1's last state
     ]
+    hook = shipper.change_hooks[0]
+    assert isinstance(hook, FactsHookStandIn)
+    # what each result's changes gave, sent once per round, in queue order
+    assert hook.sent == [[["a1", "a2"]], [["b1", "b2"], ["c1", "c2"]]]
 
 
 async def test_a_failed_shipment_stops_the_worker_and_acks_nothing(
