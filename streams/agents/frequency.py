@@ -89,7 +89,7 @@ def register(app: Any, rt: Runtime) -> None:
         # read, counted and applied with no await in between; the shipper ships the
         # alerts, then the counts, then acks the hits
         changelog = table.changelog_topic.get_topic_name()
-        await rt.shipper.put(result, ack, received, changelog=changelog)
+        await rt.shipper.put(result, ack, received, changelog=changelog, weight=len(messages))
 
     async def on_hits(messages: list[Any]) -> None:
         received = time.monotonic()

@@ -35,7 +35,7 @@ def process_batch(
     with collector_paused():
         result = rt.engine.process(records, rt.state_get)
         apply_writes(rt.entity_table.data, result.writes)
-        item = rt.shipper.prepare(result, ack, received)
+        item = rt.shipper.prepare(result, ack, received, weight=len(messages))
         del records
     rt.metrics.batches.inc()
     rt.metrics.batch_size.observe(len(messages))

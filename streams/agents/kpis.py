@@ -141,6 +141,7 @@ def register(app: Any, pulse: Runtime) -> None:
             ack,
             received,
             changelog=table.changelog_topic.get_topic_name(),
+            weight=len(messages),
         )
 
     async def on_facts(messages: list[Any]) -> None:

@@ -50,6 +50,8 @@ class Queued:
     records: Sequence[Record] = ()
     #: (hook, what it derived from the result's changes)
     derived: Sequence[tuple[ChangeHook, Any]] = ()
+    #: its input records: what it counts against the shipper's outstanding bound
+    weight: int = 1
 
 
 @dataclass

@@ -61,6 +61,7 @@ from streams.metrics import Metrics
 from streams.outputs import alert_value, dead_letter_record
 from streams.produce import send_batched
 from streams.runtime.alerting import AlertingRuntime
+from streams.runtime.credit import Credit
 from streams.runtime.shipment import (
     ChangeHook,
     Queued,
@@ -77,8 +78,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-#: Results queued at most before :meth:`Shipper.put` waits (backpressure).
-MAX_PENDING = 8
+#: Input records of the results queued or being shipped (sent, not written yet), at most,
+#: before :meth:`Shipper.put` waits (backpressure). A result holds its input records,
+#: alerts, derived records and states until it is written: this bounds the memory and the
+#: objects the garbage collector scans, whatever the number of shipments in flight.
+#: Counted in records, not results: small batches under a light load never wait.
+MAX_OUTSTANDING_RECORDS = 16_000
 #: Shipments sent whose states are not written yet, at most, before the send stage waits.
 MAX_IN_FLIGHT = 4
 
@@ -130,7 +135,7 @@ class Shipper:
         entity_table: Any,
         clock: Callable[[], datetime],
         change_hooks: Sequence[ChangeHook],
-        max_pending: int = MAX_PENDING,
+        max_outstanding: int = MAX_OUTSTANDING_RECORDS,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -140,10 +145,14 @@ class Shipper:
         self.clock = clock
         #: read at each shipment: hooks registered later take part from then on
         self.change_hooks = change_hooks
-        self.queue: asyncio.Queue[Queued] = asyncio.Queue(max_pending)
+        self.queue: asyncio.Queue[Queued] = asyncio.Queue()
+        #: room for outstanding input records (taken in turn: a writer that waits is never
+        #: overtaken by one that comes later, so results are queued in the order their
+        #: states were applied)
+        self._room = Credit(max_outstanding)
         self.task: asyncio.Task[None] | None = None
         #: results taken from the queue and not finished yet (sent, or being written)
-        self._held = 0
+        self._held: list[Queued] = []
         self._entity_changelog: str | None = None
         #: links back to the CRM record pages (set when sources are configured)
         self.links: RecordLinks | None = None
@@ -157,14 +166,17 @@ class Shipper:
         *,
         changelog: str | None = None,
         records: Sequence[Record] = (),
+        weight: int | None = None,
     ) -> None:
         """Queue one result whose states the caller has applied to its table already;
         ``ack`` acknowledges its input records once it is shipped. ``changelog``: the
         changelog topic of its writes (default: the entity table's); ``records``: records
-        the writer built itself, sent in order with the result's outputs."""
-        await self.enqueue(
-            self.prepare(result, ack, received, changelog=changelog, records=records)
+        the writer built itself, sent in order with the result's outputs; ``weight``: its
+        input records (default: one, or its own records)."""
+        item = self.prepare(
+            result, ack, received, changelog=changelog, records=records, weight=weight
         )
+        await self.enqueue(item)
 
     def prepare(
         self,
@@ -174,25 +186,29 @@ class Shipper:
         *,
         changelog: str | None = None,
         records: Sequence[Record] = (),
+        weight: int | None = None,
     ) -> Queued:
         """The first, synchronous half of :meth:`put` (a writer may run it in the same
         collector pause as its judging): counts the result and has each change hook derive
-        its records from the result's changes, which are then dropped."""
+        its records from the result's changes, which are then dropped. ``weight``: the
+        result's input records (what it holds until it is written)."""
         self.count(result)
         derived: list[tuple[ChangeHook, Any]] = []
         if result.changes:
             changes = result.changes
             derived = [(hook, hook.derive(changes)) for hook in self.change_hooks]
             result.changes = []  # released now, not when the shipment is written
-        return Queued(result, changelog, ack, received, records, derived)
+        weight = weight if weight is not None else max(1, len(records))
+        return Queued(result, changelog, ack, received, records, derived, weight)
 
     async def enqueue(self, item: Queued) -> None:
-        """The second half of :meth:`put`: into the queue (waits while it is full)."""
+        """The second half of :meth:`put`: into the queue, once there is room."""
         if self.task is None or self.task.done():
             if self.task is not None and self.task.done() and not self.task.cancelled():
                 self.task.result()  # a crashed shipper crashes the writer: never silent
             self.task = asyncio.create_task(self._run(), name="crm-pulse-shipper")
-        await self.queue.put(item)
+        item.weight = await self._room.take(item.weight)
+        self.queue.put_nowait(item)
 
     async def submit(self, result: BatchResult, ack: Callable[[], None] | None = None) -> None:
         """Apply ``result``'s states to the entity table, then queue it (with no await in
@@ -247,11 +263,13 @@ class Shipper:
             await asyncio.gather(*stages, return_exceptions=True)
             self._done(self._held)  # taken, never acked: no longer pending either
 
-    def _done(self, count: int) -> None:
-        """``count`` results taken from the queue are finished (acked, or never will be)."""
-        self._held -= count
-        for _ in range(count):
+    def _done(self, items: Sequence[Queued]) -> None:
+        """Results taken from the queue are finished (acked, or never will be)."""
+        held = {id(item) for item in items}
+        self._held = [item for item in self._held if id(item) not in held]
+        for item in items:
             self.queue.task_done()
+            self._room.give(item.weight)
 
     async def _within_bound(self, work: Awaitable[T]) -> T:
         """``work``, failed with :class:`ShipmentTimeout` past ``settings.ack_bound_s``: an
@@ -272,7 +290,7 @@ class Shipper:
             taken = [await queue.get()]
             while not queue.empty():
                 taken.append(queue.get_nowait())
-            self._held += len(taken)  # finished by the write stage, or by _run on a failure
+            self._held += taken  # finished by the write stage, or by _run on a failure
             shipment = merge([(i.result, i.changelog or self.entity_changelog) for i in taken])
             shipment.records = [r for i in taken for r in i.records]
             outputs = await self._within_bound(self.send_outputs(shipment))
@@ -288,7 +306,7 @@ class Shipper:
             for shipped in taken:
                 for item in shipped.items:
                     item.ack()
-                self._done(len(shipped.items))
+                self._done(shipped.items)
 
     async def send_outputs(self, shipment: Shipment) -> list[asyncio.Future[Any]]:
         """Hand the shipment's outputs to the producer, alerts first; their delivery

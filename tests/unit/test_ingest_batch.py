@@ -45,7 +45,7 @@ def test_a_batch_is_judged_and_prepared_with_the_collector_paused_and_its_states
         seen.append(gc.isenabled())
         return judged
 
-    def prepare(result: BatchResult, ack: Any, received: float) -> tuple[Any, ...]:
+    def prepare(result: BatchResult, ack: Any, received: float, weight: int) -> tuple[Any, ...]:
         seen.append(gc.isenabled())  # the changes are dropped in the same pause
         return (result, ack, received)
 

@@ -128,7 +128,7 @@ class FactsHookStandIn:
         return [await self.producer.send("facts", b"k", b"v")]
 
 
-def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[Any]]:
+def make_shipper(budget_per_hour: int = 0, max_outstanding: int = 16_000) -> tuple[Shipper, FakeProducer, list[Any]]:
     producer = FakeProducer()
     app = CrashRecordingApp(producer)
     crashed = app.crashed
@@ -141,6 +141,7 @@ def make_shipper(budget_per_hour: int = 0) -> tuple[Shipper, FakeProducer, list[
     shipper = Shipper(
         app=app, settings=settings, metrics=Metrics(), alerting=alerting,
         entity_table=table, clock=lambda: T0, change_hooks=[facts_hook],
+        max_outstanding=max_outstanding,
     )  # fmt: skip
     shipper._entity_changelog = "entity-changelog"
     return shipper, producer, crashed
@@ -252,6 +253,27 @@ async def test_shipments_sent_meanwhile_are_written_together_last_state_wins() -
     assert isinstance(hook, FactsHookStandIn)
     # what each result's changes gave, sent once per round, in queue order
     assert hook.sent == [[["a1", "a2"]], [["b1", "b2"], ["c1", "c2"]]]
+
+
+async def test_writers_wait_while_too_many_input_records_are_outstanding() -> None:
+    """Backpressure counts input records, not results: small results never wait, and a
+    result that does not fit waits until an earlier one is written (its memory freed)."""
+    shipper, producer, _ = make_shipper(max_outstanding=10)
+    acked: list[str] = []
+    for n, tag in enumerate(("a", "b", "c")):  # 3 small results: 3 records of 10
+        small = BatchResult(alerts=[alert(n)])
+        await shipper.put(small, lambda tag=tag: acked.append(tag), 0.0, weight=1)
+    big = asyncio.create_task(
+        shipper.put(BatchResult(alerts=[alert(9)]), lambda: acked.append("big"), 0.0, weight=8)
+    )
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not big.done() and shipper.queue.qsize() == 0  # 3 + 8 > 10: waits, not queued
+    assert acked == []
+    await acknowledge_until_idle(shipper, producer)  # the small ones written: room for it
+    await asyncio.wait_for(big, timeout=2)
+    await acknowledge_until_idle(shipper, producer)
+    assert acked == ["a", "b", "c", "big"]
 
 
 async def test_a_failed_shipment_stops_the_worker_and_acks_nothing(
