@@ -128,7 +128,9 @@ class FactsHookStandIn:
         return [await self.producer.send("facts", b"k", b"v")]
 
 
-def make_shipper(budget_per_hour: int = 0, max_outstanding: int = 16_000) -> tuple[Shipper, FakeProducer, list[Any]]:
+def make_shipper(
+    budget_per_hour: int = 0, max_outstanding: int = 16_000
+) -> tuple[Shipper, FakeProducer, list[Any]]:
     producer = FakeProducer()
     app = CrashRecordingApp(producer)
     crashed = app.crashed
