@@ -29,7 +29,7 @@ def main() -> None:
     import orjson
 
     from benchmarks.events import generate
-    from streams.agents import kpis as agent
+    from streams.agents import kpi_facts as agent
     from streams.decode import RawRecord
     from streams.gc_policy import apply_gc_policy
     from streams.judge.batch import Engine

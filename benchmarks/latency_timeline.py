@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain", type=float, default=120.0, help="s the worker may catch up")
     p.add_argument("--bootstrap", help="a running broker instead of a local one")
     p.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--by-rule", action="store_true", help="percentiles per rule as well")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="crm-pulse-latency-"))
@@ -88,15 +89,22 @@ def main(argv: list[str] | None = None) -> int:
         alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
     start = min(paced.sent_at_ms.values())
     rows: list[tuple[float, float]] = []
+    by_rule: dict[str, list[float]] = {}
     for record in alerts:
         doc = orjson.loads(record.value)
         causes = [paced.sent_at_ms[i] for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
         if causes:
             rows.append((float(max(causes) - start), float(record.timestamp - max(causes))))
+            by_rule.setdefault(str(doc.get("rule_id")), []).append(rows[-1][1])
     summary = report.latency_summary([latency for _, latency in rows])
     kept_up = progress.last_n >= paced.sent
     print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
     print("p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(**summary))
+    if args.by_rule:
+        for rule, latencies in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
+            one = report.latency_summary(latencies)
+            print(f"  {rule}: {len(latencies)} alerts, p50 {one['p50_ms']} ms, "
+                  f"p99 {one['p99_ms']} ms, max {one['max_ms']} ms")  # fmt: skip
     slow = slow_buckets(rows, args.bucket_ms, args.show_above)
     print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
     print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))

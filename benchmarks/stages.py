@@ -21,7 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpis import checked_facts_by_scope, facts_check, facts_messages
+from streams.agents.kpi_facts import checked_facts_by_scope, facts_check, facts_messages
 from streams.decode import RawRecord, decode_event
 from streams.gc_policy import apply_gc_policy
 from streams.judge import Engine

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.runtime.container import Runtime
-from streams.runtime.shipper import ShipProgress
+from streams.runtime.shipped_counts import ShipProgress
 
 __all__ = ["Problem", "ShipProgress", "Vitals", "problems", "read_vitals"]
 

@@ -125,6 +125,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         track_message = self.track_message
         handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
+        first: Collection[str] = getattr(self.app, "batch_first", ())
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -160,11 +161,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                             batches.setdefault(message.topic, []).append(message)
                             set_read_offset(tp, message.offset)
                     unset_flag(CONSUMER_FETCHING)
-                # The batch topics first (the input: its alerts should not wait for the
-                # per-record dispatch of the internal topics' records of the same fetch),
-                # then the other records one by one, each partition in order, as Faust does.
-                for topic, messages in batches.items():
-                    await handlers[topic](messages)
+                # The batch topics first, the input before them (its alerts should not wait
+                # for the internal topics' records of the same fetch), then the other
+                # records one by one, each partition in order, as Faust does.
+                for topic in sorted(batches, key=lambda t: t not in first):
+                    await handlers[topic](batches[topic])
                 for tp, message in others:
                     if not await unread(tp, message):
                         continue
@@ -228,6 +229,9 @@ class PulseApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
+        #: batch topics whose records of a fetch are handed over before the others' (the
+        #: input: alerts first)
+        self.batch_first: tuple[str, ...] = ()
         #: the consumer's ``fetch_max_wait_ms`` (see :class:`PromptFetchThread`)
         self.fetch_max_wait_ms = FETCH_MAX_WAIT_MS
 

@@ -1,12 +1,13 @@
 """The owner-frequency agent: ``frequency`` rules with ``per: owner`` across partitions.
 
 The shipper hands each queued result's changes to :class:`HitsHook` (a change hook of
-the container), which finds the owner hits and, in the shipper's write stage, sends them
-to the internal ``<prefix>.frequency`` topic keyed by owner; the shipper awaits their
-acks before the record states are written. The ``frequency`` agent counts them per (rule,
-owner) in the ``frequency-counts`` table (changelogged, co-partitioned with the topic) and
-hands the result to the same shipper: alerts acknowledged first, then the count states on
-the table's changelog, then the input acked. The logic is in :mod:`streams.judge.owner`.
+the container), which finds the owner hits; the shipper's send stage sends them with the
+alerts (a hit may become an alert) to the internal ``<prefix>.frequency`` topic keyed by
+owner, and awaits their acks before the record states are written. The ``frequency``
+agent counts them per (rule, owner) in the ``frequency-counts`` table (changelogged,
+co-partitioned with the topic) and hands the result to the same shipper: alerts
+acknowledged first, then the count states on the table's changelog, then the input acked.
+The logic is in :mod:`streams.judge.owner`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class HitsHook:
     with the rules its changes were judged with), sent for every result written together
     to the frequency topic keyed by owner; the shipper awaits their acks with the alerts',
     before the record states are written."""
+
+    #: sent with the alerts: a hit may become an alert of its own further on
+    prompt = True
 
     def __init__(self, rt: Runtime, producer: Any, topic: str) -> None:
         self.rt = rt

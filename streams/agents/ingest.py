@@ -8,6 +8,7 @@ alerts and derived records, then the changelog, then acks the batch's input.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -69,11 +70,16 @@ def register(app: Any, rt: Runtime) -> None:
             await shipper.enqueue(
                 process_batch(rt, chunk, partial(app.consumer.ack_many, chunk), received)
             )
+            # one turn of the loop: the shipper hands this chunk's alerts to the producer
+            # now, before the fetch's KPI facts and owner hits are applied
+            await asyncio.sleep(0)
 
         await in_chunks(messages, settings.batch_max, handle)
 
     if settings.batch_consumer:
-        app.batch_handlers[rt.topics.events.get_topic_name()] = on_records
+        events = rt.topics.events.get_topic_name()
+        app.batch_handlers[events] = on_records
+        app.batch_first = (events,)
 
     # The agent subscribes the input topic (with acks) in Faust's conductor. With the batch
     # consumer on, records reach ``on_records`` and this stream stays idle; with it off,

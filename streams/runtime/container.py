@@ -27,7 +27,8 @@ from streams.rules.model import Rule
 from streams.rules.ruleset import RuleSet
 from streams.runtime.alerting import AlertingRuntime
 from streams.runtime.shipment import ChangeHook
-from streams.runtime.shipper import Shipper, ShipProgress
+from streams.runtime.shipped_counts import ShipProgress
+from streams.runtime.shipper import Shipper
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

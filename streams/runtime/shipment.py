@@ -28,7 +28,13 @@ class Record(NamedTuple):
 class ChangeHook(Protocol):
     """Derives records from accepted changes (KPI facts, owner-frequency hits), in two
     steps: :meth:`derive` when a result is queued (its changes are dropped afterwards),
-    :meth:`send` in the write stage, once for every result written together."""
+    then :meth:`send`: by the send stage with the alerts of each shipment when ``prompt``
+    (the records become alerts further on: owner-frequency hits), otherwise by the write
+    stage, once for every shipment written together (fewer, larger messages: KPI facts).
+    Either way they are acknowledged before the states that remember their changes."""
+
+    #: sent with the alerts (``True``) or grouped in the write stage (``False``)
+    prompt: bool
 
     def derive(self, changes: Sequence[Change]) -> Any:
         """What one result's changes give (pure: no I/O, no await)."""

@@ -1,5 +1,5 @@
-"""The metrics of what the shipper ships: a result's counters when it is queued, and the
-alert latencies once its shipment is written."""
+"""What is seen of the shipper from outside: a result's counters when it is queued, the
+alert latencies once its shipment is written, and its progress (for ``/health``)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,18 @@ def observe_latency(m: Metrics, result: BatchResult, latency: float) -> None:
         m.processing_latency.observe(latency)
         if alert.occurred_at is not None:
             m.event_to_alert_latency.observe(max(0.0, (now - alert.occurred_at).total_seconds()))
+
+
+class ShipProgress:
+    """The shipper's progress seen from outside: how long it has had work pending without
+    completing a shipment (a broker that does not acknowledge)."""
+
+    def __init__(self) -> None:
+        self._shipped = -1.0
+        self._since = 0.0
+
+    def observe(self, shipped: float, pending: bool, now: float) -> float | None:
+        """``shipped``: shipments done so far; ``None`` while the shipper is idle."""
+        if shipped != self._shipped or not pending:
+            self._shipped, self._since = shipped, now
+        return now - self._since if pending else None

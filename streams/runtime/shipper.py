@@ -7,37 +7,34 @@ in-memory table without awaiting in between, then queues the result with
 two stages, each in queue order:
 
 1. **send**: it takes every result queued so far (one shipment), gates the alerts
-   (silences, notification budget) and hands to the producer the alerts, dead letters and
-   the records the writer built itself (a source's change events to ``crm.events``). It
-   does not wait for the broker: the next shipment is sent as soon as it is queued, so an
-   alert never waits for the round trips of an earlier batch;
-2. **write**: it takes the shipments sent so far, in order, and sends what the change
-   hooks derived from all their changes at once (KPI facts, owner-frequency hits: one facts
-   message per scope for all of them), waits for the broker's acknowledgements of all
-   their outputs, only then writes their states to the changelogs (the last state of each
-   key), waits for those acks too, and only then calls each result's ``ack`` (its input
-   records may be committed).
+   (silences, notification budget) and hands to the producer the alerts, dead letters, the
+   records the writer built itself (a source's change events to ``crm.events``) and what
+   the prompt change hooks derived (owner-frequency hits, which become alerts further on).
+   It does not wait for the broker: an alert never waits for an earlier batch's round trips;
+2. **write**: it takes the shipments sent so far, in order, sends what the other change
+   hooks derived from all of them at once (KPI facts: one message per scope for all of
+   them), waits for the acknowledgements of all their outputs, only then writes their
+   states to the changelogs (the last state of each key), waits for those acks too, and
+   only then calls each result's ``ack`` (its input records may be committed).
 
 Shipments sent while the writer waited for the broker are written together (a group
-commit: one round of derived records, changelog writes and acks for all of them, then
-their acks in order), so the time a batch waits for the broker does not grow with the
-number of batches, and the derived records get fewer as the load grows.
+commit), so the time a batch waits for the broker does not grow with the number of
+batches, and the facts messages get fewer as the load grows.
 
 So a crash at any point replays from the last committed offset: an alert is never lost
 (it is acknowledged before the state that remembers its event), and a replayed event either
 meets its remembered id (nothing emitted) or emits the same ``alert_id`` and ``sequence``
 again, which consumers deduplicate. Outputs and changelogs are each sent in queue order (the
-producer keeps the order of a partition), so a changelog never goes back in time; the
-bounded queues give backpressure. A shipment that fails, or that the broker does not
-acknowledge in time, crashes the worker (nothing of it is acked; its input is replayed
-after the restart).
+producer keeps the order of a partition), so a changelog never goes back in time. Writers
+wait while too many input records are outstanding (:data:`MAX_OUTSTANDING_RECORDS`). A
+shipment that fails, or that the broker does not acknowledge in time, crashes the worker
+(nothing of it is acked; its input is replayed after the restart).
 
-A result's accepted changes (a batch's :class:`~streams.rules.change.Change` objects, with
-their events and before/after fields) are turned into what each change hook sends the
-moment the result is queued (:meth:`ChangeHook.derive`) and then dropped: only the derived
-records wait for the write stage. Holding the changes of every queued and in-flight
-result kept tens of thousands of objects alive that the garbage collector scanned again
-and again (about a quarter of the worker's time at the benchmark's size).
+A result's accepted changes (:class:`~streams.rules.change.Change` objects, with their
+events and before/after fields) are turned into what each change hook sends the moment
+the result is queued (:meth:`ChangeHook.derive`), then dropped: holding them until the
+write stage kept tens of thousands of objects alive that the garbage collector scanned
+again and again (about a quarter of the worker's time at the benchmark's size).
 
 Records go straight to the app's Kafka producer (its accumulator batches them), not
 through Faust's per-message ``Topic.send``/``send_soon`` buffer, which costs about a
@@ -84,8 +81,6 @@ T = TypeVar("T")
 #: objects the garbage collector scans, whatever the number of shipments in flight.
 #: Counted in records, not results: small batches under a light load never wait.
 MAX_OUTSTANDING_RECORDS = 16_000
-#: Shipments sent whose states are not written yet, at most, before the send stage waits.
-MAX_IN_FLIGHT = 4
 
 
 @dataclass
@@ -97,21 +92,6 @@ class _Sent:
     outputs: list[asyncio.Future[Any]]
     received: float  # when its earliest result's input was received
     sent_at: float  # when its outputs were handed to the producer
-
-
-class ShipProgress:
-    """The shipper's progress seen from outside: how long it has had work pending without
-    completing a shipment (a broker that does not acknowledge)."""
-
-    def __init__(self) -> None:
-        self._shipped = -1.0
-        self._since = 0.0
-
-    def observe(self, shipped: float, pending: bool, now: float) -> float | None:
-        """``shipped``: shipments done so far; ``None`` while the shipper is idle."""
-        if shipped != self._shipped or not pending:
-            self._shipped, self._since = shipped, now
-        return now - self._since if pending else None
 
 
 def _nothing() -> None:
@@ -243,7 +223,10 @@ class Shipper:
         """The two stages, until one fails: then the worker stops (a supervisor restarts
         it) and the unacked input is replayed from the last commit. Waiting for the next
         result to notice would stall the worker silently when none comes."""
-        sent: asyncio.Queue[_Sent] = asyncio.Queue(MAX_IN_FLIGHT)
+        # not bounded here: the credit (in input records) bounds what is outstanding, and
+        # a send stage that waited for the write stage held the next alerts back for a
+        # whole write round (two broker round trips)
+        sent: asyncio.Queue[_Sent] = asyncio.Queue()
         stages = {
             asyncio.create_task(self._send_stage(sent), name="crm-pulse-shipper-send"),
             asyncio.create_task(self._write_stage(sent), name="crm-pulse-shipper-write"),
@@ -294,6 +277,7 @@ class Shipper:
             shipment = merge([(i.result, i.changelog or self.entity_changelog) for i in taken])
             shipment.records = [r for i in taken for r in i.records]
             outputs = await self._within_bound(self.send_outputs(shipment))
+            outputs += await self._within_bound(self.send_derived(taken, prompt=True))
             received = min(i.received for i in taken)
             await sent.put(_Sent(taken, shipment, outputs, received, time.monotonic()))
 
@@ -343,21 +327,31 @@ class Shipper:
             m.produced.labels(kind="event").inc(len(shipment.records))
         return futures
 
+    async def send_derived(
+        self, items: Sequence[Queued], *, prompt: bool
+    ) -> list[asyncio.Future[Any]]:
+        """Send what the change hooks (the prompt ones, or the others) derived from
+        ``items``' changes: each hook once, for all of them in queue order."""
+        by_hook: dict[ChangeHook, list[Any]] = {}
+        for item in items:
+            for hook, derived in item.derived:
+                if hook.prompt is prompt:
+                    by_hook.setdefault(hook, []).append(derived)
+        futures: list[asyncio.Future[Any]] = []
+        for hook, derived_in_order in by_hook.items():
+            futures += await hook.send(derived_in_order)
+        return futures
+
     async def write_states(self, sent: Sequence[_Sent]) -> None:
         """Wait for the outputs of ``sent`` (consecutive shipments), then write their states
         to the changelogs and wait for those acks too."""
         m = self.metrics
         outputs = [future for shipped in sent for future in shipped.outputs]
-        # what the change hooks derived (KPI facts, owner-frequency hits) is sent here, for
-        # every shipment sent meanwhile at once: one facts message per scope for all of
-        # them, not one per batch. Acknowledged, like the alerts, before the state writes.
-        by_hook: dict[ChangeHook, list[Any]] = {}
-        for shipped in sent:
-            for item in shipped.items:
-                for hook, derived in item.derived:
-                    by_hook.setdefault(hook, []).append(derived)
-        for hook, derived_in_order in by_hook.items():
-            outputs.extend(await hook.send(derived_in_order))
+        # what the grouped change hooks derived (KPI facts) is sent here, for every
+        # shipment sent meanwhile at once: one facts message per scope for all of them,
+        # not one per batch. Acknowledged, like the alerts, before the state writes.
+        items = [item for shipped in sent for item in shipped.items]
+        outputs += await self.send_derived(items, prompt=False)
         if outputs:
             await asyncio.gather(*outputs)
         done = time.monotonic()

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from streams.agents.kpis import FACTS_PER_CHANGE_BYTES, check_facts, facts_messages
+from streams.agents.kpi_facts import FACTS_PER_CHANGE_BYTES, check_facts, facts_messages
 from streams.clock import ManualClock
 from streams.decode import DecodeLimits, RawRecord
 from streams.judge import BatchResult, Engine

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.agents.kpis import facts_messages
+from streams.agents.kpi_facts import facts_messages
 from streams.kpis.catalog import Catalog, load_catalog
 from streams.kpis.compute import COMPUTERS, READS, Context, Flow
 from streams.kpis.facts import MAX_AMOUNT, MAX_TEXT, is_blank, parse_cents, weighted_cents

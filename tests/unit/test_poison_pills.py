@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.agents import kpis as kpi_agent
+from streams.agents import kpi_facts as kpi_agent
 from streams.contracts.alerts import AlertEvent
 from streams.contracts.limits import MAX_EVENT_BYTES, MAX_STRING_CHARS
 from streams.decode import RawRecord
@@ -246,7 +246,7 @@ def test_state_cap_cuts_the_largest_fields_first() -> None:
 
 
 def test_facts_messages_are_split_by_size_too() -> None:
-    from streams.agents.kpis import FACTS_MESSAGE_BYTES, facts_messages
+    from streams.agents.kpi_facts import FACTS_MESSAGE_BYTES, facts_messages
 
     fact = [[0, 1], 20_000, [["t", "s" * 30_000, "Won"]], {}]
     by_scope = {"global:all": [fact] * 40, "owner:x": [[[0, 2], 1, [], {"1": {"n": 10**30}}]]}

@@ -116,6 +116,8 @@ class FakeProducer:
 class FactsHookStandIn:
     """A change hook: derives the changes' count, sends one record per send."""
 
+    prompt = False
+
     def __init__(self, producer: FakeProducer) -> None:
         self.producer = producer
         self.sent: list[list[Any]] = []
@@ -320,7 +322,7 @@ async def test_a_shipment_the_broker_never_acknowledges_stops_the_worker_within_
 
 
 def test_facts_messages_stay_small_whatever_the_shipment() -> None:
-    from streams.agents.kpis import facts_messages
+    from streams.agents.kpi_facts import facts_messages
 
     by_scope = {"global:all": [[[0, i], 1, [], {}] for i in range(2500)], "owner:ann": [[0]]}
     messages = list(facts_messages(by_scope, 12.5, per_message=1000))

@@ -1,0 +1,202 @@
+"""The KPI facts on their way out of the ingest path: built for each accepted change inside
+the engine's per-record isolation (:func:`facts_check`), grouped by scope for each queued
+result (:meth:`FactsHook.derive`) and sent as ``kpi-facts`` messages by the shipper's write
+stage, for every shipment written together (:meth:`FactsHook.send`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.jsonbytes import dumps
+from streams.kpis.facts import FactRules, batch_watermark, extract
+from streams.kpis.runtime import KpiRuntime
+from streams.kpis.skips import Skips
+from streams.org import OrgDirectory
+from streams.produce import send_keyed
+from streams.rules.change import Change
+
+#: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets
+#: one fact per event of the shipment; the message must stay far below the broker's size
+#: limit (1 MiB by default) whatever the batch size: about 150 bytes a fact.
+FACTS_PER_MESSAGE = 1000
+#: Bytes of facts per message at most (a message also ends when it would pass this).
+FACTS_MESSAGE_BYTES = 256 * 1024
+#: Encoded facts of one change at most: a change over it (a 900,000-character stage, say)
+#: is dead-lettered by the engine's ``kpi_facts`` check, so every fact fits a message.
+FACTS_PER_CHANGE_BYTES = 64 * 1024
+
+
+def check_facts(
+    change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
+) -> None:
+    """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
+    them on the change (``derived``) for :func:`checked_facts_by_scope`, with the encoded
+    size of the largest (a bound of each one's, for :func:`facts_messages`)."""
+    facts = extract(change, rules, directory, last_day, skips)
+    size, largest = fact_sizes(facts)
+    if size > FACTS_PER_CHANGE_BYTES:
+        raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
+    change.derived["kpi_facts"] = facts
+    change.derived["kpi_facts_bytes"] = largest
+
+
+def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
+    """The size of ``facts`` encoded as one JSON object ``{scope: fact}``, and of its
+    largest fact, encoding each distinct fact once (the scopes of one owner share one)."""
+    size, largest = 1, 0
+    last: Any = None
+    n = 0
+    for scope, fact in facts.items():
+        if fact is not last:
+            last, n = fact, len(dumps(fact))
+            largest = max(largest, n)
+        size += len(scope.encode()) + 4 + n  # "scope":fact and a comma or the brace
+    return max(size, 2), largest
+
+
+@dataclass
+class ScopedFacts:
+    """The KPI facts of one result's changes, grouped by scope (:meth:`FactsHook.derive`)."""
+
+    by_scope: dict[str, list[Any]]
+    #: per scope, a bound of each fact's encoded size (same order)
+    sizes: dict[str, list[int]]
+    #: the latest event time among the changes counted (``None``: none in range)
+    watermark: float | None
+
+
+def merge_scoped(parts: Sequence[ScopedFacts]) -> ScopedFacts:
+    """Consecutive results' facts as one: per scope in result order (so each scope's facts
+    keep the order of their changes), the latest watermark."""
+    if len(parts) == 1:
+        return parts[0]
+    by_scope: dict[str, list[Any]] = {}
+    sizes: dict[str, list[int]] = {}
+    marks = [p.watermark for p in parts if p.watermark is not None]
+    for part in parts:
+        for scope, facts in part.by_scope.items():
+            by_scope.setdefault(scope, []).extend(facts)
+            sizes.setdefault(scope, []).extend(part.sizes[scope])
+    return ScopedFacts(by_scope, sizes, max(marks) if marks else None)
+
+
+class FactsHook:
+    """The shipper's KPI change hook: the facts of each queued result grouped by scope,
+    then sent for every result written together, one message per scope (or more for a big
+    scope); the shipper awaits their acks with the alerts', before the states are written."""
+
+    #: grouped in the write stage: one facts message per scope for many shipments
+    prompt = False
+
+    def __init__(
+        self, rules: FactRules, directory: Callable[[], OrgDirectory], runtime: KpiRuntime,
+        producer: Any, topic: str,
+    ) -> None:  # fmt: skip
+        self.rules = rules
+        self.directory = directory
+        self.runtime = runtime
+        self.producer = producer
+        self.topic = topic
+
+    def derive(self, changes: Sequence[Change]) -> ScopedFacts:
+        runtime = self.runtime
+        sizes: dict[str, list[int]] = {}
+        by_scope = checked_facts_by_scope(
+            changes, self.rules, self.directory(), runtime.last_day(), runtime.skips, sizes
+        )
+        wm = batch_watermark(changes, runtime.latest_allowed()) if by_scope else None
+        return ScopedFacts(by_scope, sizes, wm)
+
+    async def send(self, derived: Sequence[ScopedFacts]) -> list[Any]:
+        facts = merge_scoped(derived)
+        if not facts.by_scope:
+            return []
+        runtime = self.runtime
+        wm = facts.watermark
+        if wm is None:  # facts exist, so some change was in range; kept total anyway
+            wm = runtime.watermark if runtime.watermark is not None else 0.0
+        messages = list(facts_messages(facts.by_scope, wm, sizes=facts.sizes))
+        futures = await send_keyed(self.producer._ensure_producer(), self.topic, messages)
+        runtime.messages_sent += len(messages)
+        return list(futures)
+
+
+def facts_check(
+    rules: FactRules, directory: Callable[[], OrgDirectory], runtime: KpiRuntime
+) -> Callable[[Change], None]:
+    """The engine's ``kpi_facts`` check as the worker installs it: :func:`check_facts` with
+    the directory of the moment and the runtime's latest day and skips. Harnesses (the
+    stage benchmark) install this same check, so they cannot call it differently."""
+
+    def check(change: Change) -> None:
+        check_facts(change, rules, directory(), runtime.last_day(), runtime.skips)
+
+    return check
+
+
+def checked_facts_by_scope(
+    changes: Iterable[Change],
+    rules: FactRules,
+    directory: Any,
+    last_day: int,
+    skips: Skips,
+    sizes: dict[str, list[int]] | None = None,
+) -> dict[str, list[Any]]:
+    """:func:`~streams.kpis.facts.facts_by_scope`, reusing the facts :func:`check_facts`
+    kept on each change; a change without them whose extraction raises adds nothing.
+    ``sizes`` gets, per scope, a bound of each fact's encoded size (in the same order)."""
+    out: dict[str, list[Any]] = {}
+    for change in changes:
+        derived = change.derived
+        facts = derived.get("kpi_facts")
+        if facts is None:
+            try:
+                facts = extract(change, rules, directory, last_day, skips)
+            except Exception as exc:  # one change's facts, never the shipment
+                skips.note("extract", "processing_error", type(exc).__name__)
+                continue
+            size = fact_sizes(facts)[1] if sizes is not None else 0
+        else:
+            size = derived.get("kpi_facts_bytes", 0)
+        for scope, fact in facts.items():
+            found = out.get(scope)
+            if found is None:
+                out[scope] = [fact]
+                if sizes is not None:
+                    sizes[scope] = [size]
+            else:
+                found.append(fact)
+                if sizes is not None:
+                    sizes[scope].append(size)
+    return out
+
+
+def facts_messages(
+    by_scope: dict[str, list[Any]],
+    watermark: float,
+    per_message: int = FACTS_PER_MESSAGE,
+    max_bytes: int = FACTS_MESSAGE_BYTES,
+    sizes: dict[str, list[int]] | None = None,
+) -> Iterator[tuple[bytes, bytes]]:
+    """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
+    ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
+    applied in order, and each fact's input position still deduplicates a replay).
+
+    ``sizes`` gives a bound of each fact's encoded size (:func:`checked_facts_by_scope`
+    measured them); a scope without them has its facts measured here. Each message is
+    encoded whole, in one call."""
+    for scope, facts in by_scope.items():
+        key = scope.encode()
+        bounds = sizes.get(scope) if sizes is not None else None
+        if bounds is None:
+            bounds = [len(dumps(fact)) for fact in facts]
+        start, size = 0, 0
+        for i, bound in enumerate(bounds):
+            if i > start and (i - start >= per_message or size + bound > max_bytes):
+                yield key, dumps({"wm": watermark, "ev": facts[start:i]})
+                start, size = i, 0
+            size += bound + 1
+        if start < len(facts):
+            yield key, dumps({"wm": watermark, "ev": facts[start:]})
