@@ -28,6 +28,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
 
 
+def _p99s(latency: dict[str, Any]) -> str:
+    """Each latency run's p99, the median's being the one shown above."""
+    runs = latency.get("runs") or []
+    return " / ".join(_fmt(r.get("p99_ms"), ",.0f", "") for r in runs) or "-"
+
+
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | int | None]:
     """Count, p50, p95, p99 and max of latencies in milliseconds (``None`` when empty)."""
     if not latencies_ms:
@@ -131,6 +137,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         ("alert latency p50", "", "", "", _fmt(latency.get("p50_ms"), ",.1f", " ms"), ""),
         ("alert latency p95", "", "", "", _fmt(latency.get("p95_ms"), ",.1f", " ms"), ""),
         ("alert latency p99", "", "", "", _fmt(latency.get("p99_ms"), ",.1f", " ms"), ""),
+        ("latency runs (p99)", "", "", "", _p99s(latency), ""),
         ("peak RSS", "", "", *(_mib(c.get("peak_rss_bytes")) for c in cols[2:])),
         (
             "state bytes/deal",
