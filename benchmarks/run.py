@@ -270,7 +270,8 @@ def measure_latency(
 
 def median_latency(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The latency phase run ``--repeat`` times (same load, a fresh worker each): the run
-    whose p99 is the median (of an even count, the worse middle one), with every run's percentiles under ``runs``."""
+    whose p99 is the median (of an even count, the worse middle one), with every run's
+    percentiles under ``runs``."""
     ranked = sorted(runs, key=lambda r: (r.get("p99_ms") is None, r.get("p99_ms") or 0.0))
     keep = ("offered_eps", "count", "kept_up", "p50_ms", "p95_ms", "p99_ms", "max_ms")
     return {
