@@ -17,14 +17,21 @@ from collections.abc import Iterator
 
 from streams.settings import Settings
 
-#: Collections of generation 0 between two of generation 1, and of 1 between two of 2.
-OLDER_EVERY = 10
+#: Collections of generation 0 between two of generation 1.
+#: A young collection runs at the end of each batch, while the batch's results wait for the
+#: shipper: the older generations would keep promoting those short-lived objects. At 10,
+#: the generation-1 passes took a third of the collector's time at the benchmark's size
+#: (0.35 s of 0.98 s per 100k events of the full pack); at 100, 0.02 s.
+OLDER_EVERY = 100
+#: Collections of generation 1 between two full ones (CPython's default): cyclic garbage
+#: that reached the oldest generation is still freed every ~1,000 young collections.
+FULL_EVERY = 10
 
 
 def apply_gc_policy(settings: Settings) -> tuple[int, int, int]:
     """Set the collector's thresholds from ``settings``; returns the thresholds in force."""
     if settings.gc_gen0_threshold:
-        gc.set_threshold(settings.gc_gen0_threshold, OLDER_EVERY, OLDER_EVERY)
+        gc.set_threshold(settings.gc_gen0_threshold, OLDER_EVERY, FULL_EVERY)
     return gc.get_threshold()
 
 
