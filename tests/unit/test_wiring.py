@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,43 @@ async def test_the_client_pauses_exactly_the_partitions_faust_does_not_read(
     assert client.paused() == {events, counts}
     pause_inactive(client, set())
     assert client.paused() == {events, changelog, counts}
+
+
+def test_acking_a_batch_keeps_fausts_bookkeeping_as_acking_each_record(
+    tmp_path: Path,
+) -> None:
+    """``ack_many`` takes Faust's ack lock once per batch: the acked offsets, their index,
+    the count towards the next commit and the records' flags are what Faust's own ``ack``
+    of each record leaves, including records acked twice and offsets before the commit."""
+    from faust.types import TP
+    from faust.types.tuples import Message
+
+    topic = Settings().events_topic
+
+    def consumer(name: str) -> Any:
+        app = app_module.create_app(settings(tmp_path / name)).app
+        app.topics._acking_topics.add(topic)  # as the conductor does once subscribed
+        c = app.consumer
+        c._committed_offset[TP(topic, 0)] = 3  # offsets below 3 were committed
+        return c
+
+    def messages() -> list[Any]:
+        return [Message(topic, p, o, 0.0, 0, [], b"k", b"v", None, tp=TP(topic, p))
+                for p, o in ((0, 2), (0, 3), (0, 4), (1, 0), (0, 4))]  # fmt: skip
+
+    one_by_one, batched = consumer("each"), consumer("batch")
+    each, batch = messages(), messages()
+    for message in each:
+        one_by_one.ack(message)
+    batched.ack_many(batch)
+    assert (
+        dict(batched._acked)
+        == dict(one_by_one._acked)
+        == {
+            TP(topic, 0): [3, 4],
+            TP(topic, 1): [0],
+        }
+    )
+    assert dict(batched._acked_index) == dict(one_by_one._acked_index)
+    assert batched._n_acked == one_by_one._n_acked == 3
+    assert [m.acked for m in batch] == [m.acked for m in each] == [True] * 5
