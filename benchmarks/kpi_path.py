@@ -76,8 +76,10 @@ def main() -> None:
             for change in changes:
                 change.derived.clear()
             t0 = time.process_time()
-            for change in changes:
-                agent.check_facts(change, rules, directory, last_day, runtime.skips)
+            for change in changes:  # as the engine keeps it
+                change.derived[agent.FACTS_STAGE] = agent.check_facts(
+                    change, rules, directory, last_day, runtime.skips
+                )
             t1 = time.process_time()
             messages = _messages(agent, changes, rules, directory, last_day, runtime.skips)
             t2 = time.process_time()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.jsonbytes import dumps
 from streams.kpis.facts import FactRules, batch_watermark, extract
@@ -28,18 +28,30 @@ FACTS_MESSAGE_BYTES = 256 * 1024
 FACTS_PER_CHANGE_BYTES = 64 * 1024
 
 
+#: The stage name of the engine's KPI facts check (in dead letters, and the key under which
+#: the engine keeps what the check returned on the change: ``Change.derived``).
+FACTS_STAGE = "kpi_facts"
+
+
+class CheckedFacts(NamedTuple):
+    """A change's facts as :func:`check_facts` built them, kept on the change."""
+
+    #: scope -> fact
+    facts: dict[str, Any]
+    #: the encoded size of the largest fact (a bound of each one's)
+    largest: int
+
+
 def check_facts(
     change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
-) -> None:
-    """Raises when the facts of ``change`` cannot be built, encoded or shipped whole; keeps
-    them on the change (``derived``) for :func:`checked_facts_by_scope`, with the encoded
-    size of the largest (a bound of each one's, for :func:`facts_messages`)."""
+) -> CheckedFacts:
+    """The facts of ``change``; raises when they cannot be built, encoded or shipped whole.
+    The engine keeps them on the change for :func:`checked_facts_by_scope`."""
     facts = extract(change, rules, directory, last_day, skips)
     size, largest = fact_sizes(facts)
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
-    change.derived["kpi_facts"] = facts
-    change.derived["kpi_facts_bytes"] = largest
+    return CheckedFacts(facts, largest)
 
 
 def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
@@ -125,13 +137,13 @@ class FactsHook:
 
 def facts_check(
     rules: FactRules, directory: Callable[[], OrgDirectory], runtime: KpiRuntime
-) -> Callable[[Change], None]:
+) -> Callable[[Change], CheckedFacts]:
     """The engine's ``kpi_facts`` check as the worker installs it: :func:`check_facts` with
     the directory of the moment and the runtime's latest day and skips. Harnesses (the
     stage benchmark) install this same check, so they cannot call it differently."""
 
-    def check(change: Change) -> None:
-        check_facts(change, rules, directory(), runtime.last_day(), runtime.skips)
+    def check(change: Change) -> CheckedFacts:
+        return check_facts(change, rules, directory(), runtime.last_day(), runtime.skips)
 
     return check
 
@@ -149,17 +161,16 @@ def checked_facts_by_scope(
     ``sizes`` gets, per scope, a bound of each fact's encoded size (in the same order)."""
     out: dict[str, list[Any]] = {}
     for change in changes:
-        derived = change.derived
-        facts = derived.get("kpi_facts")
-        if facts is None:
+        checked = change.derived.get(FACTS_STAGE)
+        if isinstance(checked, CheckedFacts):
+            facts, size = checked
+        else:
             try:
                 facts = extract(change, rules, directory, last_day, skips)
             except Exception as exc:  # one change's facts, never the shipment
                 skips.note("extract", "processing_error", type(exc).__name__)
                 continue
             size = fact_sizes(facts)[1] if sizes is not None else 0
-        else:
-            size = derived.get("kpi_facts_bytes", 0)
         for scope, fact in facts.items():
             found = out.get(scope)
             if found is None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from streams.agents.kpi_facts import FactsHook, facts_check
+from streams.agents.kpi_facts import FACTS_STAGE, FactsHook, facts_check
 from streams.agents.kpi_publish import PublicationFailed, publish_now
 from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
@@ -102,7 +102,7 @@ def register(app: Any, pulse: Runtime) -> None:
     # the same facts, built for each accepted change inside the engine's per-record
     # isolation: a change whose facts cannot be built or are too large is dead-lettered
     # (processing_error, stage kpi_facts) instead of failing the whole shipment
-    pulse.engine.change_checks.append(("kpi_facts", facts_check(rules, directory.get, runtime)))
+    pulse.engine.change_checks.append((FACTS_STAGE, facts_check(rules, directory.get, runtime)))
     within = settings.batch_within_ms / 1000.0
 
     def apply_facts(messages: Sequence[Any]) -> Writes:

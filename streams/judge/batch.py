@@ -41,7 +41,8 @@ from streams.rules.ruleset import RuleSet
 log = logging.getLogger("streams.judge")
 
 #: A pure check of each accepted change (e.g. that its KPI facts can be built and encoded):
-#: ``(stage name, check)``; a check that raises sends the record to the dead-letter topic.
+#: ``(stage name, check)``; a check that raises sends the record to the dead-letter topic,
+#: what it returns is kept on the change under its stage name (``Change.derived``).
 ChangeCheck = tuple[str, Callable[[Change], object]]
 PROCESSING_ERROR = "processing_error"
 KPI_PREFIX = b"kpi:"
@@ -111,8 +112,9 @@ def judge_changes(
             at = when_ingested(raw.timestamp_ms, now)
             new_state = on_change(decoded, state, at, (raw.partition, raw.offset))
             if checks and len(changes) > marks[1]:
-                for stage, check in checks:  # noqa: B007 - the stage names a failure
-                    check(changes[-1])
+                change = changes[-1]
+                for stage, check in checks:
+                    change.derived[stage] = check(change)
         except Exception as exc:  # isolate: one record never stops the batch
             if stage != "decode":
                 stats.events[counted] = before

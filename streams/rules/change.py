@@ -39,8 +39,8 @@ class Change:
     #: ``(partition, offset)`` of the input record: identifies the change for downstream
     #: deduplication (KPI facts); ``None`` for timer re-evaluations.
     position: tuple[int, int] | None = None
-    #: What the engine's change checks derived from this change (e.g. its KPI facts), kept
-    #: for the shipper's hooks so they do not compute it again.
+    #: What each of the engine's change checks returned for this change, by the check's
+    #: stage name (e.g. its KPI facts), kept for the shipper's hooks: not computed twice.
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -93,7 +93,7 @@ def test_the_largest_amount_the_contract_accepts_is_applied_and_skipped_by_the_k
     assert not result.dead and len(result.changes) == 1
     state = decode_dict(pipe.state[record_key("deal", "D1")])
     assert state is not None and state["f"]["amount"] == 1e15
-    facts = orjson.dumps(result.changes[0].derived["kpi_facts"])
+    facts = orjson.dumps(result.changes[0].derived["kpi_facts"].facts)
     assert b'"open":1' in facts and b"open_cents" not in facts
     assert pipe.skips.counts[("extract", "unusable_amount")] >= 1
 
