@@ -49,7 +49,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from streams.alerting.source_alerts import RecordLinks
 from streams.errors import PulseError
@@ -102,6 +102,14 @@ class ShipmentTimeout(PulseError):
     """A shipment was not acknowledged within its bound: the worker stops."""
 
 
+class How(TypedDict, total=False):
+    """How a result is shipped (:meth:`Shipper.prepare`'s keywords)."""
+
+    changelog: str | None
+    records: Sequence[Record]
+    weight: int | None
+
+
 class Shipper:
     """Ships results in order, off the writers' path (see the module docstring)."""
 
@@ -139,24 +147,12 @@ class Shipper:
 
     # --- what the writers call --------------------------------------------------------
     async def put(
-        self,
-        result: BatchResult,
-        ack: Callable[[], None],
-        received: float,
-        *,
-        changelog: str | None = None,
-        records: Sequence[Record] = (),
-        weight: int | None = None,
+        self, result: BatchResult, ack: Callable[[], None], received: float, **how: Unpack[How]
     ) -> None:
         """Queue one result whose states the caller has applied to its table already;
-        ``ack`` acknowledges its input records once it is shipped. ``changelog``: the
-        changelog topic of its writes (default: the entity table's); ``records``: records
-        the writer built itself, sent in order with the result's outputs; ``weight``: its
-        input records (default: one, or its own records)."""
-        item = self.prepare(
-            result, ack, received, changelog=changelog, records=records, weight=weight
-        )
-        await self.enqueue(item)
+        ``ack`` acknowledges its input records once it is shipped (:meth:`prepare`, then
+        :meth:`enqueue`)."""
+        await self.enqueue(self.prepare(result, ack, received, **how))
 
     def prepare(
         self,
@@ -170,8 +166,10 @@ class Shipper:
     ) -> Queued:
         """The first, synchronous half of :meth:`put` (a writer may run it in the same
         collector pause as its judging): counts the result and has each change hook derive
-        its records from the result's changes, which are then dropped. ``weight``: the
-        result's input records (what it holds until it is written)."""
+        its records from the result's changes, which are then dropped. ``changelog``: the
+        changelog topic of its writes (default: the entity table's); ``records``: records
+        the writer built itself, sent in order with the result's outputs; ``weight``: its
+        input records, what it holds until it is written (default: one, or its records)."""
         self.count(result)
         derived: list[tuple[ChangeHook, Any]] = []
         if result.changes:
