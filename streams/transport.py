@@ -28,6 +28,8 @@ from mode import Service
 from mode.utils.futures import notify
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
+#: The rank of a batch topic that has none (handed over after the ranked ones).
+LAST = 100
 
 
 #: How long the broker may hold a fetch request open when none of its partitions has new
@@ -153,7 +155,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         track_message = self.track_message
         handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
-        first: Collection[str] = getattr(self.app, "batch_first", ())
+        rank: dict[str, int] = getattr(self.app, "batch_rank", {})
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -200,10 +202,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         batch.append(message)
                         set_read_offset(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
-                # The batch topics first, the input before them (its alerts should not wait
-                # for the internal topics' records of the same fetch), then the other
-                # records one by one, each partition in order, as Faust does.
-                for topic in sorted(batches, key=lambda t: t not in first):
+                # The batch topics first, by rank (the input, then the owner-frequency hits:
+                # their alerts should not wait for the KPI facts of the same fetch), then the
+                # other records one by one, each partition in order, as Faust does.
+                for topic in sorted(batches, key=lambda t: rank.get(t, LAST)):
                     await handlers[topic](batches[topic])
                 for tp, message in others:
                     if not await unread(tp, message):
@@ -268,9 +270,9 @@ class PulseApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
-        #: batch topics whose records of a fetch are handed over before the others' (the
-        #: input: alerts first)
-        self.batch_first: tuple[str, ...] = ()
+        #: the order in which the batch topics' records of one fetch are handed over, lowest
+        #: first (the topics whose records become alerts); unranked topics come last
+        self.batch_rank: dict[str, int] = {}
         #: the consumer's ``fetch_max_wait_ms`` (see :class:`PromptFetchThread`)
         self.fetch_max_wait_ms = FETCH_MAX_WAIT_MS
 

@@ -107,6 +107,7 @@ def register(app: Any, rt: Runtime) -> None:
 
     if settings.batch_consumer:  # the hits straight from the fetch, as the ingest's events
         app.batch_handlers[topic.get_topic_name()] = on_hits
+        app.batch_rank[topic.get_topic_name()] = 1  # after the input: hits become alerts
 
     # With the batch consumer on, hits reach ``on_hits`` and this stream stays idle (it
     # subscribes the topic); with it off, this is the classic per-record Faust path.

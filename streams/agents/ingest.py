@@ -79,7 +79,7 @@ def register(app: Any, rt: Runtime) -> None:
     if settings.batch_consumer:
         events = rt.topics.events.get_topic_name()
         app.batch_handlers[events] = on_records
-        app.batch_first = (events,)
+        app.batch_rank[events] = 0  # the input first: alerts before anything else
 
     # The agent subscribes the input topic (with acks) in Faust's conductor. With the batch
     # consumer on, records reach ``on_records`` and this stream stays idle; with it off,

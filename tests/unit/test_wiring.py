@@ -59,6 +59,8 @@ def test_batch_handlers_take_the_input_the_kpi_facts_and_the_owner_hits(tmp_path
         s.frequency_topic,
         s.kpis_topic,
     }  # the KPI rules read the snapshots in batches too
+    # of one fetch, the input first, then the owner hits (they become alerts), then the rest
+    assert app.batch_rank == {s.events_topic: 0, s.frequency_topic: 1}
     off = app_module.create_app(settings(tmp_path / "off", batch_consumer=False)).app
     assert off.batch_handlers == {}  # the classic per-record agents then
 
