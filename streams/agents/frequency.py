@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 class HitsHook:
     """The shipper's owner-frequency change hook: each queued result's owner hits (judged
-    with the rules its changes were judged with), sent for every result written together
-    to the frequency topic keyed by owner; the shipper awaits their acks with the alerts',
-    before the record states are written."""
+    with the rules its changes were judged with), sent by the send stage with each
+    shipment's alerts to the frequency topic keyed by owner; the shipper awaits their acks
+    with the alerts', before the record states are written."""
 
     #: sent with the alerts: a hit may become an alert of its own further on
     prompt = True
