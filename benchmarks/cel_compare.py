@@ -18,11 +18,14 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
 import cel
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 ERROR = "error"
 
@@ -90,11 +93,11 @@ class PyCel(Engine):
         return self.env.program(self.env.compile(source))
 
     def prepare(self, activation: dict[str, Any]) -> Any:
-        return {k: celpy.json_to_cel(v) for k, v in activation.items()}
+        return {k: json_to_cel(v) for k, v in activation.items()}
 
     def run(self, program: Any, activation: dict[str, Any]) -> Any:
         result = program.evaluate(activation)
-        if isinstance(result, celpy.CELEvalError):
+        if isinstance(result, CELEvalError):
             raise result
         return result
 
@@ -147,13 +150,11 @@ def main() -> None:
         slow = isinstance(engine, PyCel)  # fewer rounds, the same per-call figure
         for source, override in fast:
             rounds = 5 if slow else 50
-            compile_us.append(timed(lambda s=source, g=engine: g.compile(s), rounds) / rounds * 1e6)
+            compile_us.append(timed(partial(engine.compile, source), rounds) / rounds * 1e6)
             program = engine.compile(source)
             activation = engine.prepare(override or ACTIVATION)
             n = max(1, args.evals // 20) if slow else args.evals
-            eval_us.append(
-                timed(lambda p=program, a=activation, g=engine: g.run(p, a), n) / n * 1e6
-            )
+            eval_us.append(timed(partial(engine.run, program, activation), n) / n * 1e6)
         mean_eval = statistics.mean(eval_us)
         print(
             f"{engine.name:<52} {statistics.mean(compile_us):>11.1f} {mean_eval:>9.2f} "

@@ -71,8 +71,8 @@ def main() -> None:
     now = datetime.now(UTC)
     loads, model = quietly(orjson.loads), quietly(ChangeEvent.model_validate_json)
     cases: dict[str, Callable[[], object]] = {
-        "orjson.loads (floor)": lambda: [loads(r.value) for r in records],
-        "ChangeEvent alone": lambda: [model(r.value) for r in records],
+        "orjson.loads (floor)": lambda: [loads(r.value or b"") for r in records],
+        "ChangeEvent alone": lambda: [model(r.value or b"") for r in records],
         "decode_event": lambda: [decode_event(r, now) for r in records],
     }
     if args.before:

@@ -36,7 +36,7 @@ def measure(root: Path, events: int, paused: bool) -> float:
 
     pause: Any = contextlib.nullcontext
     if paused:
-        from streams.agents.ingest import collector_paused
+        from streams.gc_policy import collector_paused
 
         pause = collector_paused
     settings = Settings()

@@ -39,6 +39,7 @@ def main() -> None:
     from streams.kpis.runtime import KpiRuntime
     from streams.kpis.store import KpiStore
     from streams.org import OrgDirectory
+    from streams.runtime.shipment import apply_writes
     from streams.settings import Settings
 
     settings = Settings()
@@ -60,8 +61,7 @@ def main() -> None:
     batches = []
     for start in range(0, len(records), settings.batch_max):
         result = engine.process(records[start : start + settings.batch_max], state.get)
-        for key, (_, blob) in result.writes.items():
-            state[key] = blob
+        apply_writes(state, result.writes)
         batches.append(result.changes)
     n = sum(len(b) for b in batches)
     directory = OrgDirectory()

@@ -9,7 +9,7 @@ hand. ``benchmarks/profile_worker.py`` records the profile.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,12 +105,12 @@ def read_speedscope(doc: Mapping[str, Any]) -> list[Profile]:
     return out
 
 
-def tallies(profile: Profile) -> dict[str, Counter[Any]]:
+def tallies(profile: Profile) -> dict[str, defaultdict[Any, float]]:
     """Own and total weight per module and per function."""
-    own_mod: Counter[str] = Counter()
-    tot_mod: Counter[str] = Counter()
-    own_fn: Counter[Function] = Counter()
-    tot_fn: Counter[Function] = Counter()
+    own_mod: defaultdict[str, float] = defaultdict(float)
+    tot_mod: defaultdict[str, float] = defaultdict(float)
+    own_fn: defaultdict[Function, float] = defaultdict(float)
+    tot_fn: defaultdict[Function, float] = defaultdict(float)
     for stack, weight in profile.stacks:
         if not stack:
             continue
@@ -124,9 +124,9 @@ def tallies(profile: Profile) -> dict[str, Counter[Any]]:
     return {"own_module": own_mod, "total_module": tot_mod, "own_fn": own_fn, "total_fn": tot_fn}
 
 
-def _block(title: str, counts: Counter[Any], total: float, top: int) -> list[str]:
+def _block(title: str, counts: Mapping[Any, float], total: float, top: int) -> list[str]:
     lines = [title]
-    for key, weight in counts.most_common(top):
+    for key, weight in sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:top]:
         label = key.label() if isinstance(key, Function) else str(key)
         lines.append(f"  {100 * weight / total:5.1f} %  {label}")
     return lines

@@ -166,8 +166,8 @@ def soak(args: argparse.Namespace, bootstrap: str, work: Path) -> None:
         verdict = "flat" if growth < 10.0 else "GROWING"
         log(f"RSS over the last half: {first / MB:.1f} -> {last / MB:.1f} MB "
             f"({growth:+.1f} %): {verdict} (flat: < 10 %)")  # fmt: skip
-        records = [s[2] for s in half]
-        log(f"tracked records over the last half: {min(records)}..{max(records)}")
+        tracked = [s[2] for s in half]
+        log(f"tracked records over the last half: {min(tracked)}..{max(tracked)}")
         rate = (half[-1][3] - half[0][3]) / max(1e-9, half[-1][0] - half[0][0])
         log(
             f"events applied over the last half: {rate:.0f}/s (offered {args.rate:g}/s)"

@@ -131,7 +131,7 @@ def main() -> None:
         topics = [topic for _, topic, _ in WORKLOADS.values()]
         asyncio.run(ensure_topics(settings))
         asyncio.run(create_topics(broker.bootstrap, topics))  # before the worker subscribes
-        asyncio.run(wait_until_serving(broker.bootstrap, [*topic_specs(settings), *topics]))
+        asyncio.run(wait_until_serving(settings, [*topic_specs(settings), *topics]))
         log = open(work / "worker.log", "wb")  # noqa: SIM115
         worker = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,

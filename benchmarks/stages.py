@@ -33,6 +33,7 @@ from streams.kpis.runtime import KpiRuntime
 from streams.kpis.store import KpiStore
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
+from streams.runtime.shipment import apply_writes
 from streams.settings import Settings
 
 
@@ -67,8 +68,7 @@ def run(
     for start in range(0, len(records), step):
         t0 = time.perf_counter()
         result = engine.process(records[start : start + step], state.get)
-        for key, (_, blob) in result.writes.items():
-            state[key] = blob
+        apply_writes(state, result.writes)
         out.alerts += len(result.alerts)
         t1 = time.perf_counter()
         out.engine += t1 - t0

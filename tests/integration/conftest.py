@@ -152,10 +152,9 @@ def worker_factory(kafka: LocalKafka, tmp_path: Path) -> Iterator[WorkerFactory]
         env["CRM_PULSE_WEB_PORT"] = str(free_port())
         env["CRM_PULSE_DATA_DIR"] = str(tmp_path / f"data-{len(workers)}")
         env.update({f"CRM_PULSE_{k.upper()}": v for k, v in overrides.items()})
-        settings = Settings(
-            **{k.removeprefix("CRM_PULSE_").lower(): v for k, v in env.items()
-               if k.startswith("CRM_PULSE_") and k != "CRM_PULSE_CACHE_DIR"}
-        )  # fmt: skip
+        values = {k.removeprefix("CRM_PULSE_").lower(): v for k, v in env.items()
+                  if k.startswith("CRM_PULSE_") and k != "CRM_PULSE_CACHE_DIR"}  # fmt: skip
+        settings = Settings(**values)  # type: ignore[arg-type]  # strings, read as from the env
         run_sync(ensure_topics(settings))
         worker = WorkerProcess(settings, env, tmp_path / f"worker-{len(workers)}.log")
         workers.append(worker)
