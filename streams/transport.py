@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -53,46 +53,6 @@ class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
         return consumer
-
-    async def _fetch_records(
-        self,
-        consumer: Any,
-        active_partitions: Any,
-        timeout: float | None = None,
-        max_records: int | None = None,
-    ) -> Any:
-        """Faust's fetch of the records of ``active_partitions``, with the client's pauses
-        first set to match them (on the client's own thread, where this runs)."""
-        if active_partitions is not None and not consumer._closed:
-            pause_inactive(consumer, active_partitions)
-        return await super()._fetch_records(
-            consumer, active_partitions, timeout=timeout, max_records=max_records
-        )
-
-
-def pause_inactive(client: Any, active: Collection[Any]) -> None:
-    """Pause in the aiokafka client exactly the assigned partitions not in ``active`` (the
-    partitions Faust takes records of), and resume the others.
-
-    Faust pauses a partition in its own bookkeeping only: it stops asking for its records
-    while aiokafka keeps fetching them. aiokafka does not fetch again from a broker while
-    any partition of that broker holds fetched records nobody took, for up to its
-    ``prefetch_backoff`` (100 ms). After recovery Faust pauses every table changelog
-    partition, which the worker itself writes to: each of them, fetched that way, held
-    every fetch (the input's included) back by up to 100 ms, once, in the first second
-    of a worker's life.
-
-    This runs before every fetch and sets the pauses from Faust's active set of that very
-    fetch (not from pause/resume calls relayed to the client's thread, which can arrive
-    after a new assignment reset them): a partition Faust reads (a changelog in
-    recovery) is never left paused past one fetch."""
-    paused = client.paused()
-    for tp in client.assignment():
-        if tp in active:
-            if tp in paused:
-                client.resume(tp)
-        elif tp not in paused:
-            client.pause(tp)
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):

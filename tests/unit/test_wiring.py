@@ -74,30 +74,6 @@ async def test_the_consumer_asks_the_broker_to_hold_fetches_briefly(tmp_path: Pa
     assert client._fetch_max_wait_ms == 77
 
 
-async def test_the_client_pauses_exactly_the_partitions_faust_does_not_read(
-    tmp_path: Path,
-) -> None:
-    """Before each fetch the aiokafka client's pauses are set from Faust's active set of
-    that fetch: a changelog Faust no longer reads stops being fetched (its unread records
-    held every fetch back for 100 ms), one it reads again (recovery) is resumed at once."""
-    from aiokafka import TopicPartition
-    from faust.types import TP
-
-    from streams.transport import pause_inactive
-
-    app = app_module.create_app(settings(tmp_path)).app
-    client = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
-    events, changelog, counts = (TopicPartition(t, 0) for t in ("events", "changelog", "counts"))
-    client.assign([events, changelog, counts])
-    client.pause(events)
-    pause_inactive(client, {TP("events", 0), TP("counts", 0)})  # Faust's own tuple type
-    assert client.paused() == {changelog}
-    pause_inactive(client, {TP("changelog", 0)})  # recovery reads the changelog again
-    assert client.paused() == {events, counts}
-    pause_inactive(client, set())
-    assert client.paused() == {events, changelog, counts}
-
-
 def test_acking_a_batch_keeps_fausts_bookkeeping_as_acking_each_record(
     tmp_path: Path,
 ) -> None:
