@@ -10,13 +10,16 @@ the latest event it names), without the throughput runs before it. It prints the
 percentiles, then the worst latency of the alerts caused by the events sent in each
 ``--bucket-ms`` of the paced load, for the buckets above ``--show-above`` ms: periodic
 stalls (a publication round, a sweep, a collection) show as runs of slow buckets at a
-regular interval. Nothing is written to disk.
+regular interval. ``--split`` has the broker stamp the input with its append time and
+splits each latency into the load's own send -> append and the worker's append -> alert.
+The broker's and the worker's files live in a temporary directory, removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -66,13 +69,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", help="a running broker instead of a local one")
     p.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--by-rule", action="store_true", help="percentiles per rule as well")
+    p.add_argument(
+        "--split", action="store_true",
+        help="stamp the input with the broker's append time and split each latency into\n"
+        "send -> broker append (the load's own producer) and append -> alert (the worker)",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="crm-pulse-latency-"))
+    try:
+        return measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
     with kafka_for(args.bootstrap, work, log) as bootstrap:
         mode = prepare(REPO / "rules", work)[args.mode]
         prefix = f"latt{uuid.uuid4().hex[:6]}"
         asyncio.run(create_topics(bootstrap, prefix, 4))
+        if args.split:
+            asyncio.run(stamp_on_append(bootstrap, f"{prefix}.events"))
         count = int(args.rate * args.seconds)
         deals = max(1000, count // 10)  # as the benchmark's latency phase
         workload = generate(count, deals=deals, owners=args.owners, seed=args.seed)
@@ -87,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             worker.stop()
         alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
+        appended = asyncio.run(appended_at(bootstrap, f"{prefix}.events")) if args.split else {}
     start = min(paced.sent_at_ms.values())
     rows: list[tuple[float, float]] = []
+    to_broker: list[float] = []
+    in_worker: list[float] = []
     by_rule: dict[str, list[float]] = {}
     for record in alerts:
         doc = orjson.loads(record.value)
@@ -96,10 +116,20 @@ def main(argv: list[str] | None = None) -> int:
         if causes:
             rows.append((float(max(causes) - start), float(record.timestamp - max(causes))))
             by_rule.setdefault(str(doc.get("rule_id")), []).append(rows[-1][1])
+            last = max((i for i in doc.get("event_ids", []) if i in paced.sent_at_ms),
+                       key=paced.sent_at_ms.__getitem__)  # fmt: skip
+            if last in appended:
+                to_broker.append(float(appended[last] - paced.sent_at_ms[last]))
+                in_worker.append(float(record.timestamp - appended[last]))
     summary = report.latency_summary([latency for _, latency in rows])
     kept_up = progress.last_n >= paced.sent
     print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
     print("p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(**summary))
+    if args.split:
+        for name, part in (("send -> broker append", to_broker), ("append -> alert", in_worker)):
+            one = report.latency_summary(part)
+            print(f"  {name}: p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms, "
+                  f"p99 {one['p99_ms']} ms, max {one['max_ms']} ms")  # fmt: skip
     if args.by_rule:
         for rule, latencies in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
             one = report.latency_summary(latencies)
@@ -109,6 +139,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
     print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))
     return 0
+
+
+async def stamp_on_append(bootstrap: str, topic: str) -> None:
+    """Have the broker stamp ``topic``'s records with their append time."""
+    from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, topic, configs={"message.timestamp.type": "LogAppendTime"}
+        )
+        await admin.alter_configs([resource])
+    finally:
+        await admin.close()
+
+
+async def appended_at(bootstrap: str, topic: str) -> dict[str, int]:
+    """Event id -> the broker's append time (ms) of each record of ``topic``."""
+    out: dict[str, int] = {}
+    for record in await read_topic(bootstrap, topic):
+        event_id = orjson.loads(record.value).get("event_id")
+        if isinstance(event_id, str):
+            out[event_id] = int(record.timestamp)
+    return out
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka.consumer.fetcher import FetchResult
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import ack_lock
@@ -53,6 +55,65 @@ class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
         return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """Faust's fetch of the records of ``active_partitions``; records fetched for the
+        other partitions no longer hold the broker's next fetch back (see
+        :class:`ReleasingRecords`). Runs on the client's own thread."""
+        fetcher = consumer._fetcher
+        if fetcher is not None:
+            records = fetcher._records
+            if type(records) is not ReleasingRecords:
+                fetcher._records = records = ReleasingRecords(records)
+            records.read(active_partitions)
+        return await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+
+
+class ReleasingRecords(OrderedDict[Any, Any]):
+    """aiokafka's fetched records by partition (its fetcher's ``_records``), where the
+    records of a partition Faust does not read never hold the next fetch back.
+
+    aiokafka sends no fetch to a broker while a partition of that broker holds records
+    nobody took, for up to its ``prefetch_backoff`` (100 ms) after they came. Faust takes
+    records of its active partitions only: after recovery, each table changelog partition
+    (which the worker itself writes to) is fetched once more and its records stay unread.
+    Each of them held every fetch, the input's included, back by up to 100 ms, once, in
+    the first second of a worker's life (a saw-tooth in the alert latency).
+
+    Only that wait is cut short, when the records come or when Faust stops reading their
+    partition. Nothing else changes: the records stay buffered, their partition is not
+    fetched again while they are there (aiokafka's rule), nothing is paused or resumed in
+    the client, and a partition Faust reads again later finds its records where they were.
+    """
+
+    active: Collection[Any] | None = None
+
+    def read(self, active: Collection[Any] | None) -> int:
+        """Faust now reads ``active`` (``None``: every partition); releases the records
+        already held for the others and returns how many partitions were released."""
+        self.active = active
+        if active is None:
+            return 0
+        released = 0
+        for tp, fetched in self.items():
+            if tp not in active and type(fetched) is FetchResult and fetched._backoff:
+                fetched._backoff = 0
+                released += 1
+        return released
+
+    def __setitem__(self, tp: Any, fetched: Any) -> None:
+        active = self.active
+        if active is not None and tp not in active and type(fetched) is FetchResult:
+            fetched._backoff = 0
+        super().__setitem__(tp, fetched)
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):
@@ -120,16 +181,17 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         num_since_yield = 0
         sleep = asyncio.sleep
 
-        async def unread(tp: Any, message: Any) -> bool:
-            """``False`` for a record already read (Faust drops these too); otherwise
-            records the gap before it, if any, for the topics with acks."""
+        def unread(tp: Any, message: Any) -> tuple[bool, int | None]:
+            """Whether the record is new (Faust drops those already read too), and where
+            the gap before it starts, if there is one to record (the topics with acks).
+            Not a coroutine: one per record cost more than the check."""
             offset = message.offset
             r_offset = get_read_offset(tp)
             if r_offset is not None and offset < r_offset:
-                return False
+                return False, None
             if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                await self._add_gap(tp, r_offset + 1, offset)
-            return True
+                return True, r_offset + 1
+            return True, None
 
         monotonic = time.monotonic
         self.drain_error = None
@@ -147,14 +209,12 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         if topic not in handlers:
                             others.append((tp, message))  # after the batches (see below)
                             continue
+                        fresh, gap = unread(tp, message)
+                        if not fresh:
+                            continue
                         offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        # the common case (the next offset) without a coroutine per record
-                        if r_offset is None or offset - r_offset > 1:
-                            if not await unread(tp, message):
-                                continue
-                        elif offset < r_offset:
-                            continue  # already read (Faust drops these too)
+                        if gap is not None:
+                            await self._add_gap(tp, gap, offset)
                         track_message(message)
                         batch = batches.get(topic)
                         if batch is None:
@@ -168,8 +228,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for topic in sorted(batches, key=lambda t: rank.get(t, LAST)):
                     await handlers[topic](batches[topic])
                 for tp, message in others:
-                    if not await unread(tp, message):
+                    fresh, gap = unread(tp, message)
+                    if not fresh:
                         continue
+                    if gap is not None:
+                        await self._add_gap(tp, gap, message.offset)
                     num_since_yield += 1
                     if num_since_yield > yield_every:
                         await sleep(0)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,8 +140,9 @@ class Shipper:
         #: states were applied)
         self._room = Credit(max_outstanding)
         self.task: asyncio.Task[None] | None = None
-        #: results taken from the queue and not finished yet (sent, or being written)
-        self._held: list[Queued] = []
+        #: results taken from the queue and not finished yet (sent, or being written), in
+        #: queue order: the write stage finishes them in that order
+        self._held: deque[Queued] = deque()
         self._entity_changelog: str | None = None
         #: links back to the CRM record pages (set when sources are configured)
         self.links: RecordLinks | None = None
@@ -242,15 +244,14 @@ class Shipper:
             for stage in stages:
                 stage.cancel()
             await asyncio.gather(*stages, return_exceptions=True)
-            self._done(self._held)  # taken, never acked: no longer pending either
+            self._done(len(self._held))  # taken, never acked: no longer pending either
 
-    def _done(self, items: Sequence[Queued]) -> None:
-        """Results taken from the queue are finished (acked, or never will be)."""
-        held = {id(item) for item in items}
-        self._held = [item for item in self._held if id(item) not in held]
-        for item in items:
+    def _done(self, count: int) -> None:
+        """The ``count`` oldest results taken from the queue are finished (acked, or never
+        will be): off the queue's count, their records' room given back."""
+        for _ in range(count):
             self.queue.task_done()
-            self._room.give(item.weight)
+            self._room.give(self._held.popleft().weight)
 
     async def _within_bound(self, work: Awaitable[T]) -> T:
         """``work``, failed with :class:`ShipmentTimeout` past ``settings.ack_bound_s``: an
@@ -271,7 +272,7 @@ class Shipper:
             taken = [await queue.get()]
             while not queue.empty():
                 taken.append(queue.get_nowait())
-            self._held += taken  # finished by the write stage, or by _run on a failure
+            self._held.extend(taken)  # finished by the write stage, or by _run on a failure
             shipment = merge([(i.result, i.changelog or self.entity_changelog) for i in taken])
             shipment.records = [r for i in taken for r in i.records]
             outputs = await self._within_bound(self.send_outputs(shipment))
@@ -288,7 +289,7 @@ class Shipper:
             for shipped in taken:
                 for item in shipped.items:
                     item.ack()
-                self._done(shipped.items)
+                self._done(len(shipped.items))
 
     async def send_outputs(self, shipment: Shipment) -> list[asyncio.Future[Any]]:
         """Hand the shipment's outputs to the producer, alerts first; their delivery

@@ -74,6 +74,57 @@ async def test_the_consumer_asks_the_broker_to_hold_fetches_briefly(tmp_path: Pa
     assert client._fetch_max_wait_ms == 77
 
 
+async def test_records_of_partitions_faust_does_not_read_never_hold_the_next_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka fetches nothing from a broker while one of its partitions holds records
+    nobody took, for up to 100 ms (``calculate_backoff``): records of a partition Faust
+    does not read (a table changelog after recovery) stop holding it, whether they came
+    before or after Faust stopped reading it; they stay buffered, in order, and the
+    input's records keep aiokafka's rule."""
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+    from aiokafka.consumer.fetcher import FetchResult
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+    from faust.types import TP
+
+    from streams.transport import ReleasingRecords
+
+    app = app_module.create_app(settings(tmp_path)).app
+    thread = app.consumer._new_consumer_thread()
+    events, changelog, later = (TopicPartition(t, 0) for t in ("events", "changelog", "later"))
+
+    def fetched(tp: TopicPartition) -> FetchResult:
+        return FetchResult(tp, assignment=None, partition_records=None, backoff=0.1)
+
+    client = SimpleNamespace(_fetcher=SimpleNamespace(_records=OrderedDict()))
+    client._fetcher._records[later] = fetched(later)  # came while Faust still read it
+    asked: list[object] = []
+
+    async def faust_fetch(self: object, consumer: object, active: object, **kw: object) -> dict:
+        asked.append(active)
+        return {}
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", faust_fetch)
+    active = {TP("events", 0), TP("changelog", 0)}  # Faust's own tuple type
+    await thread._fetch_records(client, active, timeout=0.0)
+    assert asked == [active]  # Faust's own fetch, of its active partitions
+    records = client._fetcher._records
+    assert isinstance(records, ReleasingRecords)
+    assert records[later].calculate_backoff() == 0  # released when Faust read others
+    records[events] = fetched(events)
+    assert records[events].calculate_backoff() > 0  # the input keeps aiokafka's rule
+    active.discard(TP("changelog", 0))  # recovery is over: Faust stops reading it
+    await thread._fetch_records(client, active, timeout=0.0)
+    records[changelog] = fetched(changelog)
+    assert records[changelog].calculate_backoff() == 0  # released as it came
+    assert records[events].calculate_backoff() > 0
+    assert list(records) == [later, events, changelog]  # nothing dropped, in order
+    assert records.read({TP("events", 0)}) == 0  # nothing left to release
+
+
 def test_acking_a_batch_keeps_fausts_bookkeeping_as_acking_each_record(
     tmp_path: Path,
 ) -> None:
