@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,7 @@ if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks
 import orjson  # noqa: E402
 
 from benchmarks import report  # noqa: E402
-from benchmarks.events import generate  # noqa: E402
+from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import kafka_for, produce_paced, read_topic  # noqa: E402
 from benchmarks.modes import MODES, prepare  # noqa: E402
 from benchmarks.run import create_topics, worker_env  # noqa: E402
@@ -104,7 +105,9 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         finally:
             worker.stop()
         alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
-        appended = asyncio.run(appended_at(bootstrap, f"{prefix}.events")) if args.split else {}
+        appended = (
+            asyncio.run(appended_at(bootstrap, f"{prefix}.events", workload)) if args.split else {}
+        )
     start = min(paced.sent_at_ms.values())
     rows: list[tuple[float, float]] = []
     to_broker: list[float] = []
@@ -130,6 +133,12 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             one = report.latency_summary(part)
             print(f"  {name}: p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms, "
                   f"p99 {one['p99_ms']} ms, max {one['max_ms']} ms")  # fmt: skip
+    if args.split:
+        sends = sorted(paced.sent_at_ms.values())
+        gaps = sorted(((b - a, a - start) for a, b in itertools.pairwise(sends)),
+                      reverse=True)[:5]  # fmt: skip
+        print("  the load's longest pauses between two sends (ms at s): "
+              + " ".join(f"{gap}@{at / 1000:.2f}" for gap, at in gaps))  # fmt: skip
     if args.by_rule:
         for rule, latencies in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
             one = report.latency_summary(latencies)
@@ -143,7 +152,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
 
 async def stamp_on_append(bootstrap: str, topic: str) -> None:
     """Have the broker stamp ``topic``'s records with their append time."""
-    from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -156,12 +166,14 @@ async def stamp_on_append(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-async def appended_at(bootstrap: str, topic: str) -> dict[str, int]:
-    """Event id -> the broker's append time (ms) of each record of ``topic``."""
+async def appended_at(bootstrap: str, topic: str, workload: Workload) -> dict[str, int]:
+    """Event id -> the broker's append time (ms) of the records of ``topic`` that carry
+    one of ``workload``'s events (its invalid records carry none)."""
+    ids = {value: i for value, i in zip(workload.values, workload.event_ids, strict=True) if i}
     out: dict[str, int] = {}
     for record in await read_topic(bootstrap, topic):
-        event_id = orjson.loads(record.value).get("event_id")
-        if isinstance(event_id, str):
+        event_id = ids.get(record.value)
+        if event_id is not None:
             out[event_id] = int(record.timestamp)
     return out
 
