@@ -266,9 +266,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _state_fits_a_message(self) -> Settings:
-        if self.state_max_bytes > self.max_message_bytes - 16 * 1024:
+    def _records_fit_a_message(self) -> Settings:
+        room = self.max_message_bytes - 16 * 1024
+        if self.state_max_bytes > room:
             raise ValueError("state_max_bytes must be at most max_message_bytes - 16384")
+        if self.max_event_bytes > room:
+            # a source writes events up to this size to the input topic: one the broker
+            # refused would stop the worker at every replay of its input
+            raise ValueError(
+                "max_event_bytes must be at most max_message_bytes - 16384 (the events a "
+                "source writes, and their dead letters, must fit the broker's limit)"
+            )
         return self
 
     # --- notifications (streams/notify, docs/notifications.md) ---------------------------

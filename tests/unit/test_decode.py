@@ -184,6 +184,15 @@ def test_the_horizon_setting_needs_an_offset() -> None:
         Settings(min_event_time="1990-01-01T00:00:00")  # type: ignore[arg-type]
 
 
+def test_the_event_cap_must_leave_room_under_the_brokers_message_limit() -> None:
+    """A source writes events up to ``max_event_bytes`` to the input topic: a cap above
+    the broker's limit (less the dead letter's room) is refused at start, naming both."""
+    small = {"max_message_bytes": 128 * 1024, "state_max_bytes": 64 * 1024}
+    Settings(**small, max_event_bytes=112 * 1024)  # exactly fits
+    with pytest.raises(ValueError, match="max_event_bytes must be at most max_message_bytes"):
+        Settings(**small, max_event_bytes=112 * 1024 + 1)
+
+
 @pytest.mark.parametrize(
     "when", [1772442840, "1772442840", "1772442840.5", "2026-03-02", "2026-03-02T09:00:00",
              "2026-03-02 09:00:00+00:00", "2026-03-02T09:00:00+0100", None, [2026]],
