@@ -126,6 +126,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     fetch_beat: float | None = None
     drain_error: BaseException | None = None
+    #: records dropped because their partition's position was moved back before them
+    #: after they were fetched (see :func:`fetched_position`); fetched again
+    dropped_after_seek: int = 0
 
     def _new_consumer_thread(self) -> PromptFetchThread:
         return PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -199,12 +202,25 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.fetch_beat = monotonic()
                 set_flag(CONSUMER_FETCHING)
+                dropped = 0
                 ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
                 await self.sleep(0)
                 batches: dict[str, list[Any]] = {}
                 others: list[tuple[Any, Any]] = []
                 if not self.should_stop:
+                    client = self._thread._consumer
                     async for tp, message in ait:
+                        position = fetched_position(client, tp)
+                        if position is None or message.offset >= position:
+                            # A seek (recovery seeks every partition to its commit) or a
+                            # rebalance moved the partition back while this record was on
+                            # its way from the client's thread. Taken, it would move the
+                            # read offset past records the seek asked for again: Faust
+                            # would then skip those as read, or record them as a gap and
+                            # count them twice, and the committed offset crept one record
+                            # per commit. The client fetches it again from the position.
+                            dropped += 1
+                            continue
                         topic = message.topic
                         if topic not in handlers:
                             others.append((tp, message))  # after the batches (see below)
@@ -222,6 +238,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         batch.append(message)
                         set_read_offset(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
+                if dropped:
+                    self.dropped_after_seek += dropped
+                    self.log.info(
+                        "%d records fetched before a seek dropped (fetched again)", dropped
+                    )
                 # The batch topics first, by rank (the input, then the owner-frequency hits:
                 # their alerts should not wait for the KPI facts of the same fetch), then the
                 # other records one by one, each partition in order, as Faust does.
@@ -261,6 +282,19 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+
+def fetched_position(client: Any, tp: Any) -> int | None:
+    """The aiokafka client's position of ``tp``: the offset it fetches next, past every
+    record it has handed over since its last seek; ``None`` when the partition is not
+    assigned (a rebalance) or its position is being reset. A record handed over at or
+    past it was fetched before the partition was moved back, and will be fetched again."""
+    subscription = client._subscription.subscription if client is not None else None
+    assignment = subscription.assignment if subscription is not None else None
+    state = assignment.state_value(tp) if assignment is not None else None
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
 
 
 async def in_chunks(

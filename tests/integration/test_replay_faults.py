@@ -304,9 +304,8 @@ def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerF
     first.start()
     second = worker_factory(TOPIC_PARTITIONS="4")
     s = first.settings
-    # the source starts once the group has settled: records produced during the start-up
-    # rebalances of two workers joining at once were seen never read (the first records of a
-    # partition), an issue of the start-up that this test is not about
+    # the source starts once the group has settled: this test is about a kill; workers that
+    # start together while the source produces are the next test's
     wait_stable([first, second])
     producer = produce_in_background(s.bootstrap_servers, s.events_topic, messages, rate=1000.0)
     wait_for(second, "crm_pulse_events_total", 2000)
@@ -331,3 +330,33 @@ def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerF
     assert figures["differing_from_oracle"] == 0, figures
     assert figures["wrong_final_status"] == 0, figures
     owner_alerts_consistent(got, messages)
+
+
+def test_workers_starting_together_while_the_source_produces_lose_nothing(
+    worker_factory: WorkerFactory,
+) -> None:
+    """Three workers start at once, the third a second later, while the source already
+    produces: the group rebalances several times while the first records are fetched and
+    table changelogs are recovered; every record is still read once its partition settles
+    (the group commits to the end of the input) and the alerts are the oracle's."""
+    messages = simulated()
+    want = oracle(messages)
+    first, second, third = (worker_factory(start=False, TOPIC_PARTITIONS="4") for _ in range(3))
+    run_sync(create_owner_topic(first))
+    s = first.settings
+    producer = produce_in_background(s.bootstrap_servers, s.events_topic, messages, rate=2000.0)
+    first.start_process()
+    second.start_process()
+    time.sleep(1.0)
+    third.start_process()
+    producer.join(timeout=120)
+    assert not producer.is_alive()
+    wait_caught_up(first)
+    figures = compare(run_sync(read_alerts(first)), want, exact=False)
+    print("three workers starting while the source produces:", figures)
+    assert figures["oracle"] > 500
+    assert figures["lost"] == 0, figures
+    assert figures["false"] == 0, figures
+    assert figures["other_content"] == 0, figures
+    assert figures["differing_from_oracle"] == 0, figures
+    assert figures["wrong_final_status"] == 0, figures

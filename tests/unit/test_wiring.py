@@ -125,6 +125,33 @@ async def test_records_of_partitions_faust_does_not_read_never_hold_the_next_fet
     assert records.read({TP("events", 0)}) == 0  # nothing left to release
 
 
+async def test_a_record_fetched_before_its_partition_was_moved_back_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    """The fetch loop takes a record only below the client's position of its partition:
+    one at or past it was fetched before a seek moved the partition back (recovery seeks
+    every partition to its commit) and will come again; none is taken for a partition
+    the client no longer holds or whose position is being reset (a rebalance)."""
+    from aiokafka import TopicPartition
+    from faust.types import TP
+
+    from streams.transport import fetched_position
+
+    app = app_module.create_app(settings(tmp_path)).app
+    client = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    assert fetched_position(None, TP("events", 0)) is None  # the client not started
+    assert fetched_position(client, TP("events", 0)) is None  # nothing assigned yet
+    events, other = TopicPartition("events", 0), TopicPartition("events", 1)
+    client.assign([events])
+    state = client._subscription.subscription.assignment.state_value(events)
+    assert fetched_position(client, TP("events", 0)) is None  # position being reset
+    state.seek(120)  # the client handed over records up to 119
+    assert fetched_position(client, TP("events", 0)) == 120  # Faust's own tuple type
+    state.seek(100)  # recovery: back to the commit; 100..119 come again
+    assert fetched_position(client, TP("events", 0)) == 100
+    assert fetched_position(client, other) is None  # not this worker's
+
+
 def test_acking_a_batch_keeps_fausts_bookkeeping_as_acking_each_record(
     tmp_path: Path,
 ) -> None:
