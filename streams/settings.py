@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         ge=1024,
         le=900 * 1024,
         description="Largest input record (bytes); larger ones are refused as too_large. "
-        "Well under the broker's 1 MiB message limit, so a refused record and its "
-        "dead-letter header always fit on the DLQ.",
+        "At most max_message_bytes - 16 KiB: a refused record with its dead-letter header, "
+        "and every event a source writes, fit the broker's limit.",
     )
     max_event_time_skew_s: float = Field(
         86_400.0,
@@ -268,15 +268,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _records_fit_a_message(self) -> Settings:
         room = self.max_message_bytes - 16 * 1024
-        if self.state_max_bytes > room:
-            raise ValueError("state_max_bytes must be at most max_message_bytes - 16384")
-        if self.max_event_bytes > room:
-            # a source writes events up to this size to the input topic: one the broker
-            # refused would stop the worker at every replay of its input
-            raise ValueError(
-                "max_event_bytes must be at most max_message_bytes - 16384 (the events a "
-                "source writes, and their dead letters, must fit the broker's limit)"
-            )
+        for name in ("state_max_bytes", "max_event_bytes"):
+            if getattr(self, name) > room:
+                raise ValueError(f"{name} must be at most max_message_bytes - 16384")
         return self
 
     # --- notifications (streams/notify, docs/notifications.md) ---------------------------
