@@ -243,6 +243,29 @@ async def create_owner_topic(worker: WorkerProcess) -> None:
         await admin.close()
 
 
+def after_the_source(
+    worker: WorkerProcess, producer: threading.Thread, want: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Once the source has produced everything and the group committed it all: the alerts
+    and their figures against the oracle (per-owner counts by meaning)."""
+    producer.join(timeout=120)
+    assert not producer.is_alive()
+    wait_caught_up(worker)
+    got = run_sync(read_alerts(worker))
+    return got, compare(got, want, exact=False)
+
+
+def as_the_oracle(
+    figures: dict[str, int], got: list[dict[str, Any]], messages: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """None lost, none false, one content per ``(alert_id, sequence)``, the oracle's
+    contents and final statuses, and per-owner counts consistent with the input."""
+    assert figures["oracle"] > 500
+    for name in ("lost", "false", "other_content", "differing_from_oracle", "wrong_final_status"):
+        assert figures[name] == 0, figures
+    owner_alerts_consistent(got, messages)
+
+
 async def read_alerts(worker: WorkerProcess) -> list[dict[str, Any]]:
     records = await read_all(worker.settings.bootstrap_servers, worker.settings.alerts_topic, 5.0)
     return [orjson.loads(r.value) for r in records if r.value]
@@ -285,13 +308,7 @@ def test_undisturbed_kill9_of_the_only_worker_matches_the_dry_run(
     figures["kills"] = kills
     figures["replayed"] = replayed + int(metric_sum(text, "crm_pulse_replayed_events_total"))
     print("kill -9 x5:", figures)
-    assert figures["oracle"] > 500
-    assert figures["lost"] == 0, figures
-    assert figures["false"] == 0, figures
-    assert figures["other_content"] == 0, figures
-    assert figures["differing_from_oracle"] == 0, figures
-    assert figures["wrong_final_status"] == 0, figures
-    owner_alerts_consistent(got, messages)
+    as_the_oracle(figures, got, messages)
 
 
 def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerFactory) -> None:
@@ -312,24 +329,14 @@ def test_two_workers_kill9_one_mid_stream_and_restart_it(worker_factory: WorkerF
     second.kill()
     wait_for(first, "crm_pulse_events_total", 8000)  # the survivor took over
     second.start()
-    producer.join(timeout=120)
-    assert not producer.is_alive()
-    wait_caught_up(first)
-    got = run_sync(read_alerts(first))
-    figures = compare(got, want, exact=False)
+    got, figures = after_the_source(first, producer, want)
     replays = sum(
         metric_sum(w.http_text("/metrics"), "crm_pulse_replayed_events_total")
         for w in (first, second)
     )
     figures["replayed"] = int(replays)
     print("two workers, kill -9 + restart:", figures)
-    assert figures["oracle"] > 500
-    assert figures["lost"] == 0, figures
-    assert figures["false"] == 0, figures
-    assert figures["other_content"] == 0, figures
-    assert figures["differing_from_oracle"] == 0, figures
-    assert figures["wrong_final_status"] == 0, figures
-    owner_alerts_consistent(got, messages)
+    as_the_oracle(figures, got, messages)
 
 
 def test_workers_starting_together_while_the_source_produces_lose_nothing(
@@ -349,14 +356,6 @@ def test_workers_starting_together_while_the_source_produces_lose_nothing(
     second.start_process()
     time.sleep(1.0)
     third.start_process()
-    producer.join(timeout=120)
-    assert not producer.is_alive()
-    wait_caught_up(first)
-    figures = compare(run_sync(read_alerts(first)), want, exact=False)
+    got, figures = after_the_source(first, producer, want)
     print("three workers starting while the source produces:", figures)
-    assert figures["oracle"] > 500
-    assert figures["lost"] == 0, figures
-    assert figures["false"] == 0, figures
-    assert figures["other_content"] == 0, figures
-    assert figures["differing_from_oracle"] == 0, figures
-    assert figures["wrong_final_status"] == 0, figures
+    as_the_oracle(figures, got, messages)
