@@ -115,15 +115,16 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     by_rule: dict[str, list[float]] = {}
     for record in alerts:
         doc = orjson.loads(record.value)
-        causes = [paced.sent_at_ms[i] for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
-        if causes:
-            rows.append((float(max(causes) - start), float(record.timestamp - max(causes))))
-            by_rule.setdefault(str(doc.get("rule_id")), []).append(rows[-1][1])
-            last = max((i for i in doc.get("event_ids", []) if i in paced.sent_at_ms),
-                       key=paced.sent_at_ms.__getitem__)  # fmt: skip
-            if last in appended:
-                to_broker.append(float(appended[last] - paced.sent_at_ms[last]))
-                in_worker.append(float(record.timestamp - appended[last]))
+        causes = [i for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
+        if not causes:
+            continue
+        last = max(causes, key=paced.sent_at_ms.__getitem__)  # the latest event it names
+        sent = paced.sent_at_ms[last]
+        rows.append((float(sent - start), float(record.timestamp - sent)))
+        by_rule.setdefault(str(doc.get("rule_id")), []).append(rows[-1][1])
+        if last in appended:
+            to_broker.append(float(appended[last] - sent))
+            in_worker.append(float(record.timestamp - appended[last]))
     summary = report.latency_summary([latency for _, latency in rows])
     kept_up = progress.last_n >= paced.sent
     print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
@@ -133,7 +134,6 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             one = report.latency_summary(part)
             print(f"  {name}: p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms, "
                   f"p99 {one['p99_ms']} ms, max {one['max_ms']} ms")  # fmt: skip
-    if args.split:
         sends = sorted(paced.sent_at_ms.values())
         gaps = sorted(((b - a, a - start) for a, b in itertools.pairwise(sends)),
                       reverse=True)[:5]  # fmt: skip
