@@ -131,7 +131,7 @@ def check_time(event: ChangeEvent, now: datetime, limits: DecodeLimits) -> Refus
     """``occurred_at`` within [min_event_time, now + skew], else ``out_of_range``."""
     earliest, latest = _time_window(now, limits)
     try:
-        ts = event.occurred_at.timestamp()
+        ts = event.epoch
     except (OverflowError, ValueError):  # an offset pushing the time out of years 1-9999
         ts = float("inf") if event.occurred_at.year > 1 else float("-inf")
     if earliest <= ts <= latest:

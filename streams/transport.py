@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, cast
 
 import faust
@@ -164,11 +164,81 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 self._n_acked += n
                 notify(self._waiting_for_ack)
 
+    async def _fetch_into(  # pragma: no cover - needs Kafka
+        self, batches: dict[str, list[Any]], others: list[tuple[Any, Any]],
+        handlers: Collection[str],
+    ) -> int:  # fmt: skip
+        """One fetch (Faust's ``getmany``, a partition at a time instead of a record at a
+        time): the records of the batch topics into ``batches`` (by topic, tracked and read
+        as Faust's fetch loop does), the others into ``others`` for the per-record path.
+        Returns how many records were dropped as fetched before a seek.
+
+        What Faust checks per record is checked per partition (its assignment, its end
+        offset for the monitor, the client's position) or only after an await (a gap):
+        nothing else runs in between. Within a partition the records are in offset order,
+        so the read offset and the gaps are found in one pass."""
+        if self.should_stop:
+            return 0
+        records, active = await self._wait_next_records(1.0)
+        if records is None or self.should_stop:
+            return 0
+        app = self.app
+        generation_id = app.consumer_generation_id
+        if not self.flow_active:  # as Faust's getmany: back to the committed offsets
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning("exception performing seek when flow not active %r", exc)
+            return 0
+        to_message, track_message = self._to_message, self.track_message
+        read_offset = self._read_offset
+        acks_enabled_for = app.topics.acks_enabled_for
+        track_end = app.monitor.track_tp_end_offset
+        buffered = self._buffered_partitions
+        client = self._thread._consumer
+        dropped = 0
+        for tp, fetched in records.items():
+            if not fetched or not (active is None or tp in active or tp in buffered):
+                continue
+            track_end(tp, self.highwater(tp))
+            position = fetched_position(client, tp)
+            if position is None or fetched[-1].offset >= position:
+                # A seek (recovery seeks every partition to its commit) or a rebalance moved
+                # the partition back while these records were on their way from the
+                # client's thread. Taken, they would move the read offset past records the
+                # seek asked for again: Faust would then skip those as read, or record
+                # them as a gap and count them twice (the committed offset crept one record
+                # per commit). The client fetches them again from the position.
+                kept = [r for r in fetched if position is not None and r.offset < position]
+                dropped += len(fetched) - len(kept)
+                fetched = kept
+            topic = tp.topic
+            if topic not in handlers:
+                others.extend((tp, to_message(tp, record)) for record in fetched)
+                continue
+            batch = batches.get(topic)
+            if batch is None:
+                batches[topic] = batch = []
+            read = read_offset[tp]
+            gaps = acks_enabled_for(topic)
+            for record in fetched:
+                offset = record.offset
+                if read is not None and offset < read:
+                    continue  # read already (Faust drops those too)
+                if read and gaps and offset - read > 1:
+                    await self._add_gap(tp, read + 1, offset)
+                    if not self.flow_active or app.consumer_generation_id != generation_id:
+                        return dropped  # a rebalance began meanwhile: as Faust, stop here
+                message = to_message(tp, record)
+                track_message(message)
+                batch.append(message)
+                read = read_offset[tp] = offset
+        return dropped
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
         # Mirrors faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15),
         # with records of batch topics collected per fetch and handed over at once.
         callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
@@ -177,7 +247,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
-        track_message = self.track_message
         handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
         rank: dict[str, int] = getattr(self.app, "batch_rank", {})
         yield_every = 100
@@ -202,42 +271,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.fetch_beat = monotonic()
                 set_flag(CONSUMER_FETCHING)
-                dropped = 0
-                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
-                await self.sleep(0)
+                await self.sleep(0)  # as Faust: a turn of the loop per fetch, whatever comes
                 batches: dict[str, list[Any]] = {}
                 others: list[tuple[Any, Any]] = []
-                if not self.should_stop:
-                    client = self._thread._consumer
-                    async for tp, message in ait:
-                        position = fetched_position(client, tp)
-                        if position is None or message.offset >= position:
-                            # A seek (recovery seeks every partition to its commit) or a
-                            # rebalance moved the partition back while this record was on
-                            # its way from the client's thread. Taken, it would move the
-                            # read offset past records the seek asked for again: Faust
-                            # would then skip those as read, or record them as a gap and
-                            # count them twice, and the committed offset crept one record
-                            # per commit. The client fetches it again from the position.
-                            dropped += 1
-                            continue
-                        topic = message.topic
-                        if topic not in handlers:
-                            others.append((tp, message))  # after the batches (see below)
-                            continue
-                        fresh, gap = unread(tp, message)
-                        if not fresh:
-                            continue
-                        offset = message.offset
-                        if gap is not None:
-                            await self._add_gap(tp, gap, offset)
-                        track_message(message)
-                        batch = batches.get(topic)
-                        if batch is None:
-                            batches[topic] = batch = []
-                        batch.append(message)
-                        set_read_offset(tp, offset)
-                    unset_flag(CONSUMER_FETCHING)
+                dropped = await self._fetch_into(batches, others, handlers)
+                unset_flag(CONSUMER_FETCHING)
                 if dropped:
                     self.dropped_after_seek += dropped
                     self.log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
@@ -228,6 +229,13 @@ class ChangeEvent(BaseModel):
         "(Debezium op r), not a change someone made. The engine stores it and the KPIs count "
         "it, but no rule judges it (a first sync of 100k rows raises no alert).",
     )
+
+    @cached_property
+    def epoch(self) -> float:
+        """``occurred_at`` in epoch seconds, computed once per event (the decoder's time
+        check, the engine's ordering, the KPI facts and the rules all read it; a parsed
+        time's ``timestamp()`` costs about 0.4 µs). Not a field: never serialised."""
+        return self.occurred_at.timestamp()
 
 
 def change_event_schema() -> dict[str, Any]:

@@ -88,6 +88,7 @@ def judge_changes(
     stats = result.stats
     alerts, changes, dead = result.alerts, result.changes, result.dead
     on_change = judge.on_change
+    last_ms, at = None, now  # records of one producer batch share their timestamp
     for raw in records:
         marks = (len(alerts), len(changes), stats.no_change)
         stage = "decode"
@@ -109,7 +110,9 @@ def judge_changes(
             stage = "apply"
             # the time a change is judged at is its record's (Kafka) timestamp: a replay
             # of the same input renders the same alerts, whenever it runs
-            at = when_ingested(raw.timestamp_ms, now)
+            if raw.timestamp_ms != last_ms:
+                last_ms = raw.timestamp_ms
+                at = when_ingested(last_ms, now)
             new_state = on_change(decoded, state, at, (raw.partition, raw.offset))
             if checks and len(changes) > marks[1]:
                 change = changes[-1]

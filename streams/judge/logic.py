@@ -126,7 +126,7 @@ class Judge:
         if ids is not None and event.event_id in ids:
             stats.duplicates += 1
             return None
-        ts = event.occurred_at.timestamp()
+        ts = event.epoch
         if state.out_of_order(ts):
             stats.out_of_order += 1  # policy: never merged over the newer state
             return None

@@ -84,7 +84,7 @@ def owner_hits(rules: RuleSet, changes: Sequence[Change]) -> BatchResult:
                 continue
             event = change.event
             out.derived.append((owner, orjson.dumps({
-                "r": compiled.id, "e": event.event_id, "t": event.occurred_at.timestamp(),
+                "r": compiled.id, "e": event.event_id, "t": event.epoch,
                 "id": event.entity_id, "n": change.now.timestamp(),
             })))  # fmt: skip
     return out

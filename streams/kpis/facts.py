@@ -305,7 +305,7 @@ def extract(
     extractor = EXTRACTORS.get(event.entity)  # a StrEnum: found by its text
     if extractor is None:
         return {}
-    ts = event.occurred_at.timestamp()
+    ts = event.epoch
     day = day_of_ts(ts)
     if day is None or not MIN_DAY <= day <= min(last_day, MAX_DAY):
         skips.note("extract", "out_of_range", event.occurred_at.isoformat())
@@ -324,7 +324,7 @@ def batch_watermark(changes: Iterable[Change], latest: float) -> float | None:
     best: float | None = None
     for change in changes:
         try:
-            t = change.event.occurred_at.timestamp()
+            t = change.event.epoch
         except (OverflowError, ValueError, AttributeError):
             continue
         if t <= latest and (best is None or t > best):

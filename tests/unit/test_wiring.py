@@ -152,6 +152,98 @@ async def test_a_record_fetched_before_its_partition_was_moved_back_is_not_taken
     assert fetched_position(client, other) is None  # not this worker's
 
 
+def _record(topic: str, partition: int, offset: int) -> Any:
+    from aiokafka.structs import ConsumerRecord
+
+    return ConsumerRecord(
+        topic, partition, offset, 1_700_000_000_000 + offset, 0, b"k", b"v", None, 1, 1, ()
+    )
+
+
+def _fetching(tmp_path: Path, records: dict[Any, list[Any]]) -> tuple[Any, Any]:
+    """The app's real consumer, its client assigned the fetched partitions, about to be
+    handed ``records`` (tp -> records) by one fetch."""
+    from aiokafka import TopicPartition
+
+    app = app_module.create_app(settings(tmp_path)).app
+    consumer = app.consumer
+    client = consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    client.assign([TopicPartition(tp.topic, tp.partition) for tp in records])
+    consumer._thread._consumer = client
+    app.topics.acks_enabled_for = lambda topic: topic == "events"  # the input acks
+
+    async def one_fetch(timeout: float) -> tuple[Any, Any]:
+        return records, None  # every partition active
+
+    consumer._wait_next_records = one_fetch
+    return consumer, client._subscription.subscription.assignment
+
+
+async def test_one_fetch_is_taken_a_partition_at_a_time_as_faust_takes_it(
+    tmp_path: Path,
+) -> None:
+    """A fetch is taken per partition with Faust's per-record rules: records already read
+    are skipped (the read offset itself is taken again, as Faust does), records at or past
+    the client's position are dropped (fetched before a seek), a gap in the offsets of a
+    topic with acks is recorded, every record taken is tracked for its ack, the read
+    offsets end at the last record taken, and other topics go to the per-record path."""
+    from faust.types import TP
+
+    e0, e1, hits = TP("events", 0), TP("events", 1), TP("hits", 0)
+    consumer, assignment = _fetching(tmp_path, {
+        e0: [_record("events", 0, o) for o in range(5, 10)],
+        e1: [_record("events", 1, o) for o in (4, 7, 8)],
+        hits: [_record("hits", 0, o) for o in (0, 1)],
+    })  # fmt: skip
+    assignment.state_value(e0).seek(9)  # 9 came before a seek back to 9: comes again
+    assignment.state_value(e1).seek(9)
+    assignment.state_value(hits).seek(2)
+    consumer._read_offset.update({e0: 7, e1: 3})
+    batches: dict[str, list[Any]] = {}
+    others: list[tuple[Any, Any]] = []
+    dropped = await consumer._fetch_into(batches, others, {"events"})
+    assert dropped == 1
+    assert [(m.partition, m.offset) for m in batches["events"]] == [
+        (0, 7), (0, 8), (1, 4), (1, 7), (1, 8)
+    ]  # fmt: skip
+    assert [(tp, m.offset) for tp, m in others] == [(hits, 0), (hits, 1)]
+    assert consumer._read_offset[e0] == 8 and consumer._read_offset[e1] == 8
+    assert consumer._read_offset[hits] is None  # read by the per-record path
+    # as Faust records it: _add_gap(tp, 5, 7), an interval whose end (8) is excluded
+    assert [(g.begin, g.end) for g in consumer._gap[e1]] == [(5, 8)]
+    assert not consumer._gap[e0]
+    assert set(batches["events"]) <= set(consumer._unacked_messages)
+    assert not any(m in consumer._unacked_messages for _, m in others)
+
+
+async def test_a_rebalance_during_a_gap_stops_the_fetch_as_faust_does(
+    tmp_path: Path,
+) -> None:
+    """Recording a gap lets other tasks run: when a rebalance began meanwhile (a new
+    consumer generation), nothing more of the fetch is taken, as in Faust's own loop."""
+    from faust.types import TP
+
+    e0, e1 = TP("events", 0), TP("events", 1)
+    consumer, assignment = _fetching(tmp_path, {
+        e0: [_record("events", 0, o) for o in (1, 5, 6)],
+        e1: [_record("events", 1, o) for o in (0, 1)],
+    })  # fmt: skip
+    assignment.state_value(e0).seek(7)
+    assignment.state_value(e1).seek(2)
+    consumer._read_offset[e0] = 1
+    add_gap = consumer._add_gap
+
+    async def rebalance_meanwhile(tp: Any, start: int, end: int) -> None:
+        await add_gap(tp, start, end)
+        consumer.app.consumer_generation_id += 1
+
+    consumer._add_gap = rebalance_meanwhile
+    batches: dict[str, list[Any]] = {}
+    assert await consumer._fetch_into(batches, [], {"events"}) == 0
+    assert [m.offset for m in batches["events"]] == [1]  # taken before the gap only
+    assert consumer._read_offset[e0] == 1 and consumer._read_offset[e1] is None
+
+
 def test_acking_a_batch_keeps_fausts_bookkeeping_as_acking_each_record(
     tmp_path: Path,
 ) -> None:

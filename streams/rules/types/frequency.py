@@ -45,7 +45,7 @@ def evaluate(
 ) -> Outcome:
     if rule.per != "record" or not matches(rule, change, guard):
         return NOT_HOLDING  # per owner: counted on the owner's partition, not here
-    ts = change.event.occurred_at.timestamp()
+    ts = change.event.epoch
     horizon = ts - rule.window.total_seconds()
     recent = [t for t in state.get("ts", ()) if horizon < float(t) <= ts]
     recent.append(ts)

@@ -37,7 +37,7 @@ def evaluate(
         return DISARMED
     if state.get("done"):
         return Outcome(holds=False, evidence={"reason": "activity seen"}, state=state)
-    occurred = change.event.occurred_at.timestamp()
+    occurred = change.event.epoch
     last = state.get("last")
     if rule.anchor == "created":
         if last is not None and _is_activity(rule, change) and not change.is_create:
