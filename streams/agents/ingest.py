@@ -49,6 +49,21 @@ def process_batch(
     return item
 
 
+async def judge_chunk(
+    rt: Runtime, messages: Sequence[Any], ack: Callable[[], None], received: float
+) -> None:
+    """One chunk of a fetch through :func:`process_batch` into the shipper's queue, then one
+    turn of the loop, in which the shipper hands the chunk's alerts to the producer (before
+    the fetch's KPI facts and owner hits are applied).
+
+    The collector stays paused until then: the young collection that the chunk's objects
+    trigger (5-15 ms in a live worker, finding nothing to free) delays the next chunk, no
+    longer these alerts."""
+    with collector_paused():
+        await rt.shipper.enqueue(process_batch(rt, messages, ack, received))
+        await asyncio.sleep(0)
+
+
 def timestamp_ms(message: Any) -> int | None:
     """The Kafka timestamp of a consumed record in ms (Faust keeps it in seconds)."""
     ts = getattr(message, "timestamp", None)
@@ -67,12 +82,7 @@ def register(app: Any, rt: Runtime) -> None:
             await rules_ready.wait()  # never evaluate events before the live rules are read
 
         async def handle(chunk: list[Any]) -> None:
-            await shipper.enqueue(
-                process_batch(rt, chunk, partial(app.consumer.ack_many, chunk), received)
-            )
-            # one turn of the loop: the shipper hands this chunk's alerts to the producer
-            # now, before the fetch's KPI facts and owner hits are applied
-            await asyncio.sleep(0)
+            await judge_chunk(rt, chunk, partial(app.consumer.ack_many, chunk), received)
 
         await in_chunks(messages, settings.batch_max, handle)
 

@@ -61,3 +61,37 @@ def test_a_batch_is_judged_and_prepared_with_the_collector_paused_and_its_states
     assert seen == [False, False] and gc.isenabled()
     assert queued == (judged, print, 2.5)  # type: ignore[comparison-overlap]
     assert table == {b"deal:1": b"{}"}  # written, and the tombstone applied
+
+
+async def test_a_chunks_alerts_are_handed_over_before_the_collector_runs_again() -> None:
+    """The shipper's turn (it sends the chunk's alerts) comes while the collector is still
+    paused: the young collection the chunk's objects trigger comes after those alerts."""
+    import asyncio
+
+    from streams.agents.ingest import judge_chunk
+
+    seen: list[tuple[str, bool]] = []
+
+    class Shipper:
+        def prepare(self, result: BatchResult, ack: Any, received: float, weight: int) -> str:
+            return "queued"
+
+        async def enqueue(self, item: str) -> None:
+            async def send_alerts() -> None:  # the shipper task, woken by the queued item
+                seen.append((item, gc.isenabled()))
+
+            tasks.append(asyncio.get_running_loop().create_task(send_alerts()))
+
+    tasks: list[asyncio.Task[None]] = []
+    rt = SimpleNamespace(
+        engine=SimpleNamespace(process=lambda records, lookup: BatchResult()),
+        state_get={}.get, entity_table=SimpleNamespace(data={}),
+        metrics=Metrics(CollectorRegistry()), shipper=Shipper(),
+    )  # fmt: skip
+    message = SimpleNamespace(topic="t", partition=0, offset=1, key=b"k", value=b"v",
+                              timestamp=1.5)  # fmt: skip
+    assert gc.isenabled()
+    await judge_chunk(rt, [message], print, 2.5)  # type: ignore[arg-type]
+    assert seen == [("queued", False)]  # sent in the same pause
+    assert gc.isenabled()  # and the collector runs again once the chunk is through
+    await asyncio.gather(*tasks)
