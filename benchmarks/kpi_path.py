@@ -1,5 +1,5 @@
 """CPU time per accepted change of the worker's KPI path alone, no Kafka: the engine's
-``kpi_facts`` check (extract + measure), the facts messages of each shipment (group +
+``kpi_facts`` check (extract + encode), the facts messages of each shipment (group +
 encode) and the KPI agent's side (decode + ``KpiStore.apply``), best of ``--repeat``.
 
 The engine runs once, outside the timing; the worker's collector policy is applied.
@@ -12,6 +12,7 @@ Run: ``python benchmarks/kpi_path.py [--catalog FILE] [--events N] [--root DIR]`
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -97,13 +98,13 @@ def main() -> None:
 
 
 def _messages(agent: Any, changes: Any, *context: Any) -> list[tuple[bytes, bytes]]:
-    """The shipment's facts messages as the worker's hook builds them."""
-    try:  # with the sizes the check measured
+    """The shipment's facts messages as the worker's hook builds them (a base revision
+    whose check measured the facts' sizes, instead of encoding them, is given its sizes)."""
+    if "sizes" in inspect.signature(agent.checked_facts_by_scope).parameters:
         sizes: dict[str, list[int]] = {}
         by_scope = agent.checked_facts_by_scope(changes, *context, sizes)
         return list(agent.facts_messages(by_scope, 1.0, sizes=sizes))
-    except TypeError:  # a base without them
-        return list(agent.facts_messages(agent.checked_facts_by_scope(changes, *context), 1.0))
+    return list(agent.facts_messages(agent.checked_facts_by_scope(changes, *context), 1.0))
 
 
 if __name__ == "__main__":

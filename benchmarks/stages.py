@@ -4,13 +4,19 @@ The same code the worker runs (``Engine.process``, ``facts_by_scope``, the KPI s
 its snapshots) over an in-memory state, so a change to one stage can be measured alone.
 It prints microseconds per event, with the engine without rules as the baseline.
 
-Run: ``make bench-stages`` or ``python benchmarks/stages.py [--events N] [--rules DIR]``
+Run: ``make bench-stages`` or ``python benchmarks/stages.py [--events N] [--rules DIR]``;
+``--mode parity`` (or ``full``) measures a mode of ``make bench``: its rules and its KPI
+catalog (parity: the peer's three checks, ``deals_won`` only).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +27,14 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpi_facts import checked_facts_by_scope, facts_check, facts_messages
+from streams.agents.kpi_facts import (
+    checked_facts_by_scope,
+    encoded_by_scope,
+    facts_check,
+    facts_messages,
+)
 from streams.decode import RawRecord, decode_event
-from streams.gc_policy import apply_gc_policy
+from streams.gc_policy import apply_gc_policy, collector_paused
 from streams.judge import Engine
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
@@ -67,24 +78,26 @@ def run(
     step = settings.batch_max
     for start in range(0, len(records), step):
         t0 = time.perf_counter()
-        result = engine.process(records[start : start + step], state.get)
-        apply_writes(state, result.writes)
+        with collector_paused():  # as the worker judges a batch (streams.agents.ingest)
+            result = engine.process(records[start : start + step], state.get)
+            apply_writes(state, result.writes)
         out.alerts += len(result.alerts)
         t1 = time.perf_counter()
         out.engine += t1 - t0
         if not kpis or not result.changes:
             continue
-        watermark = max(c.event.occurred_at.timestamp() for c in result.changes)
-        sizes: dict[str, list[int]] = {}
+        watermark = max(c.event.epoch for c in result.changes)
         if check:  # the worker's path: the check's facts, messages as the worker sends them
             by_scope = checked_facts_by_scope(
-                result.changes, fact_rules, directory, runtime.last_day(), runtime.skips, sizes
-            )
-        else:
-            by_scope = facts_by_scope(
                 result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
             )
-        wire = list(facts_messages(by_scope, watermark, sizes=sizes or None))
+        else:
+            by_scope = encoded_by_scope(
+                facts_by_scope(
+                    result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
+                )
+            )
+        wire = list(facts_messages(by_scope, watermark))
         t2 = time.perf_counter()
         for key, body in wire:
             runtime.apply(key.decode(), orjson.loads(body)["ev"])
@@ -102,7 +115,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rules", default="rules")
+    parser.add_argument(
+        "--mode", choices=("parity", "full"), help="a mode of make bench (its rules and KPIs)"
+    )
     args = parser.parse_args()
+    if args.mode:
+        from benchmarks.modes import prepare
+
+        work = Path(tempfile.mkdtemp(prefix="crm-pulse-stages-"))
+        atexit.register(shutil.rmtree, work, True)
+        mode = prepare(Path(args.rules), work)[args.mode]
+        args.rules = str(mode.rules_dir)
+        os.environ.update(mode.env)  # the mode's KPI catalog, read by Settings below
     settings = Settings()
     apply_gc_policy(settings)  # the worker's collector policy (CRM_PULSE_GC_GEN0_THRESHOLD)
     workload = generate(args.events)

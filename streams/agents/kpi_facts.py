@@ -34,47 +34,62 @@ FACTS_STAGE = "kpi_facts"
 
 
 class CheckedFacts(NamedTuple):
-    """A change's facts as :func:`check_facts` built them, kept on the change."""
+    """A change's facts as :func:`check_facts` built them, kept on the change: encoded."""
 
-    #: scope -> fact
-    facts: dict[str, Any]
-    #: the encoded size of the largest fact (a bound of each one's)
-    largest: int
+    #: scope -> the fact's JSON (the scopes of one owner share one encoding)
+    facts: dict[str, bytes]
 
 
 def check_facts(
     change: Change, rules: FactRules, directory: Any, last_day: int, skips: Skips
 ) -> CheckedFacts:
-    """The facts of ``change``; raises when they cannot be built, encoded or shipped whole.
-    The engine keeps them on the change for :func:`checked_facts_by_scope`."""
-    facts = extract(change, rules, directory, last_day, skips)
-    size, largest = fact_sizes(facts)
+    """The facts of ``change``, encoded; raises when they cannot be built, encoded or
+    shipped whole. The engine keeps them on the change for :func:`checked_facts_by_scope`.
+
+    Encoded here, once: the fact objects die with the check instead of waiting for the
+    shipment (the collector no longer scans them) and the messages are joined from these
+    bytes (:func:`facts_messages`), not encoded a second time."""
+    encoded = encode_facts(extract(change, rules, directory, last_day, skips))
+    size = max(2, 1 + sum(len(scope.encode()) + 4 + len(fact) for scope, fact in encoded.items()))
     if size > FACTS_PER_CHANGE_BYTES:
         raise ValueError(f"KPI facts of {size} bytes, over the {FACTS_PER_CHANGE_BYTES} cap")
-    return CheckedFacts(facts, largest)
+    return CheckedFacts(encoded)
 
 
-def fact_sizes(facts: dict[str, Any]) -> tuple[int, int]:
-    """The size of ``facts`` encoded as one JSON object ``{scope: fact}``, and of its
-    largest fact, encoding each distinct fact once (the scopes of one owner share one)."""
-    size, largest = 1, 0
+def encode_facts(facts: dict[str, Any]) -> dict[str, bytes]:
+    """``{scope: fact}`` with each fact as JSON, each distinct fact encoded once (the scopes
+    of one owner share one fact object)."""
+    out: dict[str, bytes] = {}
     last: Any = None
-    n = 0
+    blob = b""
     for scope, fact in facts.items():
         if fact is not last:
-            last, n = fact, len(dumps(fact))
-            largest = max(largest, n)
-        size += len(scope.encode()) + 4 + n  # "scope":fact and a comma or the brace
-    return max(size, 2), largest
+            last, blob = fact, dumps(fact)
+        out[scope] = blob
+    return out
+
+
+def encoded_by_scope(by_scope: dict[str, list[Any]]) -> dict[str, list[bytes]]:
+    """Facts grouped by scope (:func:`~streams.kpis.facts.facts_by_scope`) as JSON, for
+    :func:`facts_messages`; a fact shared by several scopes is encoded once."""
+    seen: dict[int, bytes] = {}
+    out: dict[str, list[bytes]] = {}
+    for scope, facts in by_scope.items():
+        encoded = out[scope] = []
+        for fact in facts:
+            blob = seen.get(id(fact))
+            if blob is None:
+                blob = seen[id(fact)] = dumps(fact)
+            encoded.append(blob)
+    return out
 
 
 @dataclass
 class ScopedFacts:
-    """The KPI facts of one result's changes, grouped by scope (:meth:`FactsHook.derive`)."""
+    """The KPI facts of one result's changes, encoded and grouped by scope
+    (:meth:`FactsHook.derive`)."""
 
-    by_scope: dict[str, list[Any]]
-    #: per scope, a bound of each fact's encoded size (same order)
-    sizes: dict[str, list[int]]
+    by_scope: dict[str, list[bytes]]
     #: the latest event time among the changes counted (``None``: none in range)
     watermark: float | None
 
@@ -84,14 +99,12 @@ def merge_scoped(parts: Sequence[ScopedFacts]) -> ScopedFacts:
     keep the order of their changes), the latest watermark."""
     if len(parts) == 1:
         return parts[0]
-    by_scope: dict[str, list[Any]] = {}
-    sizes: dict[str, list[int]] = {}
+    by_scope: dict[str, list[bytes]] = {}
     marks = [p.watermark for p in parts if p.watermark is not None]
     for part in parts:
         for scope, facts in part.by_scope.items():
             by_scope.setdefault(scope, []).extend(facts)
-            sizes.setdefault(scope, []).extend(part.sizes[scope])
-    return ScopedFacts(by_scope, sizes, max(marks) if marks else None)
+    return ScopedFacts(by_scope, max(marks) if marks else None)
 
 
 class FactsHook:
@@ -114,12 +127,11 @@ class FactsHook:
 
     def derive(self, changes: Sequence[Change]) -> ScopedFacts:
         runtime = self.runtime
-        sizes: dict[str, list[int]] = {}
         by_scope = checked_facts_by_scope(
-            changes, self.rules, self.directory(), runtime.last_day(), runtime.skips, sizes
+            changes, self.rules, self.directory(), runtime.last_day(), runtime.skips
         )
         wm = batch_watermark(changes, runtime.latest_allowed()) if by_scope else None
-        return ScopedFacts(by_scope, sizes, wm)
+        return ScopedFacts(by_scope, wm)
 
     async def send(self, derived: Sequence[ScopedFacts]) -> list[Any]:
         facts = merge_scoped(derived)
@@ -129,7 +141,7 @@ class FactsHook:
         wm = facts.watermark
         if wm is None:  # facts exist, so some change was in range; kept total anyway
             wm = runtime.watermark if runtime.watermark is not None else 0.0
-        messages = list(facts_messages(facts.by_scope, wm, sizes=facts.sizes))
+        messages = list(facts_messages(facts.by_scope, wm))
         futures = await send_keyed(self.producer._ensure_producer(), self.topic, messages)
         runtime.messages_sent += len(messages)
         return list(futures)
@@ -154,60 +166,50 @@ def checked_facts_by_scope(
     directory: Any,
     last_day: int,
     skips: Skips,
-    sizes: dict[str, list[int]] | None = None,
-) -> dict[str, list[Any]]:
-    """:func:`~streams.kpis.facts.facts_by_scope`, reusing the facts :func:`check_facts`
-    kept on each change; a change without them whose extraction raises adds nothing.
-    ``sizes`` gets, per scope, a bound of each fact's encoded size (in the same order)."""
-    out: dict[str, list[Any]] = {}
+) -> dict[str, list[bytes]]:
+    """:func:`~streams.kpis.facts.facts_by_scope`, encoded, reusing the facts
+    :func:`check_facts` kept on each change; a change without them whose extraction raises
+    adds nothing."""
+    out: dict[str, list[bytes]] = {}
     for change in changes:
         checked = change.derived.get(FACTS_STAGE)
         if isinstance(checked, CheckedFacts):
-            facts, size = checked
+            encoded = checked.facts
         else:
             try:
-                facts = extract(change, rules, directory, last_day, skips)
+                encoded = encode_facts(extract(change, rules, directory, last_day, skips))
             except Exception as exc:  # one change's facts, never the shipment
                 skips.note("extract", "processing_error", type(exc).__name__)
                 continue
-            size = fact_sizes(facts)[1] if sizes is not None else 0
-        for scope, fact in facts.items():
+        for scope, fact in encoded.items():
             found = out.get(scope)
             if found is None:
                 out[scope] = [fact]
-                if sizes is not None:
-                    sizes[scope] = [size]
             else:
                 found.append(fact)
-                if sizes is not None:
-                    sizes[scope].append(size)
     return out
 
 
 def facts_messages(
-    by_scope: dict[str, list[Any]],
+    by_scope: dict[str, list[bytes]],
     watermark: float,
     per_message: int = FACTS_PER_MESSAGE,
     max_bytes: int = FACTS_MESSAGE_BYTES,
-    sizes: dict[str, list[int]] | None = None,
 ) -> Iterator[tuple[bytes, bytes]]:
-    """``(key, value)`` messages of a shipment's facts: per scope, in order, at most
-    ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
+    """``(key, value)`` messages of a shipment's encoded facts: per scope, in order, at
+    most ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
     applied in order, and each fact's input position still deduplicates a replay).
 
-    ``sizes`` gives a bound of each fact's encoded size (:func:`checked_facts_by_scope`
-    measured them); a scope without them has its facts measured here. Each message is
-    encoded whole, in one call."""
+    Each message is ``{"wm": watermark, "ev": [fact, ...]}``, joined from the facts' own
+    JSON: the bytes ``orjson`` gives for the whole object."""
+    head = b'{"wm":' + dumps(watermark) + b',"ev":['
     for scope, facts in by_scope.items():
         key = scope.encode()
-        bounds = sizes.get(scope) if sizes is not None else None
-        if bounds is None:
-            bounds = [len(dumps(fact)) for fact in facts]
         start, size = 0, 0
-        for i, bound in enumerate(bounds):
-            if i > start and (i - start >= per_message or size + bound > max_bytes):
-                yield key, dumps({"wm": watermark, "ev": facts[start:i]})
+        for i, fact in enumerate(facts):
+            if i > start and (i - start >= per_message or size + len(fact) > max_bytes):
+                yield key, head + b",".join(facts[start:i]) + b"]}"
                 start, size = i, 0
-            size += bound + 1
+            size += len(fact) + 1
         if start < len(facts):
-            yield key, dumps({"wm": watermark, "ev": facts[start:]})
+            yield key, head + b",".join(facts[start:]) + b"]}"

@@ -13,7 +13,12 @@ from typing import Any
 
 import orjson
 
-from streams.agents.kpi_facts import FACTS_PER_CHANGE_BYTES, check_facts, facts_messages
+from streams.agents.kpi_facts import (
+    FACTS_PER_CHANGE_BYTES,
+    check_facts,
+    encoded_by_scope,
+    facts_messages,
+)
 from streams.clock import ManualClock
 from streams.decode import DecodeLimits, RawRecord
 from streams.judge import BatchResult, Engine
@@ -163,7 +168,7 @@ class Pipeline:
         for scope, facts in by_scope.items():
             for fact in facts:
                 assert len(orjson.dumps(fact)) <= FACTS_PER_CHANGE_BYTES
-            for key, message in facts_messages(by_scope, 1.0):
+            for key, message in facts_messages(encoded_by_scope(by_scope), 1.0):
                 assert key == scope.encode() or key.decode() in by_scope
                 assert len(message) <= value_budget(MAX_MESSAGE_BYTES, key)
                 assert orjson.loads(message)["ev"]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.agents.kpi_facts import facts_messages
+from streams.agents.kpi_facts import encoded_by_scope, facts_messages
 from streams.kpis.catalog import Catalog, load_catalog
 from streams.kpis.compute import COMPUTERS, READS, Context, Flow
 from streams.kpis.facts import MAX_AMOUNT, MAX_TEXT, is_blank, parse_cents, weighted_cents
@@ -211,9 +211,8 @@ def test_a_kpi_reads_nothing_but_what_it_declares(
     assert computer(Flow(**mixed), state, context) == computer(Flow(**a), sa, context)
 
 
-# The worker encodes each facts message whole from the sizes the check measured (or that
-# facts_messages measures itself); the reference encodes each fact alone and joins the
-# bytes. Both give the same messages.
+# The worker joins each facts message from the facts' own JSON (encoded once, by the
+# engine's check); the reference encodes each message whole. Both give the same bytes.
 
 FACT = st.builds(
     lambda p, day, n, text: [[0, p], day, [["t", text, "Won"]] * n, {str(day): {"deals": n}}],
@@ -224,24 +223,22 @@ FACT = st.builds(
 )
 
 
-def joined_messages(
+def whole_messages(
     by_scope: dict[str, list[Any]], wm: float, per_message: int, max_bytes: int
 ) -> list[tuple[bytes, bytes]]:
-    """The reference: each fact encoded alone, messages joined from those bytes."""
+    """The reference: each message encoded whole by orjson, split where the facts' sizes
+    say (at most ``per_message`` facts, about ``max_bytes``)."""
     out = []
-    head = b'{"wm":' + orjson.dumps(wm) + b',"ev":['
     for scope, facts in by_scope.items():
-        parts: list[bytes] = []
-        size = 0
-        for fact in facts:
-            encoded = orjson.dumps(fact)
-            if parts and (len(parts) >= per_message or size + len(encoded) > max_bytes):
-                out.append((scope.encode(), head + b",".join(parts) + b"]}"))
-                parts, size = [], 0
-            parts.append(encoded)
-            size += len(encoded) + 1
-        if parts:
-            out.append((scope.encode(), head + b",".join(parts) + b"]}"))
+        start, size = 0, 0
+        for i, fact in enumerate(facts):
+            n = len(orjson.dumps(fact))
+            if i > start and (i - start >= per_message or size + n > max_bytes):
+                out.append((scope.encode(), orjson.dumps({"wm": wm, "ev": facts[start:i]})))
+                start, size = i, 0
+            size += n + 1
+        if start < len(facts):
+            out.append((scope.encode(), orjson.dumps({"wm": wm, "ev": facts[start:]})))
     return out
 
 
@@ -251,23 +248,18 @@ def joined_messages(
                              st.lists(FACT, min_size=1, max_size=40), min_size=1),
     per_message=st.integers(1, 12),
     max_bytes=st.integers(50, 3000),
-    slack=st.integers(0, 40),
+    wm=st.one_of(st.floats(-1e12, 1e12), st.just(1.5e9), st.just(0.0)),
 )  # fmt: skip
-def test_facts_messages_from_measured_sizes_are_the_measured_messages(
-    by_scope: dict[str, list[Any]], per_message: int, max_bytes: int, slack: int
+def test_facts_messages_joined_from_encoded_facts_are_the_whole_messages(
+    by_scope: dict[str, list[Any]], per_message: int, max_bytes: int, wm: float
 ) -> None:
-    plain = list(joined_messages(by_scope, 12.5, per_message, max_bytes))
-    assert list(facts_messages(by_scope, 12.5, per_message, max_bytes)) == plain
-    exact = {s: [len(orjson.dumps(f)) for f in facts] for s, facts in by_scope.items()}
-    assert list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=exact)) == plain
-    # a bound above the real size splits sooner, never later, and keeps every fact in order
-    bounds = {s: [n + slack for n in sizes] for s, sizes in exact.items()}
-    loose = list(facts_messages(by_scope, 12.5, per_message, max_bytes, sizes=bounds))
-    assert len(loose) >= len(plain)
-    for scope, facts in by_scope.items():
-        got = [f for k, v in loose if k == scope.encode() for f in orjson.loads(v)["ev"]]
+    encoded = encoded_by_scope(by_scope)
+    joined = list(facts_messages(encoded, wm, per_message, max_bytes))
+    assert joined == whole_messages(by_scope, wm, per_message, max_bytes)
+    for scope, facts in by_scope.items():  # every fact, in order, once
+        got = [f for k, v in joined if k == scope.encode() for f in orjson.loads(v)["ev"]]
         assert got == facts
-    for _, value in loose:
+    for _, value in joined:
         body = orjson.loads(value)
-        assert body["wm"] == 12.5 and 1 <= len(body["ev"]) <= per_message
-        assert len(value) <= max_bytes + 30 or len(body["ev"]) == 1
+        assert body["wm"] == wm and 1 <= len(body["ev"]) <= per_message
+        assert len(value) <= max_bytes + 40 or len(body["ev"]) == 1

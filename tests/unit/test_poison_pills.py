@@ -93,7 +93,7 @@ def test_the_largest_amount_the_contract_accepts_is_applied_and_skipped_by_the_k
     assert not result.dead and len(result.changes) == 1
     state = decode_dict(pipe.state[record_key("deal", "D1")])
     assert state is not None and state["f"]["amount"] == 1e15
-    facts = orjson.dumps(result.changes[0].derived["kpi_facts"].facts)
+    facts = b"".join(result.changes[0].derived["kpi_facts"].facts.values())  # encoded
     assert b'"open":1' in facts and b"open_cents" not in facts
     assert pipe.skips.counts[("extract", "unusable_amount")] >= 1
 
@@ -246,11 +246,11 @@ def test_state_cap_cuts_the_largest_fields_first() -> None:
 
 
 def test_facts_messages_are_split_by_size_too() -> None:
-    from streams.agents.kpi_facts import FACTS_MESSAGE_BYTES, facts_messages
+    from streams.agents.kpi_facts import FACTS_MESSAGE_BYTES, encoded_by_scope, facts_messages
 
     fact = [[0, 1], 20_000, [["t", "s" * 30_000, "Won"]], {}]
     by_scope = {"global:all": [fact] * 40, "owner:x": [[[0, 2], 1, [], {"1": {"n": 10**30}}]]}
-    messages = list(facts_messages(by_scope, 1.0))
+    messages = list(facts_messages(encoded_by_scope(by_scope), 1.0))
     sizes = [len(v) for _, v in messages]
     assert all(size <= FACTS_MESSAGE_BYTES + 31_000 for size in sizes) and len(messages) >= 5
     decoded = [orjson.loads(v) for _, v in messages]

@@ -322,10 +322,10 @@ async def test_a_shipment_the_broker_never_acknowledges_stops_the_worker_within_
 
 
 def test_facts_messages_stay_small_whatever_the_shipment() -> None:
-    from streams.agents.kpi_facts import facts_messages
+    from streams.agents.kpi_facts import encoded_by_scope, facts_messages
 
     by_scope = {"global:all": [[[0, i], 1, [], {}] for i in range(2500)], "owner:ann": [[0]]}
-    messages = list(facts_messages(by_scope, 12.5, per_message=1000))
+    messages = list(facts_messages(encoded_by_scope(by_scope), 12.5, per_message=1000))
     keys = [k for k, _ in messages]
     assert keys == [b"global:all"] * 3 + [b"owner:ann"]
     import orjson
