@@ -102,6 +102,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             log(f"offering {count} events at {args.rate:g}/s over {deals} deals ({args.mode})")
             paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, args.rate))
             progress = watch(worker, paced.sent, args.drain)
+            kpis = worker.get_json("/kpis/status")
         finally:
             worker.stop()
         alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
@@ -129,6 +130,13 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     kept_up = progress.last_n >= paced.sent
     print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
     print("p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(**summary))
+    batches = progress.metrics.get("crm_pulse_batches_total", 0.0)
+    print(
+        f"  the worker judged {paced.sent} events in {batches:,.0f} chunks "
+        f"({paced.sent / max(batches, 1):,.0f} per chunk) and sent "
+        f"{kpis['messages_sent']:,} KPI facts messages ({kpis['messages_sent'] / paced.sent:.2f} "
+        "per event)"
+    )
     if args.split:
         for name, part in (("send -> broker append", to_broker), ("append -> alert", in_worker)):
             one = report.latency_summary(part)

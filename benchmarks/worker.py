@@ -11,7 +11,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.processes import stop_process_group
@@ -118,6 +120,11 @@ class Worker:
             return exc.code
         except OSError:
             return None
+
+    def get_json(self, path: str) -> Any:
+        """The worker's JSON answer at ``path`` (e.g. ``/kpis/status``)."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            return orjson.loads(resp.read())
 
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(self.url + "/metrics", timeout=10) as resp:
