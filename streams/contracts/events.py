@@ -234,7 +234,9 @@ class ChangeEvent(BaseModel):
     def epoch(self) -> float:
         """``occurred_at`` in epoch seconds, computed once per event (the decoder's time
         check, the engine's ordering, the KPI facts and the rules all read it; a parsed
-        time's ``timestamp()`` costs about 0.4 µs). Not a field: never serialised."""
+        time's ``timestamp()`` costs about 0.4 µs). Not a field: never serialised. Kept in
+        the instance's ``__dict__``, so a ``model_copy`` that changes ``occurred_at`` would
+        carry it stale: events are built, never copied."""
         return self.occurred_at.timestamp()
 
 
