@@ -220,13 +220,14 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             if batch is None:
                 batches[topic] = batch = []
             read = read_offset[tp]
-            gaps = acks_enabled_for(topic)
+            acks = acks_enabled_for(topic)
             for record in fetched:
                 offset = record.offset
-                if read is not None and offset < read:
-                    continue  # read already (Faust drops those too)
-                if read and gaps and offset - read > 1:
-                    await self._add_gap(tp, read + 1, offset)
+                fresh, gap = unread(read, offset, acks)
+                if not fresh:
+                    continue
+                if gap is not None:
+                    await self._add_gap(tp, gap, offset)
                     if not self.flow_active or app.consumer_generation_id != generation_id:
                         return dropped  # a rebalance began meanwhile: as Faust, stop here
                 message = to_message(tp, record)
@@ -253,18 +254,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         num_since_yield = 0
         sleep = asyncio.sleep
 
-        def unread(tp: Any, message: Any) -> tuple[bool, int | None]:
-            """Whether the record is new (Faust drops those already read too), and where
-            the gap before it starts, if there is one to record (the topics with acks).
-            Not a coroutine: one per record cost more than the check."""
-            offset = message.offset
-            r_offset = get_read_offset(tp)
-            if r_offset is not None and offset < r_offset:
-                return False, None
-            if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                return True, r_offset + 1
-            return True, None
-
         monotonic = time.monotonic
         self.drain_error = None
         try:
@@ -287,7 +276,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for topic in sorted(batches, key=lambda t: rank.get(t, LAST)):
                     await handlers[topic](batches[topic])
                 for tp, message in others:
-                    fresh, gap = unread(tp, message)
+                    fresh, gap = unread(
+                        get_read_offset(tp), message.offset, acks_enabled_for(message.topic)
+                    )
                     if not fresh:
                         continue
                     if gap is not None:
@@ -320,6 +311,18 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+
+def unread(read: int | None, offset: int, acks: bool) -> tuple[bool, int | None]:
+    """Faust's rule for a record at ``offset`` of a partition read up to ``read``: whether
+    it is new (one before the read offset is dropped as read; the read offset itself is
+    taken again), and where the gap before it starts, if there is one to record (``acks``:
+    the topic's records are acked). Not a coroutine: one per record cost more than this."""
+    if read is not None and offset < read:
+        return False, None
+    if read and acks and offset - read > 1:
+        return True, read + 1
+    return True, None
 
 
 def fetched_position(client: Any, tp: Any) -> int | None:
