@@ -126,9 +126,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     fetch_beat: float | None = None
     drain_error: BaseException | None = None
-    #: records dropped because their partition's position was moved back before them
-    #: after they were fetched (see :func:`fetched_position`); fetched again
-    dropped_after_seek: int = 0
 
     def _new_consumer_thread(self) -> PromptFetchThread:
         return PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -266,7 +263,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 dropped = await self._fetch_into(batches, others, handlers)
                 unset_flag(CONSUMER_FETCHING)
                 if dropped:
-                    self.dropped_after_seek += dropped
                     self.log.info(
                         "%d records fetched before a seek dropped (fetched again)", dropped
                     )
