@@ -1,6 +1,6 @@
 """Offline cost per event of each stage of the worker, on the benchmark's events, no Kafka.
 
-The same code the worker runs (``Engine.process``, ``facts_by_scope``, the KPI store and
+The same code the worker runs (``Engine.process``, its KPI facts, the KPI store and
 its snapshots) over an in-memory state, so a change to one stage can be measured alone.
 It prints microseconds per event, with the engine without rules as the baseline.
 
@@ -27,19 +27,14 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpi_facts import (
-    checked_facts_by_scope,
-    encoded_by_scope,
-    facts_check,
-    facts_messages,
-)
+from streams.agents.kpi_facts import checked_facts_by_scope, facts_check, facts_messages
 from streams.decode import RawRecord, decode_event
 from streams.gc_policy import apply_gc_policy, collector_paused
 from streams.judge import Engine
 from streams.kpis.catalog import load_catalog
 from streams.kpis.compute import Context
 from streams.kpis.directory import ReloadingDirectory
-from streams.kpis.facts import FactRules, facts_by_scope
+from streams.kpis.facts import FactRules
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.store import KpiStore
 from streams.rules.loader import load_paths
@@ -87,16 +82,11 @@ def run(
         if not kpis or not result.changes:
             continue
         watermark = max(c.event.epoch for c in result.changes)
-        if check:  # the worker's path: the check's facts, messages as the worker sends them
-            by_scope = checked_facts_by_scope(
-                result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
-            )
-        else:
-            by_scope = encoded_by_scope(
-                facts_by_scope(
-                    result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
-                )
-            )
+        # the worker's path: the facts the check kept on each change, or (no check) each
+        # change's facts extracted and encoded here; messages as the worker sends them
+        by_scope = checked_facts_by_scope(
+            result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
+        )
         wire = list(facts_messages(by_scope, watermark))
         t2 = time.perf_counter()
         for key, body in wire:
