@@ -70,8 +70,10 @@ def encode_facts(facts: dict[str, Any]) -> dict[str, bytes]:
 
 
 def encoded_by_scope(by_scope: dict[str, list[Any]]) -> dict[str, list[bytes]]:
-    """Facts grouped by scope (:func:`~streams.kpis.facts.facts_by_scope`) as JSON, for
-    :func:`facts_messages`; a fact shared by several scopes is encoded once."""
+    """Facts grouped by scope as objects (the reference grouping,
+    :func:`~streams.kpis.facts.facts_by_scope`, or facts built by hand) as JSON, for
+    :func:`facts_messages`; a fact shared by several scopes is encoded once. The worker's
+    own path encodes in the check and groups with :func:`checked_facts_by_scope`."""
     seen: dict[int, bytes] = {}
     out: dict[str, list[bytes]] = {}
     for scope, facts in by_scope.items():
