@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any, cast
 
 import faust
@@ -126,6 +126,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     fetch_beat: float | None = None
     drain_error: BaseException | None = None
+    #: records dropped because their partition's position was moved back before them
+    #: after they were fetched (see :func:`fetched_position`); fetched again
+    dropped_after_seek: int = 0
 
     def _new_consumer_thread(self) -> PromptFetchThread:
         return PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -161,82 +164,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 self._n_acked += n
                 notify(self._waiting_for_ack)
 
-    async def _fetch_into(  # pragma: no cover - needs Kafka
-        self, batches: dict[str, list[Any]], others: list[tuple[Any, Any]],
-        handlers: Collection[str],
-    ) -> int:  # fmt: skip
-        """One fetch (Faust's ``getmany``, a partition at a time instead of a record at a
-        time): the records of the batch topics into ``batches`` (by topic, tracked and read
-        as Faust's fetch loop does), the others into ``others`` for the per-record path.
-        Returns how many records were dropped as fetched before a seek.
-
-        What Faust checks per record is checked per partition (its assignment, its end
-        offset for the monitor, the client's position) or only after an await (a gap):
-        nothing else runs in between. Within a partition the records are in offset order,
-        so the read offset and the gaps are found in one pass."""
-        if self.should_stop:
-            return 0
-        records, active = await self._wait_next_records(1.0)
-        if records is None or self.should_stop:
-            return 0
-        app = self.app
-        generation_id = app.consumer_generation_id
-        if not self.flow_active:  # as Faust's getmany: back to the committed offsets
-            try:
-                await self.perform_seek()
-            except Exception as exc:
-                self.log.warning("exception performing seek when flow not active %r", exc)
-            return 0
-        to_message, track_message = self._to_message, self.track_message
-        read_offset = self._read_offset
-        acks_enabled_for = app.topics.acks_enabled_for
-        track_end = app.monitor.track_tp_end_offset
-        buffered = self._buffered_partitions
-        client = self._thread._consumer
-        dropped = 0
-        for tp, fetched in records.items():
-            if not fetched or not (active is None or tp in active or tp in buffered):
-                continue
-            track_end(tp, self.highwater(tp))
-            position = fetched_position(client, tp)
-            if position is None or fetched[-1].offset >= position:
-                # A seek (recovery seeks every partition to its commit) or a rebalance moved
-                # the partition back while these records were on their way from the
-                # client's thread. Taken, they would move the read offset past records the
-                # seek asked for again: Faust would then skip those as read, or record
-                # them as a gap and count them twice (the committed offset crept one record
-                # per commit). The client fetches them again from the position.
-                kept = [r for r in fetched if position is not None and r.offset < position]
-                dropped += len(fetched) - len(kept)
-                fetched = kept
-            topic = tp.topic
-            if topic not in handlers:
-                others.extend((tp, to_message(tp, record)) for record in fetched)
-                continue
-            batch = batches.get(topic)
-            if batch is None:
-                batches[topic] = batch = []
-            read = read_offset[tp]
-            acks = acks_enabled_for(topic)
-            for record in fetched:
-                offset = record.offset
-                fresh, gap = unread(read, offset, acks)
-                if not fresh:
-                    continue
-                if gap is not None:
-                    await self._add_gap(tp, gap, offset)
-                    if not self.flow_active or app.consumer_generation_id != generation_id:
-                        return dropped  # a rebalance began meanwhile: as Faust, stop here
-                message = to_message(tp, record)
-                track_message(message)
-                batch.append(message)
-                read = read_offset[tp] = offset
-        return dropped
-
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
         # Mirrors faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15),
         # with records of batch topics collected per fetch and handed over at once.
         callback = self.callback
+        getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
@@ -245,11 +177,24 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        track_message = self.track_message
         handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
         rank: dict[str, int] = getattr(self.app, "batch_rank", {})
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
+
+        def unread(tp: Any, message: Any) -> tuple[bool, int | None]:
+            """Whether the record is new (Faust drops those already read too), and where
+            the gap before it starts, if there is one to record (the topics with acks).
+            Not a coroutine: one per record cost more than the check."""
+            offset = message.offset
+            r_offset = get_read_offset(tp)
+            if r_offset is not None and offset < r_offset:
+                return False, None
+            if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                return True, r_offset + 1
+            return True, None
 
         monotonic = time.monotonic
         self.drain_error = None
@@ -257,12 +202,44 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.fetch_beat = monotonic()
                 set_flag(CONSUMER_FETCHING)
-                await self.sleep(0)  # as Faust: a turn of the loop per fetch, whatever comes
+                dropped = 0
+                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
+                await self.sleep(0)
                 batches: dict[str, list[Any]] = {}
                 others: list[tuple[Any, Any]] = []
-                dropped = await self._fetch_into(batches, others, handlers)
-                unset_flag(CONSUMER_FETCHING)
+                if not self.should_stop:
+                    client = self._thread._consumer
+                    async for tp, message in ait:
+                        position = fetched_position(client, tp)
+                        if position is None or message.offset >= position:
+                            # A seek (recovery seeks every partition to its commit) or a
+                            # rebalance moved the partition back while this record was on
+                            # its way from the client's thread. Taken, it would move the
+                            # read offset past records the seek asked for again: Faust
+                            # would then skip those as read, or record them as a gap and
+                            # count them twice, and the committed offset crept one record
+                            # per commit. The client fetches it again from the position.
+                            dropped += 1
+                            continue
+                        topic = message.topic
+                        if topic not in handlers:
+                            others.append((tp, message))  # after the batches (see below)
+                            continue
+                        fresh, gap = unread(tp, message)
+                        if not fresh:
+                            continue
+                        offset = message.offset
+                        if gap is not None:
+                            await self._add_gap(tp, gap, offset)
+                        track_message(message)
+                        batch = batches.get(topic)
+                        if batch is None:
+                            batches[topic] = batch = []
+                        batch.append(message)
+                        set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
                 if dropped:
+                    self.dropped_after_seek += dropped
                     self.log.info(
                         "%d records fetched before a seek dropped (fetched again)", dropped
                     )
@@ -272,9 +249,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for topic in sorted(batches, key=lambda t: rank.get(t, LAST)):
                     await handlers[topic](batches[topic])
                 for tp, message in others:
-                    fresh, gap = unread(
-                        get_read_offset(tp), message.offset, acks_enabled_for(message.topic)
-                    )
+                    fresh, gap = unread(tp, message)
                     if not fresh:
                         continue
                     if gap is not None:
@@ -307,18 +282,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
-
-
-def unread(read: int | None, offset: int, acks: bool) -> tuple[bool, int | None]:
-    """Faust's rule for a record at ``offset`` of a partition read up to ``read``: whether
-    it is new (one before the read offset is dropped as read; the read offset itself is
-    taken again), and where the gap before it starts, if there is one to record (``acks``:
-    the topic's records are acked). Not a coroutine: one per record cost more than this."""
-    if read is not None and offset < read:
-        return False, None
-    if read and acks and offset - read > 1:
-        return True, read + 1
-    return True, None
 
 
 def fetched_position(client: Any, tp: Any) -> int | None:
