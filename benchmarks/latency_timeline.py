@@ -21,6 +21,8 @@ import argparse
 import asyncio
 import itertools
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,10 +35,12 @@ if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks
 
 import orjson  # noqa: E402
 
-from benchmarks import report  # noqa: E402
+from benchmarks import profile_summary, report  # noqa: E402
+from benchmarks.cpu import CpuMeter  # noqa: E402
 from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import kafka_for, produce_paced, read_topic  # noqa: E402
 from benchmarks.modes import MODES, prepare  # noqa: E402
+from benchmarks.profile_worker import py_spy  # noqa: E402
 from benchmarks.run import create_topics, worker_env  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 
@@ -75,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stamp the input with the broker's append time and split each latency into\n"
         "send -> broker append (the load's own producer) and append -> alert (the worker)",
     )  # fmt: skip
+    p.add_argument(
+        "--profile", type=Path, metavar="TXT",
+        help="sample the worker with py-spy while the load is offered and write the\n"
+        "summary (benchmarks/profile_summary.py) to this file",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="crm-pulse-latency-"))
@@ -100,7 +109,13 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         worker.start()
         try:
             log(f"offering {count} events at {args.rate:g}/s over {deals} deals ({args.mode})")
+            spy = Sampler(worker, args.profile) if args.profile else None
+            assert worker.proc is not None
+            meter = CpuMeter(worker.proc.pid)
             paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, args.rate))
+            cpu = meter.read()
+            if spy is not None:  # the paced load only, not the drain
+                spy.write(args.profile, f"live worker ({args.mode}) at {args.rate:g} events/s")
             progress = watch(worker, paced.sent, args.drain)
             kpis = worker.get_json("/kpis/status")
         finally:
@@ -130,6 +145,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     kept_up = progress.last_n >= paced.sent
     print(f"offered {paced.offered_eps:,.0f} events/s, {len(alerts)} alerts, kept up: {kept_up}")
     print("p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(**summary))
+    print(f"  CPU over the load, in cores: worker {cpu['worker_cores']}, everything else "
+          f"{cpu['others_cores']} (broker, the load's producer), of {cpu['cores']:g}")  # fmt: skip
     batches = progress.metrics.get("crm_pulse_batches_total", 0.0)
     print(
         f"  the worker judged {paced.sent} events in {batches:,.0f} chunks "
@@ -156,6 +173,29 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
     print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))
     return 0
+
+
+class Sampler:
+    """py-spy sampling a live worker from now until :meth:`write` (100 Hz, nonblocking);
+    the speedscope file is kept beside the summary."""
+
+    def __init__(self, worker: Worker, out: Path) -> None:
+        assert worker.proc is not None
+        self.flame = out.with_suffix(".speedscope.json")  # beside the summary
+        self.proc = subprocess.Popen(
+            [py_spy(), "record", "--pid", str(worker.proc.pid), "--rate", "100",
+             "--format", "speedscope", "--output", str(self.flame), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def write(self, out: Path, head: str) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        _, err = self.proc.communicate(timeout=60)
+        if not self.flame.exists():
+            raise SystemExit(f"py-spy wrote no profile:\n{err.decode(errors='replace')[-2000:]}")
+        profiles = profile_summary.read_speedscope(orjson.loads(self.flame.read_bytes()))
+        out.write_text(head + "\n" + profile_summary.summarise(profiles, 25) + "\n")
+        log(f"profile of the paced load: {out} (flame graph: {self.flame})")
 
 
 async def stamp_on_append(bootstrap: str, topic: str) -> None:

@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks
 import orjson  # noqa: E402
 
 from benchmarks import report  # noqa: E402
+from benchmarks.cpu import CpuMeter  # noqa: E402
 from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import (  # noqa: E402
     kafka_for,
@@ -238,10 +239,14 @@ def measure_latency(
     worker.start()
     try:
         log(f"latency: offering {count} events at {rate:g}/s ({rate_source}) over {deals} deals")
+        assert worker.proc is not None
+        meter = CpuMeter(worker.proc.pid)
         paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, rate))
+        cpu = meter.read()  # over the paced load (the load's producer is in "others")
         progress = watch(worker, paced.sent, args.latency_drain)
     finally:
         worker.stop()
+    log(f"latency: CPU over the load, in cores: {cpu}")
     alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
     latencies = []
     for record in alerts:
@@ -264,6 +269,7 @@ def measure_latency(
         "lower_bound": progress.last_n < paced.sent,
         "drain_budget_s": args.latency_drain,
         "alerts": len(alerts),
+        "cpu": cpu,
         **summary,
     }
 
