@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
-from streams.agents.kpi_facts import checked_facts_by_scope, facts_check, facts_messages
+from streams.agents.kpi_facts import (
+    checked_facts_by_scope,
+    facts_check,
+    facts_records,
+    read_facts,
+)
 from streams.decode import RawRecord, decode_event
 from streams.gc_policy import apply_gc_policy, collector_paused
 from streams.judge import Engine
@@ -37,6 +40,7 @@ from streams.kpis.directory import ReloadingDirectory
 from streams.kpis.facts import FactRules
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.store import KpiStore
+from streams.produce import key_partitioner
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 from streams.runtime.shipment import apply_writes
@@ -64,6 +68,7 @@ def run(
         store=KpiStore({}), catalog=catalog, context=Context(stage_order=settings.stage_order)
     )
     engine = Engine(rules)
+    partition_of = key_partitioner(settings.topic_partitions)  # as the producer's
     if check:  # as the worker runs it: the KPI facts of each change checked in isolation
         engine.change_checks.append(
             ("kpi_facts", facts_check(fact_rules, lambda: directory, runtime))
@@ -87,11 +92,13 @@ def run(
         by_scope = checked_facts_by_scope(
             result.changes, fact_rules, directory, runtime.last_day(), runtime.skips
         )
-        wire = list(facts_messages(by_scope, watermark))
+        wire = list(facts_records(by_scope, partition_of, watermark))
         t2 = time.perf_counter()
-        for key, body in wire:
-            runtime.apply(key.decode(), orjson.loads(body)["ev"])
-            runtime.advance(watermark)
+        for _, key, body in wire:  # as the kpis agent applies a message
+            scopes, wm = read_facts(key, body)
+            for scope, facts in scopes:
+                runtime.apply(scope, facts)
+            runtime.advance(wm)
         t3 = time.perf_counter()
         runtime.collect()  # the worker publishes every second; here once per batch
         t4 = time.perf_counter()

@@ -12,7 +12,7 @@ Every record the worker writes is therefore built to fit ``max_message_bytes`` m
   :data:`DETAIL_MAX_CHARS`; a refused value that cannot travel with its headers keeps its
   first bytes and the header ``crm-pulse-cut`` gives its original size;
 - record states are capped by :meth:`streams.judge.state.EntityState.encode`; KPI facts messages are
-  split by size (:func:`streams.agents.kpi_facts.facts_messages`).
+  split by size (:func:`streams.agents.kpi_facts.facts_records`).
 """
 
 from __future__ import annotations

@@ -10,15 +10,15 @@ commit waits for them too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
 async def send_batched(
-    producer: Any, topic: str, records: Iterable[tuple[int, bytes, bytes | None]]
+    producer: Any, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]
 ) -> list[asyncio.Future[Any]]:
-    """Send ``(partition, key, value)`` records (``None``: a tombstone); one future per
-    submitted batch.
+    """Send ``(partition, key, value)`` records (a ``None`` value: a tombstone; a ``None``
+    key: no key); one future per submitted batch.
 
     ``producer`` is an ``aiokafka.AIOKafkaProducer``. Records of one partition keep their
     order (each partition's batches are submitted in order).
@@ -45,11 +45,21 @@ _PARTITIONS: dict[tuple[str, int], dict[bytes, int]] = {}
 _MAX_CACHED = 200_000
 
 
-async def send_keyed(
-    producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]
-) -> list[asyncio.Future[Any]]:
-    """Send ``(key, value)`` records to the partition the producer's own partitioner picks
-    for each key (as ``producer.send`` would), in batches."""
+def key_partitioner(count: int) -> Callable[[bytes], int]:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka's and the Java
+    client's) picks for a key among ``count`` partitions, for harnesses without a
+    producer; the worker asks its producer (:func:`partitioner`)."""
+    from aiokafka.partitioner import murmur2
+
+    def partition_of(key: bytes) -> int:
+        return (int(murmur2(key)) & 0x7FFFFFFF) % count
+
+    return partition_of
+
+
+async def partitioner(producer: Any, topic: str) -> Callable[[bytes], int]:
+    """The partition the producer's own partitioner picks for a key of ``topic`` (as
+    ``producer.send`` would), computed once per key."""
     await producer.client._wait_on_metadata(topic)
     count = len(producer.client.cluster.partitions_for_topic(topic) or ())
     cache = _PARTITIONS.setdefault((topic, count), {})
@@ -62,4 +72,13 @@ async def send_keyed(
             found = cache[key] = int(producer._partition(topic, None, None, None, key, None))
         return found
 
+    return partition_of
+
+
+async def send_keyed(
+    producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]
+) -> list[asyncio.Future[Any]]:
+    """Send ``(key, value)`` records to the partition the producer's own partitioner picks
+    for each key (as ``producer.send`` would), in batches."""
+    partition_of = await partitioner(producer, topic)
     return await send_batched(producer, topic, ((partition_of(k), k, v) for k, v in records))

@@ -1,7 +1,18 @@
 """The KPI facts on their way out of the ingest path: built for each accepted change inside
 the engine's per-record isolation (:func:`facts_check`), grouped by scope for each queued
 result (:meth:`FactsHook.derive`) and sent as ``kpi-facts`` messages by the shipper's write
-stage, for every shipment written together (:meth:`FactsHook.send`)."""
+stage, for every shipment written together (:meth:`FactsHook.send`).
+
+The ``kpi-facts`` wire format (internal, between the workers' agents) is owned here, both
+ways: :func:`facts_records` writes it, :func:`read_facts` reads it. A message holds the facts
+of every scope of one partition of the topic (the partition the producer's partitioner
+picks for the scope's name, so the ``kpi-buckets`` table stays co-partitioned with it)::
+
+    {"wm": <watermark, epoch s>, "sc": {"<scope>": [<fact>, ...], ...}}
+
+without a key. Messages of the earlier layout, one per scope, keyed by the scope and
+``{"wm": ..., "ev": [<fact>, ...]}``, are still read (a topic written by an older worker).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +20,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from streams.jsonbytes import dumps
 from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.skips import Skips
 from streams.org import OrgDirectory
-from streams.produce import send_keyed
+from streams.produce import partitioner, send_batched
 from streams.rules.change import Change
 
 #: Facts per ``kpi-facts`` message. A scope that every change feeds (``global:all``) gets
@@ -48,7 +61,7 @@ def check_facts(
 
     Encoded here, once: the fact objects die with the check instead of waiting for the
     shipment (the collector no longer scans them) and the messages are joined from these
-    bytes (:func:`facts_messages`), not encoded a second time."""
+    bytes (:func:`facts_records`), not encoded a second time."""
     encoded = encode_facts(extract(change, rules, directory, last_day, skips))
     size = max(2, 1 + sum(len(scope.encode()) + 4 + len(fact) for scope, fact in encoded.items()))
     if size > FACTS_PER_CHANGE_BYTES:
@@ -72,7 +85,7 @@ def encode_facts(facts: dict[str, Any]) -> dict[str, bytes]:
 def encoded_by_scope(by_scope: dict[str, list[Any]]) -> dict[str, list[bytes]]:
     """Facts grouped by scope as objects (the reference grouping,
     :func:`~streams.kpis.facts.facts_by_scope`, or facts built by hand) as JSON, for
-    :func:`facts_messages`; a fact shared by several scopes is encoded once. The worker's
+    :func:`facts_records`; a fact shared by several scopes is encoded once. The worker's
     own path encodes in the check and groups with :func:`checked_facts_by_scope`."""
     seen: dict[int, bytes] = {}
     out: dict[str, list[bytes]] = {}
@@ -111,10 +124,11 @@ def merge_scoped(parts: Sequence[ScopedFacts]) -> ScopedFacts:
 
 class FactsHook:
     """The shipper's KPI change hook: the facts of each queued result grouped by scope,
-    then sent for every result written together, one message per scope (or more for a big
-    scope); the shipper awaits their acks with the alerts', before the states are written."""
+    then sent for every result written together, one message per partition of the facts
+    topic (or more for a big shipment); the shipper awaits their acks with the alerts',
+    before the states are written."""
 
-    #: grouped in the write stage: one facts message per scope for many shipments
+    #: grouped in the write stage: one facts message per partition for many shipments
     prompt = False
 
     def __init__(
@@ -143,9 +157,11 @@ class FactsHook:
         wm = facts.watermark
         if wm is None:  # facts exist, so some change was in range; kept total anyway
             wm = runtime.watermark if runtime.watermark is not None else 0.0
-        messages = list(facts_messages(facts.by_scope, wm))
-        futures = await send_keyed(self.producer._ensure_producer(), self.topic, messages)
-        runtime.messages_sent += len(messages)
+        producer = self.producer._ensure_producer()
+        partition_of = await partitioner(producer, self.topic)
+        records = list(facts_records(facts.by_scope, partition_of, wm))
+        futures = await send_batched(producer, self.topic, records)
+        runtime.messages_sent += len(records)
         return list(futures)
 
 
@@ -192,26 +208,56 @@ def checked_facts_by_scope(
     return out
 
 
-def facts_messages(
+def facts_records(
     by_scope: dict[str, list[bytes]],
+    partition_of: Callable[[bytes], int],
     watermark: float,
     per_message: int = FACTS_PER_MESSAGE,
     max_bytes: int = FACTS_MESSAGE_BYTES,
-) -> Iterator[tuple[bytes, bytes]]:
-    """``(key, value)`` messages of a shipment's encoded facts: per scope, in order, at
-    most ``per_message`` facts and about ``max_bytes`` each (same key, so same partition:
-    applied in order, and each fact's input position still deduplicates a replay).
+) -> Iterator[tuple[int, None, bytes]]:
+    """``(partition, key, value)`` records of a shipment's encoded facts: one message per
+    partition (``partition_of`` the scope's name) holding the facts of all its scopes, in
+    order per scope, with at most ``per_message`` facts and about ``max_bytes`` each; a
+    scope that does not fit goes on in the next message of the same partition (applied in
+    order, and each fact's input position still deduplicates a replay).
 
-    Each message is ``{"wm": watermark, "ev": [fact, ...]}``, joined from the facts' own
-    JSON: the bytes ``orjson`` gives for the whole object."""
-    head = b'{"wm":' + dumps(watermark) + b',"ev":['
+    Each message is ``{"wm": watermark, "sc": {scope: [fact, ...], ...}}``, joined from the
+    facts' own JSON: the bytes ``orjson`` gives for the whole object."""
+    head = b'{"wm":' + dumps(watermark) + b',"sc":{'
+    by_partition: dict[int, list[tuple[str, list[bytes]]]] = {}
     for scope, facts in by_scope.items():
-        key = scope.encode()
-        start, size = 0, 0
-        for i, fact in enumerate(facts):
-            if i > start and (i - start >= per_message or size + len(fact) > max_bytes):
-                yield key, head + b",".join(facts[start:i]) + b"]}"
-                start, size = i, 0
-            size += len(fact) + 1
-        if start < len(facts):
-            yield key, head + b",".join(facts[start:]) + b"]}"
+        if facts:
+            by_partition.setdefault(partition_of(scope.encode()), []).append((scope, facts))
+    for partition, scopes in by_partition.items():
+        parts: list[bytes] = []  # '"scope":[fact,...]' of the message being built
+        count = size = 0
+        for scope, facts in scopes:
+            name = dumps(scope)
+            start = 0
+            for i, fact in enumerate(facts):
+                if count and (count >= per_message or size + len(fact) > max_bytes):
+                    if i > start:
+                        parts.append(name + b":[" + b",".join(facts[start:i]) + b"]")
+                    yield partition, None, head + b",".join(parts) + b"}}"
+                    parts, count, size, start = [], 0, 0, i
+                count += 1
+                size += len(fact) + 1
+            parts.append(name + b":[" + b",".join(facts[start:]) + b"]")
+            size += len(name) + 3
+        yield partition, None, head + b",".join(parts) + b"}}"
+
+
+def read_facts(key: bytes | None, value: bytes) -> tuple[list[tuple[str, Any]], float]:
+    """The ``(scope, facts)`` pairs and the watermark of a ``kpi-facts`` message, of either
+    layout (see the module's docstring); raises on any other shape. The facts themselves
+    are checked where they are applied (:meth:`~streams.kpis.store.KpiStore.apply`)."""
+    payload = orjson.loads(value)
+    wm = float(payload["wm"])
+    scopes = payload.get("sc")
+    if scopes is not None:
+        if not isinstance(scopes, dict):
+            raise TypeError("the scopes of a facts message are not an object")
+        return list(scopes.items()), wm
+    if key is None:
+        raise TypeError("a facts message of one scope without a key")
+    return [(key.decode(), payload["ev"])], wm

@@ -2,13 +2,13 @@
 
 The shipper hands each queued result's accepted changes to :class:`FactsHook` (a change
 hook of the container), which groups their facts by scope and, in the shipper's write
-stage, sends one message per scope to the internal ``<prefix>.kpi-facts``
-topic (key = scope); the shipper awaits the acks before it writes the entity states. The
-``kpis`` agent applies them to the ``kpi-buckets`` table (co-partitioned with the facts
-topic) and hands the changed buckets to the same shipper, which writes them to the
-table's changelog in order with every other writer's, then acks the facts. A timer
-publishes the changed snapshots to ``crm.kpis`` (compacted), sets the Prometheus gauges
-and serves ``GET /kpis``.
+stage, sends one message per partition of the internal ``<prefix>.kpi-facts`` topic (the
+facts of every scope the producer's partitioner puts there); the shipper awaits the acks
+before it writes the entity states. The ``kpis`` agent applies them to the
+``kpi-buckets`` table (co-partitioned with the facts topic) and hands the changed buckets
+to the same shipper, which writes them to the table's changelog in order with every other
+writer's, then acks the facts. A timer publishes the changed snapshots to ``crm.kpis``
+(compacted), sets the Prometheus gauges and serves ``GET /kpis``.
 
 Every step is total over what it reads: a change, a facts message, a fact or a scope that
 breaks one of them is skipped and counted in ``crm_pulse_kpi_skipped{stage, reason}``
@@ -25,9 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import orjson
-
-from streams.agents.kpi_facts import FACTS_STAGE, FactsHook, facts_check
+from streams.agents.kpi_facts import FACTS_STAGE, FactsHook, facts_check, read_facts
 from streams.agents.kpi_publish import PublicationFailed, publish_now
 from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
@@ -114,18 +112,17 @@ def register(app: Any, pulse: Runtime) -> None:
         with collector_paused():  # the batch's buckets live on: no rescans meanwhile
             for msg in messages:
                 try:
-                    payload = orjson.loads(msg.value)
-                    scope = msg.key.decode()
-                    facts, wm = payload["ev"], float(payload["wm"])
+                    scopes, wm = read_facts(msg.key, msg.value)
                 except Exception as exc:  # a facts message of the wrong shape: skipped
                     runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
                     continue
                 writes.partition = msg.partition
-                result = runtime.apply(scope, facts)  # judged on the watermark so far
+                for scope, facts in scopes:  # each judged on the watermark so far
+                    result = runtime.apply(scope, facts)
+                    if result.late or result.duplicates:
+                        count_late(pulse, scope, result.late, result.duplicates)
                 runtime.advance(wm)
                 runtime.messages_applied += 1
-                if result.late or result.duplicates:
-                    count_late(pulse, scope, result.late, result.duplicates)
         count_skips(pulse, runtime, skip_log)
         return writes.writes
 

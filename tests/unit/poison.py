@@ -17,7 +17,8 @@ from streams.agents.kpi_facts import (
     FACTS_PER_CHANGE_BYTES,
     check_facts,
     encoded_by_scope,
-    facts_messages,
+    facts_records,
+    read_facts,
 )
 from streams.clock import ManualClock
 from streams.decode import DecodeLimits, RawRecord
@@ -29,6 +30,7 @@ from streams.kpis.facts import FactRules, facts_by_scope
 from streams.kpis.skips import Skips
 from streams.kpis.windows import day_of
 from streams.outputs import alert_value, dead_letter_record, value_budget
+from streams.produce import key_partitioner
 from streams.rules.loader import load_paths
 from streams.rules.ruleset import RuleSet
 
@@ -168,10 +170,14 @@ class Pipeline:
         for facts in by_scope.values():
             for fact in facts:
                 assert len(orjson.dumps(fact)) <= FACTS_PER_CHANGE_BYTES
-        for key, message in facts_messages(encoded_by_scope(by_scope), 1.0):
-            assert key.decode() in by_scope
-            assert len(message) <= value_budget(MAX_MESSAGE_BYTES, key)
-            assert orjson.loads(message)["ev"]
+        shipped: dict[str, list[Any]] = {}
+        for _, key, message in facts_records(encoded_by_scope(by_scope), key_partitioner(4), 1.0):
+            assert len(message) <= value_budget(MAX_MESSAGE_BYTES, b"")
+            scopes, _ = read_facts(key, message)
+            assert scopes and all(facts for _, facts in scopes)
+            for scope, facts in scopes:
+                shipped.setdefault(scope, []).extend(facts)
+        assert shipped == orjson.loads(orjson.dumps(by_scope))  # every fact, in order, once
 
 
 STAGES = ["Prospecting", "Qualification", "Engaging", "Proposal", "Negotiation", "Won", "Lost"]

@@ -5,6 +5,7 @@ counters and the skips)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -13,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.agents.kpi_facts import encoded_by_scope, facts_messages
+from streams.agents.kpi_facts import encoded_by_scope, facts_records, read_facts
 from streams.kpis.catalog import Catalog, load_catalog
 from streams.kpis.compute import COMPUTERS, READS, Context, Flow
 from streams.kpis.facts import MAX_AMOUNT, MAX_TEXT, is_blank, parse_cents, weighted_cents
 from streams.kpis.needs import ALL_FACTS, COMPONENTS, FactNeeds
+from streams.produce import key_partitioner
 from streams.settings import DEFAULT_STAGE_ORDER
 from tests.unit.kpi_stream import SPECS, load_reference, run_stream
 
@@ -224,42 +226,78 @@ FACT = st.builds(
 
 
 def whole_messages(
-    by_scope: dict[str, list[Any]], wm: float, per_message: int, max_bytes: int
-) -> list[tuple[bytes, bytes]]:
-    """The reference: each message encoded whole by orjson, split where the facts' sizes
-    say (at most ``per_message`` facts, about ``max_bytes``)."""
-    out = []
-    for scope, facts in by_scope.items():
-        start, size = 0, 0
-        for i, fact in enumerate(facts):
-            n = len(orjson.dumps(fact))
-            if i > start and (i - start >= per_message or size + n > max_bytes):
-                out.append((scope.encode(), orjson.dumps({"wm": wm, "ev": facts[start:i]})))
-                start, size = i, 0
-            size += n + 1
-        if start < len(facts):
-            out.append((scope.encode(), orjson.dumps({"wm": wm, "ev": facts[start:]})))
+    by_scope: dict[str, list[Any]],
+    partition_of: Callable[[bytes], int],
+    wm: float,
+    per_message: int,
+    max_bytes: int,
+) -> list[tuple[int, None, bytes]]:
+    """The reference: per partition, each message encoded whole by orjson, split where the
+    facts' sizes say (at most ``per_message`` facts, about ``max_bytes``; a scope's name
+    counts with its facts)."""
+    out: list[tuple[int, None, bytes]] = []
+    by_partition: dict[int, list[str]] = {}
+    for scope in by_scope:
+        by_partition.setdefault(partition_of(scope.encode()), []).append(scope)
+    for partition, scopes in by_partition.items():
+        message: dict[str, list[Any]] = {}
+        count = size = 0
+        for scope in scopes:
+            for fact in by_scope[scope]:
+                n = len(orjson.dumps(fact))
+                if count and (count >= per_message or size + n > max_bytes):
+                    out.append((partition, None, orjson.dumps({"wm": wm, "sc": message})))
+                    message, count, size = {}, 0, 0
+                message.setdefault(scope, []).append(fact)
+                count += 1
+                size += n + 1
+            size += len(orjson.dumps(scope)) + 3
+        out.append((partition, None, orjson.dumps({"wm": wm, "sc": message})))
     return out
+
+
+SCOPES = ["global:all", "owner:ann", "team:é", "region:emea", "owner:bob"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    by_scope=st.dictionaries(st.sampled_from(["global:all", "owner:ann", "team:é"]),
-                             st.lists(FACT, min_size=1, max_size=40), min_size=1),
+    by_scope=st.dictionaries(st.sampled_from(SCOPES), st.lists(FACT, min_size=1, max_size=40),
+                             min_size=1),
+    partitions=st.integers(1, 4),
     per_message=st.integers(1, 12),
     max_bytes=st.integers(50, 3000),
     wm=st.one_of(st.floats(-1e12, 1e12), st.just(1.5e9), st.just(0.0)),
 )  # fmt: skip
 def test_facts_messages_joined_from_encoded_facts_are_the_whole_messages(
-    by_scope: dict[str, list[Any]], per_message: int, max_bytes: int, wm: float
+    by_scope: dict[str, list[Any]], partitions: int, per_message: int, max_bytes: int, wm: float
 ) -> None:
+    partition_of = key_partitioner(partitions)
     encoded = encoded_by_scope(by_scope)
-    joined = list(facts_messages(encoded, wm, per_message, max_bytes))
-    assert joined == whole_messages(by_scope, wm, per_message, max_bytes)
-    for scope, facts in by_scope.items():  # every fact, in order, once
-        got = [f for k, v in joined if k == scope.encode() for f in orjson.loads(v)["ev"]]
-        assert got == facts
-    for _, value in joined:
-        body = orjson.loads(value)
-        assert body["wm"] == wm and 1 <= len(body["ev"]) <= per_message
-        assert len(value) <= max_bytes + 40 or len(body["ev"]) == 1
+    joined = list(facts_records(encoded, partition_of, wm, per_message, max_bytes))
+    assert joined == whole_messages(by_scope, partition_of, wm, per_message, max_bytes)
+    got: dict[str, list[Any]] = {}
+    for partition, key, value in joined:
+        scopes, read_wm = read_facts(key, value)
+        assert read_wm == wm and 1 <= sum(len(facts) for _, facts in scopes) <= per_message
+        assert len({scope for scope, _ in scopes}) == len(scopes)  # a scope once a message
+        for scope, facts in scopes:  # on the partition of its name, as the table's key
+            assert facts and partition == partition_of(scope.encode())
+            got.setdefault(scope, []).extend(facts)
+        one_fact = sum(len(facts) for _, facts in scopes) == 1
+        assert len(value) <= max_bytes + 40 + 20 * len(scopes) or one_fact
+    assert got == by_scope  # every fact of every scope, in order, once
+    assert len({p for p, *_ in joined}) == len({partition_of(s.encode()) for s in by_scope})
+
+
+def test_facts_messages_of_the_earlier_layout_are_still_read() -> None:
+    # one message per scope, keyed by it: what a topic written by an older worker holds
+    old = orjson.dumps({"wm": 12.5, "ev": [[[0, 1], 3, [], {}]]})
+    assert read_facts(b"owner:ann", old) == ([("owner:ann", [[[0, 1], 3, [], {}]])], 12.5)
+    for key, value in (
+        (None, old),  # one scope, but no key to name it
+        (None, orjson.dumps({"wm": 1.0, "sc": [["owner:ann", []]]})),  # scopes not an object
+        (b"x", orjson.dumps([1.0])),
+        (b"x", b"not json"),
+    ):
+        with pytest.raises((TypeError, ValueError, KeyError)):
+            read_facts(key, value)

@@ -246,16 +246,24 @@ def test_state_cap_cuts_the_largest_fields_first() -> None:
 
 
 def test_facts_messages_are_split_by_size_too() -> None:
-    from streams.agents.kpi_facts import FACTS_MESSAGE_BYTES, encoded_by_scope, facts_messages
+    from streams.agents.kpi_facts import (
+        FACTS_MESSAGE_BYTES,
+        encoded_by_scope,
+        facts_records,
+        read_facts,
+    )
 
     fact = [[0, 1], 20_000, [["t", "s" * 30_000, "Won"]], {}]
     by_scope = {"global:all": [fact] * 40, "owner:x": [[[0, 2], 1, [], {"1": {"n": 10**30}}]]}
-    messages = list(facts_messages(encoded_by_scope(by_scope), 1.0))
-    sizes = [len(v) for _, v in messages]
+    # both scopes on one partition: the big one is split, the small one rides in the last
+    messages = list(facts_records(encoded_by_scope(by_scope), lambda key: 3, 1.0))
+    sizes = [len(v) for *_, v in messages]
     assert all(size <= FACTS_MESSAGE_BYTES + 31_000 for size in sizes) and len(messages) >= 5
-    decoded = [orjson.loads(v) for _, v in messages]
-    assert sum(len(d["ev"]) for d in decoded[:-1]) == 40
-    assert decoded[-1]["ev"][0][3] == {"1": {"n": "1" + "0" * 30}}  # never raises
+    assert {p for p, *_ in messages} == {3}
+    decoded = [read_facts(k, v)[0] for _, k, v in messages]
+    assert sum(len(facts) for scopes in decoded for scope, facts in scopes) == 41
+    assert [scope for scope, _ in decoded[-1]] == ["global:all", "owner:x"]
+    assert decoded[-1][-1][1][0][3] == {"1": {"n": "1" + "0" * 30}}  # never raises
 
 
 def test_a_huge_stage_is_refused_by_the_contract() -> None:

@@ -322,15 +322,24 @@ async def test_a_shipment_the_broker_never_acknowledges_stops_the_worker_within_
 
 
 def test_facts_messages_stay_small_whatever_the_shipment() -> None:
-    from streams.agents.kpi_facts import encoded_by_scope, facts_messages
-
-    by_scope = {"global:all": [[[0, i], 1, [], {}] for i in range(2500)], "owner:ann": [[0]]}
-    messages = list(facts_messages(encoded_by_scope(by_scope), 12.5, per_message=1000))
-    keys = [k for k, _ in messages]
-    assert keys == [b"global:all"] * 3 + [b"owner:ann"]
     import orjson
 
-    bodies = [orjson.loads(v) for _, v in messages]
-    assert [len(b["ev"]) for b in bodies] == [1000, 1000, 500, 1]
-    assert [f[0][1] for b in bodies[:3] for f in b["ev"]] == list(range(2500))  # in order
+    from streams.agents.kpi_facts import encoded_by_scope, facts_records
+
+    by_scope = {
+        "global:all": [[[0, i], 1, [], {}] for i in range(2500)],
+        "owner:ann": [[0]],
+        "owner:bob": [[1]],
+    }
+    partition = {b"global:all": 0, b"owner:ann": 0, b"owner:bob": 2}
+    records = list(facts_records(encoded_by_scope(by_scope), partition.__getitem__, 12.5, 1000))
+    assert [(p, k) for p, k, _ in records] == [(0, None)] * 3 + [(2, None)]
+    bodies = [orjson.loads(v) for *_, v in records]
+    assert [{s: len(f) for s, f in b["sc"].items()} for b in bodies] == [
+        {"global:all": 1000},
+        {"global:all": 1000},
+        {"global:all": 500, "owner:ann": 1},  # a message per partition, not per scope
+        {"owner:bob": 1},
+    ]
+    assert [f[0][1] for b in bodies[:3] for f in b["sc"]["global:all"]] == list(range(2500))
     assert all(b["wm"] == 12.5 for b in bodies)
