@@ -76,3 +76,24 @@ class CpuMeter:
             "dirty_mib_start": self._dirty0,
             "dirty_mib_end": _dirty_mib(),
         }
+
+
+def wait_quiet(
+    busy_below: float = 0.15, seconds: int = 3, budget_s: float = 180.0
+) -> tuple[float, list[float]]:
+    """Wait until the whole machine has used less than ``busy_below`` cores in each of
+    ``seconds`` consecutive seconds, ``budget_s`` at most; returns the time waited and the
+    cores used in each second. A broker compacting and flushing what earlier phases wrote
+    keeps a core busy for a while after them: a latency phase started meanwhile measures
+    that housekeeping too."""
+    started = time.monotonic()
+    samples: list[float] = []
+    quiet = 0
+    before = _machine_s()[0]
+    while quiet < seconds and time.monotonic() - started < budget_s:
+        time.sleep(1.0)
+        now = _machine_s()[0]
+        samples.append(round(now - before, 2))
+        before = now
+        quiet = quiet + 1 if samples[-1] < busy_below else 0
+    return time.monotonic() - started, samples

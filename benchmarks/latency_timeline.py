@@ -49,18 +49,6 @@ def log(message: str) -> None:
     print(f"[latency {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def slow_buckets(
-    rows: list[tuple[float, float]], bucket_ms: float, above_ms: float
-) -> list[tuple[float, float]]:
-    """``(sent offset ms, latency ms)`` -> ``(bucket start s, worst latency ms)`` of the
-    buckets whose worst latency is above ``above_ms``, in time order."""
-    worst: dict[int, float] = {}
-    for sent, latency in rows:
-        k = int(sent // bucket_ms)
-        worst[k] = max(worst.get(k, 0.0), latency)
-    return [(k * bucket_ms / 1000, v) for k, v in sorted(worst.items()) if v > above_ms]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rate", type=float, default=2700.0, help="events/s offered (2700)")
@@ -169,7 +157,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             one = report.latency_summary(latencies)
             print(f"  {rule}: {len(latencies)} alerts, p50 {one['p50_ms']} ms, "
                   f"p99 {one['p99_ms']} ms, max {one['max_ms']} ms")  # fmt: skip
-    slow = slow_buckets(rows, args.bucket_ms, args.show_above)
+    slow = report.slow_buckets(rows, args.bucket_ms, args.show_above)
     print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
     print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))
     return 0

@@ -47,6 +47,18 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | int | No
     }
 
 
+def slow_buckets(
+    rows: list[tuple[float, float]], bucket_ms: float, above_ms: float
+) -> list[tuple[float, float]]:
+    """``(sent offset ms, latency ms)`` -> ``(bucket start s, worst latency ms)`` of the
+    buckets whose worst latency is above ``above_ms``, in time order."""
+    worst: dict[int, float] = {}
+    for sent, latency in rows:
+        k = int(sent // bucket_ms)
+        worst[k] = max(worst.get(k, 0.0), latency)
+    return [(k * bucket_ms / 1000, v) for k, v in sorted(worst.items()) if v > above_ms]
+
+
 def run_figure(
     *, expected: int, processed: int, seconds: float, budget_s: float, **extra: Any
 ) -> dict[str, Any]:

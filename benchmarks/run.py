@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:  # run as a script: make `streams` and `benchmarks
 import orjson  # noqa: E402
 
 from benchmarks import report  # noqa: E402
-from benchmarks.cpu import CpuMeter  # noqa: E402
+from benchmarks.cpu import CpuMeter, wait_quiet  # noqa: E402
 from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import (  # noqa: E402
     kafka_for,
@@ -248,13 +248,18 @@ def measure_latency(
         worker.stop()
     log(f"latency: CPU over the load, in cores: {cpu}")
     alerts = asyncio.run(read_topic(bootstrap, f"{prefix}.alerts"))
-    latencies = []
+    start = min(paced.sent_at_ms.values(), default=0)
+    rows: list[tuple[float, float]] = []  # (sent, ms after the load's start; latency, ms)
     for record in alerts:
         doc = orjson.loads(record.value)
         causes = [paced.sent_at_ms[i] for i in doc.get("event_ids", []) if i in paced.sent_at_ms]
         if causes:
-            latencies.append(float(record.timestamp - max(causes)))
-    summary = report.latency_summary(latencies)
+            rows.append((float(max(causes) - start), float(record.timestamp - max(causes))))
+    summary = report.latency_summary([latency for _, latency in rows])
+    # when the slow alerts' events were sent: a start-up spell, a periodic stall, queueing
+    worst = sorted(report.slow_buckets(rows, 500.0, 0.0), key=lambda b: -b[1])[:5]
+    log(f"latency: p99 {summary['p99_ms']} ms; the slowest half-seconds of the load (s: worst ms) "
+        + " ".join(f"{at:g}: {ms:.0f}" for at, ms in worst))  # fmt: skip
     return {
         "mode": mode.name,
         "target_eps": rate,
@@ -270,6 +275,7 @@ def measure_latency(
         "drain_budget_s": args.latency_drain,
         "alerts": len(alerts),
         "cpu": cpu,
+        "slowest_half_seconds": [[at, ms] for at, ms in worst],
         **summary,
     }
 
@@ -457,6 +463,8 @@ def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, Any]:
             )
     capacity = report.median_eps(pulse_runs["full"])
     rate, rate_source = latency_rate(args, capacity)
+    waited, busy = wait_quiet()  # the broker's housekeeping of the runs above
+    log(f"latency: machine quiet after {waited:.0f} s (cores busy per second: {busy})")
     latency = median_latency(
         [
             measure_latency(bootstrap, modes["full"], work, args, env, rate, rate_source)

@@ -3,7 +3,7 @@ paced load, only where it is above the threshold, in time order."""
 
 from __future__ import annotations
 
-from benchmarks.latency_timeline import slow_buckets
+from benchmarks.report import slow_buckets
 
 
 def test_slow_buckets_keep_the_worst_latency_of_each_slow_slice_in_time_order() -> None:
