@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import itertools
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +38,7 @@ from benchmarks.cpu import CpuMeter  # noqa: E402
 from benchmarks.events import Workload, generate  # noqa: E402
 from benchmarks.kafka_io import kafka_for, produce_paced, read_topic  # noqa: E402
 from benchmarks.modes import MODES, prepare  # noqa: E402
-from benchmarks.profile_worker import py_spy  # noqa: E402
+from benchmarks.profile_worker import Recording  # noqa: E402
 from benchmarks.run import create_topics, worker_env  # noqa: E402
 from benchmarks.worker import Worker, watch  # noqa: E402
 
@@ -97,13 +95,20 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         worker.start()
         try:
             log(f"offering {count} events at {args.rate:g}/s over {deals} deals ({args.mode})")
-            spy = Sampler(worker, args.profile) if args.profile else None
+            spy = None
+            if args.profile:  # the flame graph beside the summary
+                assert worker.proc is not None
+                spy = Recording(worker.proc.pid, args.profile.with_suffix(".speedscope.json"))
             assert worker.proc is not None
             meter = CpuMeter(worker.proc.pid)
             paced = asyncio.run(produce_paced(bootstrap, f"{prefix}.events", workload, args.rate))
             cpu = meter.read()
             if spy is not None:  # the paced load only, not the drain
-                spy.write(args.profile, f"live worker ({args.mode}) at {args.rate:g} events/s")
+                spy.stop()
+                head = f"live worker ({args.mode}) at {args.rate:g} events/s"
+                table = profile_summary.summarise(spy.profiles(), 25)
+                args.profile.write_text(head + "\n" + table + "\n")
+                log(f"profile of the paced load: {args.profile} (flame graph: {spy.flame})")
             progress = watch(worker, paced.sent, args.drain)
             kpis = worker.get_json("/kpis/status")
         finally:
@@ -161,29 +166,6 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     print(f"events sent at (s) -> worst latency of their alerts (ms), above {args.show_above:g}:")
     print("  " + (" ".join(f"{t:.2f}:{v:.0f}" for t, v in slow) or "none"))
     return 0
-
-
-class Sampler:
-    """py-spy sampling a live worker from now until :meth:`write` (100 Hz, nonblocking);
-    the speedscope file is kept beside the summary."""
-
-    def __init__(self, worker: Worker, out: Path) -> None:
-        assert worker.proc is not None
-        self.flame = out.with_suffix(".speedscope.json")  # beside the summary
-        self.proc = subprocess.Popen(
-            [py_spy(), "record", "--pid", str(worker.proc.pid), "--rate", "100",
-             "--format", "speedscope", "--output", str(self.flame), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    def write(self, out: Path, head: str) -> None:
-        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
-        _, err = self.proc.communicate(timeout=60)
-        if not self.flame.exists():
-            raise SystemExit(f"py-spy wrote no profile:\n{err.decode(errors='replace')[-2000:]}")
-        profiles = profile_summary.read_speedscope(orjson.loads(self.flame.read_bytes()))
-        out.write_text(head + "\n" + profile_summary.summarise(profiles, 25) + "\n")
-        log(f"profile of the paced load: {out} (flame graph: {self.flame})")
 
 
 async def stamp_on_append(bootstrap: str, topic: str) -> None:

@@ -56,6 +56,40 @@ def py_spy() -> str:
     return str(spy)
 
 
+class Recording:
+    """``py-spy record`` of process ``pid`` into the speedscope file ``flame``, from now
+    until :meth:`stop` (or ``duration_s``)."""
+
+    def __init__(
+        self, pid: int, flame: Path, rate: int = 100, blocking: bool = False,
+        duration_s: float | None = None,
+    ) -> None:  # fmt: skip
+        self.flame = flame
+        self.err = b""
+        self.proc = subprocess.Popen(
+            [py_spy(), "record", "--pid", str(pid), "--rate", str(rate),
+             "--format", "speedscope", "--output", str(flame),
+             *([] if duration_s is None else ["--duration", str(int(duration_s))]),
+             *([] if blocking else ["--nonblocking"])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            _, self.err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.err = self.proc.communicate()
+
+    def profiles(self) -> list[profile_summary.Profile]:
+        """The recorded profiles (one per thread); exits when py-spy wrote none."""
+        if not self.flame.exists():
+            tail = self.err.decode(errors="replace")[-2000:]
+            raise SystemExit(f"py-spy wrote no profile:\n{tail}")
+        return profile_summary.read_speedscope(orjson.loads(self.flame.read_bytes()))
+
+
 def profile(args: argparse.Namespace, bootstrap: str, work: Path) -> tuple[Path, Path]:
     mode = prepare(REPO / "rules", work)[args.mode]
     workload = generate(args.events, deals=args.deals, owners=args.owners, seed=args.seed)
@@ -77,27 +111,15 @@ def profile(args: argparse.Namespace, bootstrap: str, work: Path) -> tuple[Path,
     )
     worker.start()
     assert worker.proc is not None
-    spy = subprocess.Popen(
-        [py_spy(), "record", "--pid", str(worker.proc.pid), "--rate", str(args.rate),
-         "--format", "speedscope", "--output", str(flame), "--duration", str(int(args.budget)),
-         *([] if args.blocking else ["--nonblocking"])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    spy = Recording(worker.proc.pid, flame, args.rate, args.blocking, args.budget)
     started = time.monotonic()
     try:
         progress = watch(worker, len(workload), args.budget)
     finally:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
-        try:
-            _, err = spy.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            spy.kill()
-            _, err = spy.communicate()
+        spy.stop()
         worker.stop()
     seconds = time.monotonic() - started
-    if not flame.exists():
-        raise SystemExit(f"py-spy wrote no profile:\n{err.decode(errors='replace')[-2000:]}")
-    profiles = profile_summary.read_speedscope(orjson.loads(flame.read_bytes()))
+    profiles = spy.profiles()
     done = handled(progress.metrics)
     head = (
         f"CRM Pulse worker ({args.mode}: {len(mode.rules)} rules, KPIs {mode.kpis}), "
