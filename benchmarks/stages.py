@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.events import generate
 from streams.agents.kpi_facts import (
+    apply_message,
     checked_facts_by_scope,
     facts_check,
     facts_records,
@@ -95,10 +96,7 @@ def run(
         wire = list(facts_records(by_scope, partition_of, watermark))
         t2 = time.perf_counter()
         for _, key, body in wire:  # as the kpis agent applies a message
-            scopes, wm = read_facts(key, body)
-            for scope, facts in scopes:
-                runtime.apply(scope, facts)
-            runtime.advance(wm)
+            apply_message(runtime, *read_facts(key, body))
         t3 = time.perf_counter()
         runtime.collect()  # the worker publishes every second; here once per batch
         t4 = time.perf_counter()

@@ -49,10 +49,13 @@ def key_partitioner(count: int) -> Callable[[bytes], int]:
     """The partition Kafka's default partitioner (murmur2, as aiokafka's and the Java
     client's) picks for a key among ``count`` partitions, for harnesses without a
     producer; the worker asks its producer (:func:`partitioner`)."""
-    from aiokafka.partitioner import murmur2
+    from aiokafka.partitioner import DefaultPartitioner
+
+    choose = DefaultPartitioner()
+    partitions = list(range(count))
 
     def partition_of(key: bytes) -> int:
-        return (int(murmur2(key)) & 0x7FFFFFFF) % count
+        return int(choose(key, partitions, partitions))
 
     return partition_of
 

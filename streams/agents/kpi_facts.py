@@ -26,6 +26,7 @@ from streams.jsonbytes import dumps
 from streams.kpis.facts import FactRules, batch_watermark, extract
 from streams.kpis.runtime import KpiRuntime
 from streams.kpis.skips import Skips
+from streams.kpis.store import ApplyResult
 from streams.org import OrgDirectory
 from streams.produce import partitioner, send_batched
 from streams.rules.change import Change
@@ -261,3 +262,14 @@ def read_facts(key: bytes | None, value: bytes) -> tuple[list[tuple[str, Any]], 
     if key is None:
         raise TypeError("a facts message of one scope without a key")
     return [(key.decode(), payload["ev"])], wm
+
+
+def apply_message(
+    runtime: KpiRuntime, scopes: Iterable[tuple[str, Any]], watermark: float
+) -> list[tuple[str, ApplyResult]]:
+    """What the kpis agent does with a facts message read by :func:`read_facts`: each
+    scope's facts applied against the watermark so far, then the watermark moved to the
+    message's. Harnesses call it too, so they apply a message as the worker does."""
+    results = [(scope, runtime.apply(scope, facts)) for scope, facts in scopes]
+    runtime.advance(watermark)
+    return results

@@ -25,7 +25,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from streams.agents.kpi_facts import FACTS_STAGE, FactsHook, facts_check, read_facts
+from streams.agents.kpi_facts import (
+    FACTS_STAGE,
+    FactsHook,
+    apply_message,
+    facts_check,
+    read_facts,
+)
 from streams.agents.kpi_publish import PublicationFailed, publish_now
 from streams.gc_policy import collector_paused
 from streams.judge.result import BatchResult
@@ -117,11 +123,9 @@ def register(app: Any, pulse: Runtime) -> None:
                     runtime.skips.note("apply", "invalid_fact", type(exc).__name__)
                     continue
                 writes.partition = msg.partition
-                for scope, facts in scopes:  # each judged on the watermark so far
-                    result = runtime.apply(scope, facts)
+                for scope, result in apply_message(runtime, scopes, wm):
                     if result.late or result.duplicates:
                         count_late(pulse, scope, result.late, result.duplicates)
-                runtime.advance(wm)
                 runtime.messages_applied += 1
         count_skips(pulse, runtime, skip_log)
         return writes.writes

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from benchmarks.events import generate
-from streams.agents.kpi_facts import encoded_by_scope, facts_records, read_facts
+from streams.agents.kpi_facts import apply_message, encoded_by_scope, facts_records, read_facts
 from streams.clock import ManualClock
 from streams.decode import RawRecord
 from streams.judge import Engine
@@ -161,10 +161,7 @@ def run_stream(
             wire += facts_records(again, PARTITION_OF, wm)
         t1 = tick()
         for _, key, body in wire:  # as the kpis agent applies a message
-            scopes, message_wm = read_facts(key, body)
-            for scope, facts in scopes:
-                runtime.apply(scope, facts)
-            runtime.advance(message_wm)
+            apply_message(runtime, *read_facts(key, body))
         t2 = tick()
         snaps = runtime.collect()
         t3 = tick()
